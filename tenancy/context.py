@@ -1,0 +1,84 @@
+"""The tenant context: which organization the current task works for.
+
+A ``ContextVar`` follows ``await``, is isolated between concurrent tasks, and is
+copied into tasks spawned inside it and into ``asyncio.to_thread`` calls. Code
+that never binds a tenant sees ``None`` and fails closed. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from tenancy.errors import InvalidTenant, TenantContextRequired
+
+_current_tenant: ContextVar[uuid.UUID | None] = ContextVar("tenancy_org_id", default=None)
+_current_operation: ContextVar[str | None] = ContextVar("tenancy_operation", default=None)
+
+
+def parse_tenant_id(value: object) -> uuid.UUID:
+    """Return ``value`` as a UUID, or raise ``InvalidTenant``.
+
+    This is the only gate between caller input and the ``SET LOCAL`` literal,
+    so it accepts nothing but a real UUID or its canonical text forms.
+
+    Raises:
+        InvalidTenant: ``value`` is empty, not a string or UUID, or not a UUID.
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidTenant("tenant id must be a non-empty UUID string")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidTenant("tenant id is not a valid UUID") from None
+
+
+def current_tenant() -> uuid.UUID | None:
+    """Return the tenant bound to the running task, or ``None``."""
+    return _current_tenant.get()
+
+
+def require_tenant() -> uuid.UUID:
+    """Return the bound tenant.
+
+    Raises:
+        TenantContextRequired: no tenant is bound in this task.
+    """
+    org_id = _current_tenant.get()
+    if org_id is None:
+        raise TenantContextRequired("no tenant is bound: use db.tenant(org_id) or pass org_id")
+    return org_id
+
+
+@contextmanager
+def tenant_context(org_id: object) -> Iterator[uuid.UUID]:
+    """Bind ``org_id`` as the tenant for the enclosed block (sync or async code).
+
+    Raises:
+        InvalidTenant: ``org_id`` is not a UUID; nothing is bound then.
+    """
+    parsed = parse_tenant_id(org_id)
+    token = _current_tenant.set(parsed)
+    try:
+        yield parsed
+    finally:
+        _current_tenant.reset(token)
+
+
+@contextmanager
+def operation(name: str) -> Iterator[None]:
+    """Name the operation in progress, for log records."""
+    token = _current_operation.set(name)
+    try:
+        yield
+    finally:
+        _current_operation.reset(token)
+
+
+def current_operation() -> str | None:
+    """Return the operation name set by ``operation()``, or ``None``."""
+    return _current_operation.get()

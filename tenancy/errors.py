@@ -1,0 +1,141 @@
+"""The one error hierarchy, and its translation from Postgres SQLSTATE codes.
+
+Translation looks at the SQLSTATE and the constraint or column name that Postgres
+reports, never at message text, and never copies the server's message (which can
+quote row values) into the error a caller sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+
+class TenancyError(Exception):
+    """Base of every error this library raises."""
+
+
+class ConfigurationError(TenancyError):
+    """The library is configured or deployed in a way that would be unsafe or cannot work."""
+
+
+class UnsafeDatabaseRole(ConfigurationError):
+    """The connecting role is superuser, BYPASSRLS, or owns tables: RLS would not apply."""
+
+
+class InvalidTenant(TenancyError):
+    """A tenant id is not a valid UUID (empty, malformed, or an injection attempt)."""
+
+
+class TenantContextRequired(TenancyError):
+    """Tenant-scoped work was attempted with no tenant bound."""
+
+
+class NotFound(TenancyError):
+    """The requested row does not exist in the current tenant."""
+
+
+class Conflict(TenancyError):
+    """A unique constraint or an optimistic version check was violated."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class ForeignKeyViolation(TenancyError):
+    """A reference points at a row that does not exist in the current tenant."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class InvalidData(TenancyError):
+    """A value breaks a check or not-null constraint, or a domain rule."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class IsolationViolation(TenancyError):
+    """The database refused an operation by row-level security or privileges (SQLSTATE 42501)."""
+
+
+class DatabaseUnavailable(TenancyError):
+    """The database cannot be reached, or no pooled connection became free in time."""
+
+
+class RetryableError(TenancyError):
+    """A serialization failure or deadlock: the whole transaction may be retried."""
+
+
+_UNAVAILABLE_CLASSES = ("08", "53", "57P")
+
+
+def translate(exc: BaseException) -> TenancyError | None:
+    """Map a SQLAlchemy/asyncpg exception to a ``TenancyError``, or ``None`` if it is not ours."""
+    if isinstance(exc, TenancyError):
+        return exc
+    if isinstance(exc, PoolTimeoutError):
+        return DatabaseUnavailable("no database connection became free within the pool timeout")
+    if isinstance(exc, (ConnectionError, OSError)):
+        return DatabaseUnavailable(f"database unreachable: {type(exc).__name__}")
+    if not isinstance(exc, DBAPIError):
+        return None
+    driver_exc = _driver_exception(exc)
+    sqlstate: str | None = getattr(driver_exc, "sqlstate", None) or getattr(
+        exc.orig, "sqlstate", None
+    )
+    constraint: str | None = getattr(driver_exc, "constraint_name", None)
+    column: str | None = getattr(driver_exc, "column_name", None)
+    if sqlstate is None:
+        if isinstance(exc, (OperationalError, InterfaceError)) or isinstance(
+            driver_exc, (ConnectionError, OSError)
+        ):
+            return DatabaseUnavailable(f"database unreachable: {type(driver_exc).__name__}")
+        return None
+    return _from_sqlstate(sqlstate, constraint, column)
+
+
+def _from_sqlstate(sqlstate: str, constraint: str | None, column: str | None) -> TenancyError | None:
+    if sqlstate == "23505":
+        return Conflict(f"duplicate value violates {constraint}", constraint=constraint)
+    if sqlstate == "23503":
+        return ForeignKeyViolation(
+            f"referenced row does not exist in this tenant ({constraint})", constraint=constraint
+        )
+    if sqlstate == "23502":
+        if column == "org_id":
+            return TenantContextRequired("no tenant is bound, so org_id has no value")
+        return InvalidData(f"column {column} must not be null", constraint=column)
+    if sqlstate in ("23514", "22P02", "22003", "22001", "23P01"):
+        return InvalidData(f"value rejected by the database ({constraint or sqlstate})",
+                           constraint=constraint)
+    if sqlstate == "42501":
+        return IsolationViolation("refused by row-level security or missing privilege")
+    if sqlstate in ("40001", "40P01"):
+        return RetryableError(f"transaction must be retried (SQLSTATE {sqlstate})")
+    if sqlstate == "57014":
+        return DatabaseUnavailable("statement timed out or was cancelled")
+    if sqlstate.startswith(_UNAVAILABLE_CLASSES):
+        return DatabaseUnavailable(f"database unavailable (SQLSTATE {sqlstate})")
+    return None
+
+
+def _driver_exception(exc: DBAPIError) -> Any:
+    # SQLAlchemy's asyncpg adapter wraps the asyncpg exception; the wrapped one
+    # carries the structured fields (constraint_name, column_name).
+    orig = exc.orig
+    cause = getattr(orig, "__cause__", None)
+    return cause if cause is not None and hasattr(cause, "sqlstate") else orig
+
+
+def raise_translated(exc: BaseException) -> None:
+    """Re-raise ``exc`` as its ``TenancyError`` translation if it has one; otherwise do nothing."""
+    translated = translate(exc)
+    if translated is not None and translated is not exc:
+        raise translated from exc
