@@ -20,9 +20,7 @@ class Organization(Base):
         CheckConstraint(check_in("status", values(OrganizationStatus)), name="status"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(
-        primary_key=True, server_default=text(TENANT_SETTING_SQL)
-    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text(TENANT_SETTING_SQL))
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(
         String(20), default=OrganizationStatus.ACTIVE.value, server_default="active"
@@ -56,9 +54,7 @@ class Membership(Base):
 
     __tablename__ = "memberships"
     __tenant_owned__ = True
-    __table_args__ = (
-        CheckConstraint(check_in("role", values(MemberRole)), name="role"),
-    )
+    __table_args__ = (CheckConstraint(check_in("role", values(MemberRole)), name="role"),)
 
     org_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"),

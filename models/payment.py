@@ -58,7 +58,9 @@ class PaymentOrder(TenantOwned, Base):
         CheckConstraint(check_in("status", values(PaymentOrderStatus)), name="status"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
         CheckConstraint("amount > 0", name="amount_positive"),
-        UniqueConstraint("org_id", "idempotency_key", name="uq_payment_orders_org_id_idempotency_key"),
+        UniqueConstraint(
+            "org_id", "idempotency_key", name="uq_payment_orders_org_id_idempotency_key"
+        ),
         ForeignKeyConstraint(["org_id", "customer_id"], ["customers.org_id", "customers.id"]),
         ForeignKeyConstraint(
             ["org_id", "payment_link_id"], ["payment_links.org_id", "payment_links.id"]
@@ -86,4 +88,4 @@ class PaymentOrder(TenantOwned, Base):
     )
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __mapper_args__ = {"version_id_col": version}

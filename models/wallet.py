@@ -48,7 +48,7 @@ class Wallet(TenantOwned, Base):
     label: Mapped[str] = mapped_column(String(200), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __mapper_args__ = {"version_id_col": version}
 
 
 class WalletTransaction(TenantOwned, Base):

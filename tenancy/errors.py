@@ -101,7 +101,9 @@ def translate(exc: BaseException) -> TenancyError | None:
     return _from_sqlstate(sqlstate, constraint, column)
 
 
-def _from_sqlstate(sqlstate: str, constraint: str | None, column: str | None) -> TenancyError | None:
+def _from_sqlstate(
+    sqlstate: str, constraint: str | None, column: str | None
+) -> TenancyError | None:
     if sqlstate == "23505":
         return Conflict(f"duplicate value violates {constraint}", constraint=constraint)
     if sqlstate == "23503":
@@ -113,8 +115,9 @@ def _from_sqlstate(sqlstate: str, constraint: str | None, column: str | None) ->
             return TenantContextRequired("no tenant is bound, so org_id has no value")
         return InvalidData(f"column {column} must not be null", constraint=column)
     if sqlstate in ("23514", "22P02", "22003", "22001", "23P01"):
-        return InvalidData(f"value rejected by the database ({constraint or sqlstate})",
-                           constraint=constraint)
+        return InvalidData(
+            f"value rejected by the database ({constraint or sqlstate})", constraint=constraint
+        )
     if sqlstate == "42501":
         return IsolationViolation("refused by row-level security or missing privilege")
     if sqlstate in ("40001", "40P01"):

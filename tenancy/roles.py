@@ -28,7 +28,9 @@ def role_specs(settings: TenancySettings) -> tuple[RoleSpec, ...]:
     base = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
     return (
         # Owns the schema and runs migrations; FORCE RLS applies to it like anyone.
-        RoleSpec(OWNER_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.owner_password.get_secret_value()),
+        RoleSpec(
+            OWNER_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.owner_password.get_secret_value()
+        ),
         # The application: RLS must apply, so never superuser, never BYPASSRLS, owns nothing.
         RoleSpec(APP_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.app_password.get_secret_value()),
         # Reads and marks outbox rows of every tenant; its grants cover the outbox only.
@@ -60,7 +62,9 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> None:
             _execute_formatted(connection, "CREATE ROLE %I", spec.name)
         _execute_formatted(connection, f"ALTER ROLE %I WITH {spec.attributes}", spec.name)
         if spec.password is not None:
-            _execute_formatted(connection, "ALTER ROLE %I WITH PASSWORD %L", spec.name, spec.password)
+            _execute_formatted(
+                connection, "ALTER ROLE %I WITH PASSWORD %L", spec.name, spec.password
+            )
     # The owner hands the resolver functions to tenancy_resolver, which requires membership.
     _execute_formatted(connection, "GRANT %I TO %I", RESOLVER_ROLE, OWNER_ROLE)
     database = connection.execute(text("SELECT current_database()")).scalar_one()

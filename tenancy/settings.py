@@ -67,9 +67,7 @@ class TenancySettings(BaseSettings):
         }
         if role not in passwords:
             raise ValueError(f"no login password is configured for role {role!r}")
-        return self.admin_url().set(
-            username=role, password=passwords[role].get_secret_value()
-        )
+        return self.admin_url().set(username=role, password=passwords[role].get_secret_value())
 
 
 def async_url(url: str | URL) -> URL:

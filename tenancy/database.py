@@ -1,0 +1,95 @@
+"""``Database``: the entry point a service holds, built once in its composition root."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tenancy.context import current_tenant, parse_tenant_id, tenant_context
+from tenancy.engine import create_engine, verify_role
+from tenancy.errors import TenantContextRequired, raise_translated
+from tenancy.log import get_logger
+from tenancy.session import open_session, tenant_sessionmaker
+from tenancy.settings import TenancySettings
+
+logger = get_logger(__name__)
+
+
+class Database:
+    """Tenant-scoped access to one Postgres database as the application role."""
+
+    def __init__(self, engine: AsyncEngine, settings: TenancySettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(engine)
+
+    @classmethod
+    async def connect(cls, settings: TenancySettings, *, check_role: bool = True) -> Self:
+        """Create the engine from ``settings`` and verify the role is safe to use.
+
+        Raises:
+            UnsafeDatabaseRole: the role would bypass row-level security.
+            DatabaseUnavailable: the database cannot be reached.
+        """
+        engine = create_engine(settings)
+        if check_role:
+            try:
+                await verify_role(engine)
+            except BaseException:
+                await engine.dispose()
+                raise
+        return cls(engine, settings)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def tenant(self, org_id: object) -> AsyncIterator[uuid.UUID]:
+        """Bind ``org_id`` as the current tenant for the enclosed block.
+
+        Raises:
+            InvalidTenant: ``org_id`` is not a UUID; nothing is bound.
+        """
+        with tenant_context(org_id) as parsed:
+            yield parsed
+
+    def resolve_tenant(self, org_id: object | None) -> uuid.UUID:
+        """Return ``org_id`` parsed, or the bound tenant when it is ``None``.
+
+        Raises:
+            InvalidTenant: ``org_id`` is given but not a UUID.
+            TenantContextRequired: no ``org_id`` and no tenant bound.
+        """
+        if org_id is not None:
+            return parse_tenant_id(org_id)
+        bound = current_tenant()
+        if bound is None:
+            raise TenantContextRequired("no tenant is bound: use db.tenant(org_id) or pass org_id")
+        return bound
+
+    @asynccontextmanager
+    async def session(self, org_id: object | None = None) -> AsyncIterator[AsyncSession]:
+        """Open one transaction for a tenant; commit on success, roll back on error.
+
+        The tenant is ``org_id`` or else the one bound by ``tenant()``. Database errors
+        leave as ``TenancyError`` subclasses.
+
+        Raises:
+            InvalidTenant: ``org_id`` is not a UUID (no SQL is run).
+            TenantContextRequired: no tenant given or bound (no SQL is run).
+        """
+        parsed = self.resolve_tenant(org_id)
+        session = open_session(self.sessionmaker, parsed)
+        try:
+            async with session.begin():
+                yield session
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+        finally:
+            await session.close()

@@ -1,0 +1,99 @@
+"""The one place that creates engines, and the role self-check run before first use."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tenancy.errors import UnsafeDatabaseRole, raise_translated
+from tenancy.settings import TenancySettings
+
+_ROLE_CHECK = text(
+    """
+    SELECT r.rolname,
+           r.rolsuper,
+           r.rolbypassrls,
+           EXISTS (
+               SELECT 1 FROM pg_roles AS m
+               WHERE m.oid <> r.oid
+                 AND pg_has_role(r.oid, m.oid, 'MEMBER')
+                 AND (m.rolsuper OR m.rolbypassrls)
+           ) AS can_become_privileged,
+           (
+               SELECT count(*) FROM pg_class AS c
+               JOIN pg_namespace AS n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                 AND n.nspname NOT LIKE 'pg_toast%'
+                 AND pg_has_role(r.oid, c.relowner, 'MEMBER')
+           ) AS owned_relations
+    FROM pg_roles AS r
+    WHERE r.rolname = current_user
+    """
+)
+
+
+def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEngine:
+    """Create the async engine for ``url`` (default: the app URL) with the pool settings.
+
+    No connection is opened here; nothing happens at import time either.
+    """
+    connect_args: dict[str, Any] = {
+        "server_settings": {
+            "application_name": settings.application_name,
+            "statement_timeout": str(settings.statement_timeout_ms),
+        }
+    }
+    if settings.pooler == "pgbouncer-transaction":
+        # pgbouncer in transaction mode hands each transaction to any server
+        # connection: a named prepared statement may be missing there, or exist under
+        # the same name from another client. No statement cache, unique names, and
+        # no startup parameters pgbouncer would refuse.
+        connect_args = {
+            "statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__tenancy_{uuid.uuid4().hex}__",
+            "server_settings": {"application_name": settings.application_name},
+        }
+    return create_async_engine(
+        url or settings.app_url(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
+        pool_recycle=settings.pool_recycle,
+        pool_pre_ping=False,
+        connect_args=connect_args,
+    )
+
+
+async def verify_role(engine: AsyncEngine) -> None:
+    """Refuse to run as a role for which row-level security would not apply.
+
+    Raises:
+        UnsafeDatabaseRole: the role is superuser or BYPASSRLS, can become one, or owns
+            relations (owners skip RLS unless it is forced, and can switch it off).
+        DatabaseUnavailable: the database cannot be reached.
+    """
+    try:
+        async with engine.connect() as connection:
+            row = (await connection.execute(_ROLE_CHECK)).one()
+    except Exception as exc:
+        raise_translated(exc)
+        raise
+    problems = []
+    if row.rolsuper:
+        problems.append("is a superuser")
+    if row.rolbypassrls:
+        problems.append("has BYPASSRLS")
+    if row.can_become_privileged:
+        problems.append("is a member of a superuser or BYPASSRLS role")
+    if row.owned_relations:
+        problems.append(f"owns {row.owned_relations} relation(s)")
+    if problems:
+        raise UnsafeDatabaseRole(
+            f"refusing to run as role {row.rolname!r}: it {', '.join(problems)}; "
+            "row-level security would not isolate tenants. Connect as the app role."
+        )

@@ -1,0 +1,81 @@
+"""Tenant-scoped sessions: ``SET LOCAL app.org_id`` at the start of every transaction.
+
+Security invariants kept here:
+
+* The tenant is written with ``SET LOCAL``, so it ends with the transaction
+  (commit, rollback or error) and never survives on a pooled connection.
+* ``SET`` takes no bind parameters, so the value is a literal. It is written only
+  after ``uuid.UUID`` parsed it, which admits nothing but hex digits and dashes.
+  The literal ``SET LOCAL`` form is also the one Citus propagates to its workers
+  (``set_config()`` is not).
+* A session without a tenant cannot begin a transaction at all (fail closed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+
+from models.base import is_tenant_owned
+from tenancy.errors import TenantContextRequired
+
+TENANT_KEY = "tenancy.org_id"
+
+
+def set_local_statement(org_id: uuid.UUID) -> str:
+    """Return the ``SET LOCAL`` statement for an already-parsed tenant id."""
+    if not isinstance(org_id, uuid.UUID):
+        # Only a parsed UUID may reach the literal; see the module docstring.
+        raise TypeError("org_id must be a uuid.UUID")
+    return f"SET LOCAL app.org_id = '{org_id}'"
+
+
+class TenantSession(Session):
+    """A ``Session`` bound to one tenant for its whole life (``info[TENANT_KEY]``)."""
+
+
+def session_tenant(session: Session) -> uuid.UUID:
+    """Return the tenant of ``session``.
+
+    Raises:
+        TenantContextRequired: the session was created without a tenant.
+    """
+    org_id = session.info.get(TENANT_KEY)
+    if not isinstance(org_id, uuid.UUID):
+        raise TenantContextRequired("this session has no tenant")
+    return org_id
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _set_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    # Runs once per connection at the start of every session transaction,
+    # including each new one after commit or rollback.
+    connection.exec_driver_sql(set_local_statement(session_tenant(session)))
+
+
+@event.listens_for(TenantSession, "before_flush")
+def _fill_org_id(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    # Callers never pass org_id; RLS WITH CHECK still verifies what is written.
+    org_id = session_tenant(session)
+    for obj in session.new:
+        if is_tenant_owned(type(obj)) and getattr(obj, "org_id", None) is None:
+            obj.org_id = org_id
+
+
+def tenant_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Return a session factory whose sessions set the tenant on every transaction."""
+    return async_sessionmaker(
+        engine,
+        sync_session_class=TenantSession,
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
+def open_session(factory: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> AsyncSession:
+    """Create a session bound to the parsed tenant ``org_id``."""
+    return factory(info={TENANT_KEY: org_id})
