@@ -31,13 +31,28 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    """Base class of every ORM model."""
+    """Base class of every ORM model; each instance can record domain events.
+
+    Events wait on the aggregate that raised them until the unit of work collects
+    them at commit (from the aggregates its repositories have seen).
+    """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar = {
         uuid.UUID: UUID(as_uuid=True),
         datetime: DateTime(timezone=True),
     }
+
+    def record_event(self, event: object) -> None:
+        """Queue ``event`` on this aggregate until the unit of work commits."""
+        # Kept in __dict__ rather than a mapped attribute: instances loaded from the
+        # database never run __init__, and events are never persisted on the row.
+        self.__dict__.setdefault("_pending_events", []).append(event)
+
+    def pull_events(self) -> list[object]:
+        """Return and forget the events recorded since the last pull."""
+        events: list[object] = self.__dict__.pop("_pending_events", [])
+        return events
 
 
 class TenantOwned:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +15,10 @@ from tenancy.errors import TenantContextRequired, raise_translated
 from tenancy.log import get_logger
 from tenancy.session import open_session, tenant_sessionmaker
 from tenancy.settings import TenancySettings
+from tenancy.unit_of_work import EventDispatcher, OutboxWriter
+
+if TYPE_CHECKING:
+    from repositories.unit_of_work import PlatformUnitOfWork
 
 logger = get_logger(__name__)
 
@@ -22,13 +26,29 @@ logger = get_logger(__name__)
 class Database:
     """Tenant-scoped access to one Postgres database as the application role."""
 
-    def __init__(self, engine: AsyncEngine, settings: TenancySettings) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: TenancySettings,
+        *,
+        outbox_writer: OutboxWriter | None = None,
+        dispatcher: EventDispatcher | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(engine)
+        self.outbox_writer = outbox_writer
+        self.dispatcher = dispatcher
 
     @classmethod
-    async def connect(cls, settings: TenancySettings, *, check_role: bool = True) -> Self:
+    async def connect(
+        cls,
+        settings: TenancySettings,
+        *,
+        check_role: bool = True,
+        outbox_writer: OutboxWriter | None = None,
+        dispatcher: EventDispatcher | None = None,
+    ) -> Self:
         """Create the engine from ``settings`` and verify the role is safe to use.
 
         Raises:
@@ -42,7 +62,24 @@ class Database:
             except BaseException:
                 await engine.dispose()
                 raise
-        return cls(engine, settings)
+        return cls(engine, settings, outbox_writer=outbox_writer, dispatcher=dispatcher)
+
+    def unit_of_work(self, org_id: object | None = None) -> PlatformUnitOfWork:
+        """Return a unit of work for ``org_id`` (or the bound tenant); use ``async with``.
+
+        Raises:
+            InvalidTenant: ``org_id`` is not a UUID (no SQL is run).
+            TenantContextRequired: no tenant given or bound (no SQL is run).
+        """
+        # Imported here: repositories build on this package, not the reverse.
+        from repositories.unit_of_work import PlatformUnitOfWork
+
+        return PlatformUnitOfWork(
+            self.sessionmaker,
+            self.resolve_tenant(org_id),
+            outbox_writer=self.outbox_writer,
+            dispatcher=self.dispatcher,
+        )
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,0 +1,344 @@
+"""The generic async repository: storage of one aggregate over an ``AsyncSession``.
+
+Repositories never mention tenants: the session's transaction carries
+``SET LOCAL app.org_id`` and the database policies do the filtering. They flush
+but never commit; the unit of work owns the transaction. Public methods keep
+the bookkeeping (``seen``, lifecycle events); storage lives in the statements.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
+
+from sqlalchemy import Select, delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from repositories.lifecycle import (
+    AggregateCreated,
+    AggregateDeleted,
+    AggregateUpdated,
+    lifecycle_event,
+)
+from tenancy.errors import Conflict, InvalidData, NotFound, raise_translated
+from tenancy.events import DomainEvent
+from tenancy.pagination import (
+    KeysetPage,
+    KeysetResult,
+    OffsetPage,
+    PageResult,
+    SortKey,
+    encode_cursor,
+    keyset_clause,
+    resolve_sort,
+)
+from tenancy.session import session_tenant
+from tenancy.specification import Specification
+
+
+class Aggregate(Protocol):
+    """What the base repository needs of a model instance."""
+
+    id: Any
+
+    def record_event(self, event: object) -> None:
+        """Queue a domain event until commit."""
+
+    def pull_events(self) -> list[object]:
+        """Return and forget queued events."""
+
+
+ModelT = TypeVar("ModelT", bound=Aggregate)
+IdT = TypeVar("IdT")
+
+#: Columns callers may never set through ``update``: identity and tenancy.
+PROTECTED_COLUMNS = frozenset({"org_id", "id", "created_at", "version"})
+
+
+class AsyncRepository(Generic[ModelT, IdT]):
+    """CRUD, specifications and pagination for one aggregate type.
+
+    Subclasses set ``model``, and may widen ``sort_keys`` (the whitelist of
+    sortable columns) and ``natural_key`` (columns ``upsert`` conflicts on).
+    """
+
+    model: ClassVar[type[Any]]
+    sort_keys: ClassVar[Mapping[str, str]] = {"created_at": "created_at", "id": "id"}
+    default_order: ClassVar[tuple[str, ...]] = ("created_at",)
+    natural_key: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.seen: dict[int, ModelT] = {}
+        # Bulk statements change rows never loaded as objects; their events wait here.
+        self.loose_events: builtins.list[DomainEvent] = []
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def _see(self, obj: ModelT) -> ModelT:
+        self.seen[id(obj)] = obj
+        return obj
+
+    def _see_all(self, objs: Iterable[ModelT]) -> builtins.list[ModelT]:
+        return [self._see(o) for o in objs]
+
+    def _event(self, base: type[DomainEvent], obj_id: object, **fields: Any) -> DomainEvent:
+        model = self.model
+        event_class = lifecycle_event(base, model.__name__, model.__tablename__)
+        return event_class(aggregate_id=str(obj_id), **fields)
+
+    async def _flush(self) -> None:
+        try:
+            await self.session.flush()
+        except StaleDataError as exc:
+            raise Conflict("the row was changed by someone else (stale version)") from exc
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+
+    async def _execute(self, statement: Any) -> Any:
+        try:
+            return await self.session.execute(statement)
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+
+    # -- reads -------------------------------------------------------------
+
+    async def get(self, id_: IdT) -> ModelT:
+        """Return the aggregate with ``id_`` in the current tenant.
+
+        Raises:
+            NotFound: no such row is visible (another tenant's id is not visible).
+        """
+        obj = await self.get_or_none(id_)
+        if obj is None:
+            raise NotFound(f"{self.model.__name__} {id_} not found")
+        return obj
+
+    async def get_or_none(self, id_: IdT) -> ModelT | None:
+        """Return the aggregate with ``id_``, or ``None``."""
+        result = await self._execute(select(self.model).where(self.model.id == id_))
+        obj = result.scalars().first()
+        return self._see(obj) if obj is not None else None
+
+    @overload
+    async def list(
+        self,
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: None = ...,
+    ) -> builtins.list[ModelT]: ...
+
+    @overload
+    async def list(
+        self,
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: OffsetPage,
+    ) -> PageResult[ModelT]: ...
+
+    @overload
+    async def list(
+        self,
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: KeysetPage,
+    ) -> KeysetResult[ModelT]: ...
+
+    async def list(
+        self,
+        spec: Specification[ModelT] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        page: OffsetPage | KeysetPage | None = None,
+    ) -> builtins.list[ModelT] | PageResult[ModelT] | KeysetResult[ModelT]:
+        """Return the aggregates matching ``spec``, ordered, optionally paginated.
+
+        ``order_by`` names whitelisted sort keys (``"-amount"`` for descending);
+        ``id`` is always appended so the order is total.
+
+        Raises:
+            InvalidData: unknown sort key, or a malformed cursor.
+        """
+        keys = self._sort(order_by or self.default_order)
+        statement = self._filtered(select(self.model), spec)
+        if isinstance(page, KeysetPage):
+            if page.after is not None:
+                statement = statement.where(keyset_clause(keys, page.after))
+            rows = await self._rows(statement, keys, page.limit + 1)
+            more = len(rows) > page.limit
+            rows = rows[: page.limit]
+            cursor = encode_cursor([getattr(rows[-1], k.name) for k in keys]) if more else None
+            return KeysetResult(items=rows, next_cursor=cursor)
+        if isinstance(page, OffsetPage):
+            total = await self.count(spec)
+            rows = await self._rows(statement.offset(page.offset), keys, page.limit)
+            return PageResult(items=rows, total=total)
+        return await self._rows(statement, keys, None)
+
+    async def count(self, spec: Specification[ModelT] | None = None) -> int:
+        """Return how many aggregates match ``spec`` (the filter only)."""
+        statement = self._filtered(select(func.count()).select_from(self.model), spec)
+        return int((await self._execute(statement)).scalar_one())
+
+    async def exists(self, spec: Specification[ModelT]) -> bool:
+        """Return whether any aggregate matches ``spec``."""
+        statement = select(exists().where(spec.to_clause()))
+        return bool((await self._execute(statement)).scalar_one())
+
+    # -- writes ------------------------------------------------------------
+
+    async def add(self, obj: ModelT) -> ModelT:
+        """Insert ``obj`` (flushed, not committed) and raise its created event.
+
+        Raises:
+            Conflict: a unique constraint is violated.
+            ForeignKeyViolation: it references a row the tenant does not have.
+        """
+        self.session.add(obj)
+        await self._flush()
+        obj.record_event(self._event(AggregateCreated, obj.id, data=_columns(obj)))
+        return self._see(obj)
+
+    async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:
+        """Insert several aggregates in one flush."""
+        self.session.add_all(objs)
+        await self._flush()
+        for obj in objs:
+            obj.record_event(self._event(AggregateCreated, obj.id, data=_columns(obj)))
+        return self._see_all(objs)
+
+    async def update(
+        self, id_: IdT, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> ModelT:
+        """Apply ``changes`` to one aggregate.
+
+        With ``expected_version`` (models with a ``version`` column), the update
+        succeeds only if nobody changed the row since the caller read it.
+
+        Raises:
+            NotFound: no such row in this tenant.
+            Conflict: the version does not match (a stale update).
+            InvalidData: a change names an unknown or protected column.
+        """
+        self._check_changes(changes)
+        obj = await self.get(id_)
+        if expected_version is not None and getattr(obj, "version", None) != expected_version:
+            raise Conflict(f"{self.model.__name__} {id_} was changed (stale version)")
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        await self._flush()
+        obj.record_event(self._event(AggregateUpdated, id_, changes=dict(changes)))
+        return obj
+
+    async def update_where(self, spec: Specification[ModelT], changes: Mapping[str, Any]) -> int:
+        """Apply ``changes`` to every matching aggregate in one statement; return the count."""
+        self._check_changes(changes)
+        statement = (
+            update(self.model)
+            .where(spec.to_clause())
+            .values(**changes)
+            .returning(self.model.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        ids = list((await self._execute(statement)).scalars())
+        payload = dict(changes)
+        for row_id in ids:
+            self.loose_events.append(self._event(AggregateUpdated, row_id, changes=payload))
+        return len(ids)
+
+    async def delete(self, id_: IdT) -> None:
+        """Delete one aggregate.
+
+        Raises:
+            NotFound: no such row in this tenant.
+        """
+        obj = await self.get(id_)
+        await self.session.delete(obj)
+        await self._flush()
+        obj.record_event(self._event(AggregateDeleted, id_))
+
+    async def delete_where(self, spec: Specification[ModelT]) -> int:
+        """Delete every matching aggregate in one statement; return the count."""
+        statement = (
+            delete(self.model)
+            .where(spec.to_clause())
+            .returning(self.model.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        ids = list((await self._execute(statement)).scalars())
+        for row_id in ids:
+            self.loose_events.append(self._event(AggregateDeleted, row_id))
+        return len(ids)
+
+    async def upsert(self, values: Mapping[str, Any], *, update: Sequence[str] = ()) -> ModelT:
+        """Insert, or on a natural-key conflict update the ``update`` columns; return the row.
+
+        Raises:
+            InvalidData: the repository declares no natural key.
+        """
+        if not self.natural_key:
+            raise InvalidData(f"{self.model.__name__} has no natural key to upsert on")
+        row = {"org_id": session_tenant(self.session.sync_session), **values}
+        row.setdefault("id", uuid.uuid4())
+        insert = pg_insert(self.model).values(**row)
+        # With nothing to update, re-set a key column so RETURNING yields the row.
+        set_ = {name: insert.excluded[name] for name in update} or {
+            self.natural_key[-1]: insert.excluded[self.natural_key[-1]]
+        }
+        statement = insert.on_conflict_do_update(
+            index_elements=["org_id", *self.natural_key], set_=set_
+        ).returning(self.model)
+        result = await self._execute(
+            select(self.model).from_statement(statement).execution_options(populate_existing=True)
+        )
+        obj: ModelT = result.scalars().one()
+        obj.record_event(self._event(AggregateUpdated, obj.id, changes=dict(values)))
+        return self._see(obj)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _sort(self, order_by: Sequence[str]) -> builtins.list[SortKey]:
+        whitelist = {name: getattr(self.model, attr) for name, attr in self.sort_keys.items()}
+        keys = resolve_sort(order_by, whitelist)
+        if "id" not in {k.name for k in keys}:
+            descending = keys[-1].descending if keys else False
+            keys.append(SortKey("id", self.model.id, descending))
+        return keys
+
+    def _filtered(self, statement: Select[Any], spec: Specification[ModelT] | None) -> Select[Any]:
+        return spec.apply(statement) if spec is not None else statement
+
+    async def _rows(
+        self, statement: Select[Any], keys: builtins.list[SortKey], limit: int | None
+    ) -> builtins.list[ModelT]:
+        statement = statement.order_by(*(k.order_clause() for k in keys))
+        if limit is not None:
+            statement = statement.limit(limit)
+        return self._see_all((await self._execute(statement)).scalars().all())
+
+    def _check_changes(self, changes: Mapping[str, Any]) -> None:
+        columns = _column_names(self.model)
+        bad = [name for name in changes if name not in columns or name in PROTECTED_COLUMNS]
+        if bad:
+            raise InvalidData(f"cannot change {bad} on {self.model.__name__}")
+
+
+def _column_names(model: type[Any]) -> frozenset[str]:
+    return frozenset(attr.key for attr in model.__mapper__.column_attrs)
+
+
+def _columns(obj: object) -> dict[str, Any]:
+    # DomainEvent.payload() renders datetimes, UUIDs and Decimals as JSON.
+    return {name: getattr(obj, name) for name in _column_names(type(obj))}
+
+
+__all__ = ["PROTECTED_COLUMNS", "AsyncRepository", "IdT", "ModelT"]

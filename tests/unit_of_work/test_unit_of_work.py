@@ -1,0 +1,120 @@
+"""The unit of work: explicit commit, rollback by default, savepoints, events at commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import pytest
+
+from models import Customer
+from tenancy import Conflict, Database, NotFound, TenantContextRequired
+from tenancy.events import DomainEvent
+from tenancy.specification import Specification
+
+
+class RecordingDispatcher:
+    """Collects the events a unit of work hands over after commit."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[DomainEvent]] = []
+
+    async def dispatch(self, events: Sequence[DomainEvent]) -> None:
+        self.batches.append(list(events))
+
+
+@pytest.fixture
+def dispatcher(db: Database) -> RecordingDispatcher:
+    recording = RecordingDispatcher()
+    return recording
+
+
+def uow_db(db: Database, dispatcher: RecordingDispatcher) -> Database:
+    return Database(db.engine, db.settings, outbox_writer=db.outbox_writer, dispatcher=dispatcher)
+
+
+async def test_commit_persists_changes(db: Database, org_a: uuid.UUID) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email="c1@example.com"))
+        await uow.commit()
+    async with db.unit_of_work(org_a) as uow:
+        assert (await uow.customers.get(customer.id)).email == "c1@example.com"
+
+
+async def test_leaving_without_commit_rolls_back(db: Database, org_a: uuid.UUID) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email="c2@example.com"))
+    async with db.unit_of_work(org_a) as uow:
+        assert await uow.customers.get_or_none(customer.id) is None
+
+
+async def test_exception_rolls_back_and_reraises_typed(db: Database, org_a: uuid.UUID) -> None:
+    with pytest.raises(Conflict):
+        async with db.unit_of_work(org_a) as uow:
+            await uow.customers.add(Customer(email="dup@example.com"))
+            await uow.customers.add(Customer(email="dup@example.com"))
+    async with db.unit_of_work(org_a) as uow:
+        spec = Specification[Customer](Customer.email == "dup@example.com")
+        assert await uow.customers.count(spec) == 0
+
+
+async def test_savepoint_rolls_back_only_its_block(db: Database, org_a: uuid.UUID) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        kept = await uow.customers.add(Customer(email="kept@example.com"))
+        with pytest.raises(Conflict):
+            async with uow.savepoint():
+                await uow.customers.add(Customer(email="kept@example.com"))
+        await uow.commit()
+    async with db.unit_of_work(org_a) as uow:
+        assert (await uow.customers.get(kept.id)).email == "kept@example.com"
+
+
+async def test_events_reach_dispatcher_only_after_commit(
+    db: Database, org_a: uuid.UUID, dispatcher: RecordingDispatcher
+) -> None:
+    database = uow_db(db, dispatcher)
+    async with database.unit_of_work(org_a) as uow:
+        await uow.customers.add(Customer(email="ev@example.com"))
+        assert dispatcher.batches == []
+        await uow.commit()
+    assert [e.event_type() for e in dispatcher.batches[0]] == ["CustomerCreated"]
+
+
+async def test_rolled_back_work_dispatches_nothing(
+    db: Database, org_a: uuid.UUID, dispatcher: RecordingDispatcher
+) -> None:
+    database = uow_db(db, dispatcher)
+    async with database.unit_of_work(org_a) as uow:
+        await uow.customers.add(Customer(email="gone@example.com"))
+    assert dispatcher.batches == []
+
+
+async def test_events_of_a_rolled_back_savepoint_are_discarded(
+    db: Database, org_a: uuid.UUID, dispatcher: RecordingDispatcher
+) -> None:
+    database = uow_db(db, dispatcher)
+    async with database.unit_of_work(org_a) as uow:
+        await uow.customers.add(Customer(email="first@example.com"))
+        with pytest.raises(RuntimeError):
+            async with uow.savepoint():
+                await uow.customers.add(Customer(email="second@example.com"))
+                raise RuntimeError("abandon")
+        await uow.commit()
+    created = [e.model_dump()["data"]["email"] for e in dispatcher.batches[0]]
+    assert created == ["first@example.com"]
+
+
+async def test_unit_of_work_without_tenant_is_refused(db: Database) -> None:
+    with pytest.raises(TenantContextRequired):
+        db.unit_of_work()
+
+
+async def test_get_of_another_tenants_id_is_not_found(
+    db: Database, org_a: uuid.UUID, org_b: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_b) as uow:
+        theirs = await uow.customers.add(Customer(email="b@example.com"))
+        await uow.commit()
+    async with db.unit_of_work(org_a) as uow:
+        with pytest.raises(NotFound):
+            await uow.customers.get(theirs.id)
