@@ -142,3 +142,19 @@ def raise_translated(exc: BaseException) -> None:
     translated = translate(exc)
     if translated is not None and translated is not exc:
         raise translated from exc
+
+
+class PaymentLinkExhausted(Conflict):
+    """A payment link has already been used its maximum number of times."""
+
+
+class PaymentLinkUnavailable(Conflict):
+    """A payment link is inactive or expired, so it cannot be used."""
+
+
+class IdempotencyKeyReused(Conflict):
+    """An idempotency key was sent again with different order parameters."""
+
+
+class InvalidTransition(InvalidData):
+    """A status change the lifecycle does not allow (e.g. ``refunded`` -> ``paid``)."""
