@@ -3,6 +3,7 @@
 from models.agent import Agent
 from models.base import Base, TenantOwned, is_tenant_owned, utcnow
 from models.catalog import Price, Product
+from models.chain import ChainCheckpoint, ScannedBlock
 from models.customer import Customer, PaymentMethod
 from models.enums import (
     AgentStatus,
@@ -40,6 +41,7 @@ __all__ = [
     "Agent",
     "AgentStatus",
     "Base",
+    "ChainCheckpoint",
     "Customer",
     "MemberRole",
     "Membership",
@@ -55,6 +57,7 @@ __all__ = [
     "PaymentOrderStatus",
     "Price",
     "Product",
+    "ScannedBlock",
     "TenantOwned",
     "TransactionDirection",
     "TransactionStatus",
