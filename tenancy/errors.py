@@ -158,3 +158,44 @@ class IdempotencyKeyReused(Conflict):
 
 class InvalidTransition(InvalidData):
     """A status change the lifecycle does not allow (e.g. ``refunded`` -> ``paid``)."""
+
+
+class RequestRejected(TenancyError):
+    """A request was refused before reaching the application (answered as problem+json).
+
+    ``org_id`` is the organization the request asked for, when it parsed as a UUID
+    (kept for the log; it may be unverified).
+    """
+
+    status: int = 400
+    problem: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, org_id: object | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.org_id = org_id
+
+
+class Unauthenticated(RequestRejected):
+    """No credentials, or credentials that do not verify (signature, expiry, audience)."""
+
+    status = 401
+    problem = "unauthenticated"
+    title = "Authentication required"
+
+
+class TenantUnresolved(RequestRejected):
+    """The request names no organization, or one that is not a UUID."""
+
+    status = 400
+    problem = "tenant-unresolved"
+    title = "Organization missing or malformed"
+
+
+class TenantForbidden(RequestRejected):
+    """The authenticated user is not a member of the requested organization."""
+
+    status = 403
+    problem = "tenant-forbidden"
+    title = "Not a member of this organization"
