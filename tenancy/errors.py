@@ -199,3 +199,7 @@ class TenantForbidden(RequestRejected):
     status = 403
     problem = "tenant-forbidden"
     title = "Not a member of this organization"
+
+
+class LastOwnerError(Conflict):
+    """The change would leave the organization without an owner."""

@@ -213,3 +213,12 @@ class WalletTransactionRecorded(DomainEvent):
     direction: str
     amount: str
     status: str
+
+
+class PaymentMethodUpdated(DomainEvent):
+    """A customer's payment method changed (label or last four digits)."""
+
+    aggregate_type: ClassVar[str] = "customer"
+
+    payment_method_id: uuid.UUID
+    changes: dict[str, Any]
