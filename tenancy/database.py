@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -13,6 +13,7 @@ from tenancy.context import current_tenant, parse_tenant_id, tenant_context
 from tenancy.engine import create_engine, verify_role
 from tenancy.errors import TenantContextRequired, raise_translated
 from tenancy.log import get_logger
+from tenancy.outbox import write_outbox
 from tenancy.session import open_session, tenant_sessionmaker
 from tenancy.settings import TenancySettings
 from tenancy.unit_of_work import EventDispatcher, OutboxWriter
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from repositories.unit_of_work import PlatformUnitOfWork
 
 logger = get_logger(__name__)
+
+IsolationLevel = Literal["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"]
 
 
 class Database:
@@ -37,8 +40,10 @@ class Database:
         self.engine = engine
         self.settings = settings
         self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(engine)
-        self.outbox_writer = outbox_writer
+        # Every committed unit of work writes its events to the outbox by default.
+        self.outbox_writer: OutboxWriter = outbox_writer or write_outbox
         self.dispatcher = dispatcher
+        self._isolated: dict[str, AsyncEngine] = {}
 
     @classmethod
     async def connect(
@@ -64,8 +69,13 @@ class Database:
                 raise
         return cls(engine, settings, outbox_writer=outbox_writer, dispatcher=dispatcher)
 
-    def unit_of_work(self, org_id: object | None = None) -> PlatformUnitOfWork:
+    def unit_of_work(
+        self, org_id: object | None = None, *, isolation_level: IsolationLevel | None = None
+    ) -> PlatformUnitOfWork:
         """Return a unit of work for ``org_id`` (or the bound tenant); use ``async with``.
+
+        ``isolation_level`` (e.g. ``"SERIALIZABLE"``) applies to its transactions;
+        pair stricter levels with ``run_with_retry``.
 
         Raises:
             InvalidTenant: ``org_id`` is not a UUID (no SQL is run).
@@ -79,7 +89,17 @@ class Database:
             self.resolve_tenant(org_id),
             outbox_writer=self.outbox_writer,
             dispatcher=self.dispatcher,
+            bind=self._engine_for(isolation_level),
         )
+
+    def _engine_for(self, isolation_level: IsolationLevel | None) -> AsyncEngine | None:
+        if isolation_level is None:
+            return None
+        if isolation_level not in self._isolated:
+            self._isolated[isolation_level] = self.engine.execution_options(
+                isolation_level=isolation_level
+            )
+        return self._isolated[isolation_level]
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tenancy.connection import TenantConnection
 from tenancy.errors import UnsafeDatabaseRole, raise_translated
 from tenancy.settings import TenancySettings
 
@@ -43,10 +44,11 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     No connection is opened here; nothing happens at import time either.
     """
     connect_args: dict[str, Any] = {
+        "connection_class": TenantConnection,
         "server_settings": {
             "application_name": settings.application_name,
             "statement_timeout": str(settings.statement_timeout_ms),
-        }
+        },
     }
     if settings.pooler == "pgbouncer-transaction":
         # pgbouncer in transaction mode hands each transaction to any server
@@ -54,11 +56,12 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
         # the same name from another client. No statement cache, unique names, and
         # no startup parameters pgbouncer would refuse.
         connect_args = {
+            "connection_class": TenantConnection,
             "statement_cache_size": 0,
             "prepared_statement_name_func": lambda: f"__tenancy_{uuid.uuid4().hex}__",
             "server_settings": {"application_name": settings.application_name},
         }
-    return create_async_engine(
+    engine = create_async_engine(
         url or settings.app_url(),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
@@ -67,6 +70,17 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
         pool_pre_ping=False,
         connect_args=connect_args,
     )
+    # A tenant statement left pending by a transaction that never ran a query
+    # must not reach the next user of the pooled connection.
+    event.listen(engine.sync_engine.pool, "checkout", _clear_pending)
+    event.listen(engine.sync_engine.pool, "checkin", _clear_pending)
+    return engine
+
+
+def _clear_pending(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:
+    driver = getattr(connection_record, "driver_connection", None)
+    if isinstance(driver, TenantConnection):
+        driver.clear_pending()
 
 
 async def verify_role(engine: AsyncEngine) -> None:

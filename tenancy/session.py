@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from models.base import is_tenant_owned
+from tenancy.connection import TenantConnection
 from tenancy.errors import TenantContextRequired
 
 TENANT_KEY = "tenancy.org_id"
@@ -54,7 +55,13 @@ def session_tenant(session: Session) -> uuid.UUID:
 def _set_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     # Runs once per connection at the start of every session transaction,
     # including each new one after commit or rollback.
-    connection.exec_driver_sql(set_local_statement(session_tenant(session)))
+    statement = set_local_statement(session_tenant(session))
+    driver = connection.connection.driver_connection
+    if isinstance(driver, TenantConnection) and not driver.is_in_transaction():
+        # The BEGIN has not gone out yet: send SET LOCAL with it (one round trip).
+        driver.begin_with(statement)
+    else:
+        connection.exec_driver_sql(statement)
 
 
 @event.listens_for(TenantSession, "before_flush")
@@ -76,6 +83,13 @@ def tenant_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     )
 
 
-def open_session(factory: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> AsyncSession:
-    """Create a session bound to the parsed tenant ``org_id``."""
+def open_session(
+    factory: async_sessionmaker[AsyncSession],
+    org_id: uuid.UUID,
+    *,
+    bind: AsyncEngine | None = None,
+) -> AsyncSession:
+    """Create a session for the parsed tenant ``org_id`` (optionally on another engine)."""
+    if bind is not None:
+        return factory(info={TENANT_KEY: org_id}, bind=bind)
     return factory(info={TENANT_KEY: org_id})

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Protocol, Self
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from tenancy.errors import Conflict, raise_translated
@@ -63,8 +63,10 @@ class UnitOfWork:
         *,
         outbox_writer: OutboxWriter | None = None,
         dispatcher: EventDispatcher | None = None,
+        bind: AsyncEngine | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._bind = bind
         self.org_id = org_id
         self._outbox_writer = outbox_writer
         self._dispatcher = dispatcher
@@ -79,7 +81,7 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> Self:
-        self._session = open_session(self._sessionmaker, self.org_id)
+        self._session = open_session(self._sessionmaker, self.org_id, bind=self._bind)
         self._start(self._session)
         return self
 
