@@ -1,0 +1,118 @@
+"""Event fixtures: a real Kafka-API broker for the session, relays and consumers per test."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenancy import Database, TenancySettings
+from tenancy.engine import create_engine
+from tenancy.events import DomainEvent, PaymentOrderStatusChanged
+from tenancy.kafka import EventConsumer, ReceivedEvent
+from tenancy.local_broker import LocalBroker
+from tenancy.outbox import write_outbox
+from tenancy.relay_settings import KafkaSettings, RelaySettings
+
+Emit = Callable[[uuid.UUID, Sequence[DomainEvent]], Awaitable[None]]
+
+
+@pytest.fixture(scope="session")
+async def broker() -> AsyncIterator[LocalBroker]:
+    """The bundled Tansu broker on a free loopback port, for the whole session."""
+    async with LocalBroker() as running:
+        yield running
+
+
+def kafka_settings_for(broker: LocalBroker) -> KafkaSettings:
+    """Producer settings for the test broker: no idempotence, short timeouts."""
+    return KafkaSettings(
+        bootstrap_servers=broker.bootstrap_servers,
+        enable_idempotence=False,
+        request_timeout_ms=2_000,
+        send_timeout=3.0,
+        connect_timeout=2.0,
+        close_timeout=2.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(broker: LocalBroker) -> KafkaSettings:
+    """Settings pointing at the session broker."""
+    return kafka_settings_for(broker)
+
+
+@pytest.fixture
+def relay_settings() -> RelaySettings:
+    """Relay settings with a topic prefix of this test's own, and quick retries."""
+    return RelaySettings(
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        batch_size=200,
+        poll_interval=0.5,
+        lease_seconds=8.0,
+        backoff_initial=0.2,
+        backoff_max=1.0,
+        max_attempts=3,
+    )
+
+
+@pytest.fixture(scope="session")
+async def admin_engine(settings: TenancySettings) -> AsyncIterator[AsyncEngine]:
+    """Superuser engine for inspecting outbox rows across tenants (never for isolation)."""
+    engine = create_engine(settings, url=settings.admin_url())
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def emit(db: Database) -> Emit:
+    """Commit ``events`` to the outbox of ``org_id`` in one transaction."""
+
+    async def emit(org_id: uuid.UUID, events: Sequence[DomainEvent]) -> None:
+        async with db.session(org_id) as session:
+            await write_outbox(session, events)
+
+    return emit
+
+
+Changes = Callable[[str, int], list[DomainEvent]]
+
+
+@pytest.fixture
+def changes() -> Changes:
+    """``changes(order_id, n)``: n successive status changes of one order (order matters)."""
+
+    def changes(aggregate_id: str, count: int) -> list[DomainEvent]:
+        return [
+            PaymentOrderStatusChanged(
+                aggregate_id=aggregate_id, old_status=f"s{i}", new_status=f"s{i + 1}"
+            )
+            for i in range(count)
+        ]
+
+    return changes
+
+
+Receive = Callable[[EventConsumer, set[uuid.UUID], int], Awaitable[list[ReceivedEvent]]]
+
+
+@pytest.fixture
+def receive() -> Receive:
+    """``receive(consumer, org_ids, n)``: the next n distinct events of those organizations.
+
+    Other tests' leftovers may share the topic; they are skipped. Waits at most 30 s.
+    """
+
+    async def receive(
+        consumer: EventConsumer, org_ids: set[uuid.UUID], count: int
+    ) -> list[ReceivedEvent]:
+        found: list[ReceivedEvent] = []
+        async with asyncio.timeout(30):
+            while len(found) < count:
+                found.extend(e for e in await consumer.take(1) if e.org_id in org_ids)
+        return found
+
+    return receive
