@@ -36,6 +36,6 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
         pending = self._tenancy_pending
         if pending is not None and not args and query.startswith("BEGIN"):
             self._tenancy_pending = None
-            query = f"{query}; {pending}"
+            query = f"{query.rstrip(';')}; {pending}"
         status: str = await super().execute(query, *args, timeout=timeout)
         return status
