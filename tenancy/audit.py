@@ -1,0 +1,173 @@
+"""Audit a live database for the gaps that would let one tenant see another's rows.
+
+The audit reads ``pg_catalog`` (``tenancy.catalog``), judges every table of the
+schema (``tenancy.audit_table``), and checks what sits around the tables: the
+application role (no superuser, no BYPASSRLS, owns nothing), the relay role
+(bypasses RLS, so its grants must stop at the outbox), views (must be
+``security_invoker``) and ``SECURITY DEFINER`` functions (must pin ``search_path``).
+Any finding is a ``Gap``; ``AuditReport.ok`` is false then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenancy.audit_table import (
+    TENANT_COLUMN,
+    Gap,
+    TableAudit,
+    TableKind,
+    TableRules,
+    audit_table,
+    table_kind,
+)
+from tenancy.catalog import (
+    DefinerFunction,
+    Role,
+    View,
+    read_definer_functions,
+    read_foreign_keys,
+    read_indexes,
+    read_policies,
+    read_role,
+    read_tables,
+    read_views,
+    render_predicates,
+)
+from tenancy.engine import create_engine
+from tenancy.errors import raise_translated
+from tenancy.settings import APP_ROLE, RELAY_ROLE, TenancySettings
+
+IGNORED_TABLES = frozenset({"alembic_version"})
+#: The only table the relay role (BYPASSRLS) may touch.
+RELAY_TABLES = ("outbox_events",)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Everything the audit found; ``ok`` when there is no gap."""
+
+    tables: tuple[TableAudit, ...]
+    app_role: Role | None
+    relay_role: Role | None
+    views: tuple[View, ...]
+    definer_functions: tuple[DefinerFunction, ...]
+    gaps: tuple[Gap, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the database passed every check."""
+        return not self.gaps
+
+
+async def audit_database(
+    settings: TenancySettings, *, app_role: str = APP_ROLE, schema: str = "public"
+) -> AuditReport:
+    """Inspect the database at ``settings.admin_url()`` (owner or superuser) and judge it.
+
+    The connecting role needs CREATE on ``schema`` for the rolled-back predicate probe.
+
+    Raises:
+        DatabaseUnavailable: the database cannot be reached.
+    """
+    engine = create_engine(settings, url=settings.admin_url())
+    try:
+        async with engine.connect() as connection:
+            report = await audit_connection(connection, app_role=app_role, schema=schema)
+            await connection.rollback()
+    except Exception as exc:
+        raise_translated(exc)
+        raise
+    finally:
+        await engine.dispose()
+    return report
+
+
+async def audit_connection(
+    connection: AsyncConnection, *, app_role: str = APP_ROLE, schema: str = "public"
+) -> AuditReport:
+    """Judge the database as ``connection`` sees it, inside its current transaction.
+
+    Writes nothing that outlives a savepoint; the caller owns the transaction.
+    """
+    predicates = await render_predicates(connection, schema, (TENANT_COLUMN, "id"))
+    tables = [t for t in await read_tables(connection, schema) if t.name not in IGNORED_TABLES]
+    policies = await read_policies(connection, schema)
+    rules = TableRules(
+        predicates,
+        app_role,
+        tuple(await read_indexes(connection, schema)),
+        tuple(await read_foreign_keys(connection, schema)),
+        frozenset(t.name for t in tables if table_kind(t) in (TableKind.TENANT, TableKind.ROOT)),
+    )
+    app = await read_role(connection, app_role, schema)
+    relay = await read_role(connection, RELAY_ROLE, schema)
+    views = await read_views(connection)
+    functions = await read_definer_functions(connection)
+    audited = tuple(
+        audit_table(t, tuple(p for p in policies if p.table == t.name), rules) for t in tables
+    )
+    gaps = [
+        *(gap for table in audited for gap in table.gaps),
+        *_app_role_gaps(app, app_role),
+        *_relay_role_gaps(relay),
+        *_view_gaps(views),
+        *_function_gaps(functions),
+    ]
+    return AuditReport(audited, app, relay, tuple(views), tuple(functions), tuple(gaps))
+
+
+def _app_role_gaps(role: Role | None, name: str) -> list[Gap]:
+    if role is None:
+        return [Gap(f"role {name}", "does not exist")]
+    problems = []
+    if role.superuser:
+        problems.append("is a superuser, so row-level security does not apply")
+    if role.bypassrls:
+        problems.append("has BYPASSRLS")
+    if role.privileged_member:
+        problems.append("is a member of a superuser or BYPASSRLS role")
+    if role.owned_objects:
+        problems.append(f"owns {role.owned_objects} object(s); it must own nothing")
+    return [Gap(f"role {name}", p) for p in problems]
+
+
+def _relay_role_gaps(role: Role | None) -> list[Gap]:
+    # An absent relay role can leak nothing; a present one bypasses RLS by design,
+    # so its privileges are the only thing keeping it to the outbox.
+    if role is None:
+        return []
+    problems = []
+    if role.superuser:
+        problems.append("is a superuser")
+    extra = [t for t in role.tables if t not in RELAY_TABLES]
+    if extra:
+        problems.append(f"bypasses RLS and has privileges on {', '.join(extra)}")
+    return [Gap(f"role {role.name}", p) for p in problems]
+
+
+def _view_gaps(views: Iterable[View]) -> list[Gap]:
+    gaps = []
+    for view in views:
+        subject = f"view {view.schema}.{view.name}"
+        if view.materialized:
+            gaps.append(Gap(subject, "is materialized: its rows were read without any tenant"))
+        elif not view.security_invoker:
+            gaps.append(Gap(subject, "lacks security_invoker, so it reads as its owner"))
+    return gaps
+
+
+def _function_gaps(functions: Iterable[DefinerFunction]) -> list[Gap]:
+    gaps = []
+    for function in functions:
+        subject = f"function {function.schema}.{function.signature}"
+        if function.search_path is None:
+            gaps.append(Gap(subject, "is SECURITY DEFINER without a fixed search_path"))
+            continue
+        path = [part.strip().strip('"') for part in function.search_path.split(",")]
+        if path[-1:] != ["pg_temp"]:
+            gaps.append(Gap(subject, "search_path must end with pg_temp, else temp objects win"))
+    return gaps

@@ -1,0 +1,198 @@
+"""The ``tenancy`` command: parse arguments and dispatch; the work lives in other modules.
+
+Exit codes: 0 success, 1 error (the message goes to stderr, no traceback),
+2 usage error, 3 the audit found gaps (so CI can gate on ``tenancy audit``).
+
+Adding a subcommand takes one function and one line: write ``_add_<name>`` that
+adds its parser (call ``add_database_url`` if it needs the database) and sets
+``handler``, then list it in ``SUBCOMMANDS``. A handler receives the parsed
+arguments and returns the exit code; ``main`` turns expected errors into messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
+
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from tenancy.audit import audit_database
+from tenancy.audit_format import format_report
+from tenancy.errors import ConfigurationError, TenancyError, translate
+from tenancy.migration import upgrade
+from tenancy.seed import format_seed_report, seed_database
+from tenancy.settings import APP_ROLE, TenancySettings
+
+if TYPE_CHECKING:
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_GAPS = 3
+
+URL_VARIABLES = ("TENANCY_ADMIN_DATABASE_URL", "TENANCY_DATABASE_URL")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_database_url(parser: argparse.ArgumentParser) -> None:
+    """Add ``--database-url``, defaulting to the first of ``URL_VARIABLES`` that is set."""
+    default = next((os.environ[name] for name in URL_VARIABLES if os.environ.get(name)), None)
+    parser.add_argument(
+        "--database-url",
+        default=default,
+        required=default is None,
+        help="owner or superuser URL (default: $TENANCY_ADMIN_DATABASE_URL, "
+        "then $TENANCY_DATABASE_URL); the app role's URL is derived from it",
+    )
+
+
+def command_settings(args: argparse.Namespace) -> TenancySettings:
+    """Return settings whose admin URL is ``--database-url`` and app URL the app role's.
+
+    Passwords and pool options still come from the ``TENANCY_*`` environment.
+
+    Raises:
+        ConfigurationError: no URL, a malformed one, or invalid ``TENANCY_*`` settings.
+    """
+    url: str | None = args.database_url
+    if not url:
+        raise ConfigurationError("no database URL: pass --database-url")
+    try:
+        base = TenancySettings(admin_database_url=url)
+        app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
+    except (ValueError, ArgumentError) as exc:
+        # pydantic's ValidationError is a ValueError; so is a non-Postgres URL.
+        raise ConfigurationError(f"invalid database settings: {exc}") from exc
+    return base.model_copy(update={"database_url": app_url})
+
+
+def _add_migrate(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "migrate", help="create the roles, then migrate schema and policies (alembic upgrade)"
+    )
+    add_database_url(parser)
+    parser.add_argument("--revision", default="head", help="target revision (default: head)")
+    parser.set_defaults(handler=_migrate)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = command_settings(args)
+    upgrade(settings.admin_url(), args.revision)
+    print(f"migrated {_shown(settings)} to {args.revision}")
+    return EXIT_OK
+
+
+def _add_seed(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "seed", help="fill every tenant table for N organizations, as the app role"
+    )
+    add_database_url(parser)
+    parser.add_argument(
+        "--orgs", type=_positive_int, default=2, help="number of organizations (default: 2)"
+    )
+    parser.set_defaults(handler=_seed)
+
+
+def _seed(args: argparse.Namespace) -> int:
+    results = asyncio.run(seed_database(command_settings(args), args.orgs))
+    print(format_seed_report(results))
+    return EXIT_OK
+
+
+def _add_audit(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "audit", help="check RLS, policies, keys and roles; exit 3 on any gap"
+    )
+    add_database_url(parser)
+    parser.set_defaults(handler=_audit)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    report = asyncio.run(audit_database(command_settings(args)))
+    print(format_report(report))
+    return EXIT_OK if report.ok else EXIT_GAPS
+
+
+#: One registration per subcommand, in the order ``--help`` lists them.
+SUBCOMMANDS: tuple[Callable[[Subcommands], None], ...] = (
+    _add_migrate,
+    _add_seed,
+    _add_audit,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tenancy", description="Postgres row-level-security multi-tenant data layer"
+    )
+    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for register in SUBCOMMANDS:
+        register(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tenancy`` command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # The reader of our output went away (`tenancy audit | head`): not a failure
+        # of the command. Point stdout at devnull so the exit flush does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except (TenancyError, CommandError, SQLAlchemyError, OSError) as exc:
+        # Expected failures (unreachable database, refused migration, bad settings)
+        # end in one line on stderr; anything else is a bug and keeps its traceback.
+        print(f"tenancy: error: {_describe(exc)}{_target(args)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _describe(exc: BaseException) -> str:
+    translated = translate(exc)
+    if translated is not None:
+        return str(translated)
+    if isinstance(exc, DBAPIError):
+        # Only the driver's first line: the full text repeats the statement, which
+        # for role setup can hold a password.
+        return (
+            f"database error: {str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__}"
+        )
+    return str(exc) or type(exc).__name__
+
+
+def _target(args: argparse.Namespace) -> str:
+    url: str | None = getattr(args, "database_url", None)
+    if not url:
+        return ""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return ""
+    return f" [{shown}]"
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _shown(settings: TenancySettings) -> str:
+    return settings.admin_url().render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
