@@ -137,7 +137,9 @@ class PaymentOrderRepository(AsyncRepository[PaymentOrder, uuid.UUID]):
         order.status = check_transition(old, status).value
         await self._flush()
         order.record_event(
-            PaymentOrderStatusChanged(aggregate_id=str(order.id), old_status=old, new_status=status)
+            PaymentOrderStatusChanged(
+                aggregate_id=str(order.id), old_status=old, new_status=order.status
+            )
         )
         return order
 

@@ -47,17 +47,7 @@ class PriceRepository(AsyncRepository[Price, uuid.UUID]):
         statement = self._active(product_id, code).execution_options(populate_existing=True)
         previous: Price | None = (await self._execute(statement)).scalars().first()
         if previous is not None:
-            self._see(previous)
-            previous.active = False
-            previous.deactivated_at = utcnow()
-            await self._flush()
-            previous.record_event(
-                self._event(
-                    AggregateUpdated,
-                    previous.id,
-                    changes={"active": False, "deactivated_at": previous.deactivated_at},
-                )
-            )
+            await self._deactivate(previous)
         price = await self.add(Price(product_id=product_id, currency=code, unit_amount=unit_amount))
         price.record_event(
             PriceChanged(
@@ -114,6 +104,15 @@ class PriceRepository(AsyncRepository[Price, uuid.UUID]):
             statement = statement.where(Price.currency == normalize_currency(currency))
         statement = statement.order_by(Price.created_at, Price.id)
         return self._see_all((await self._execute(statement)).scalars().all())
+
+    async def _deactivate(self, price: Price) -> None:
+        # Flushed on its own, before the new row's INSERT, for the partial unique index.
+        self._see(price)
+        price.active = False
+        price.deactivated_at = utcnow()
+        await self._flush()
+        changes = {"active": False, "deactivated_at": price.deactivated_at}
+        price.record_event(self._event(AggregateUpdated, price.id, changes=changes))
 
     def _active(self, product_id: uuid.UUID, code: str) -> Select[Price]:
         return select(Price).where(
