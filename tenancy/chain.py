@@ -98,6 +98,14 @@ class Transfer:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockScan:
+    """The blocks of a range, in order, and every transfer in them."""
+
+    blocks: list[BlockRef]
+    transfers: list[Transfer]
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """The outcome of a mined transaction."""
 
@@ -156,6 +164,9 @@ class ChainGateway(Protocol):
         With ``addresses`` (lower-case), only transfers from or to one of them.
         """
 
+    async def scan(self, from_block: int, to_block: int) -> BlockScan:
+        """Return the blocks of the inclusive range and all their transfers, in chain order."""
+
     async def receipt(self, tx_hash: str) -> Receipt | None:
         """Return the receipt of ``tx_hash``, or ``None`` while it is not mined."""
 
@@ -180,6 +191,7 @@ __all__ = [
     "NATIVE",
     "NATIVE_LOG_INDEX",
     "BlockRef",
+    "BlockScan",
     "ChainError",
     "ChainGateway",
     "Receipt",

@@ -23,6 +23,7 @@ from tenancy.chain import (
     NATIVE,
     NATIVE_LOG_INDEX,
     BlockRef,
+    BlockScan,
     ChainError,
     Receipt,
     TransactionRejected,
@@ -135,22 +136,31 @@ class Web3Gateway:
     ) -> list[Transfer]:
         """Return native and configured-token transfers in the inclusive block range.
 
+        With ``addresses`` (lower-case), only transfers from or to one of them.
+        """
+        found = (await self.scan(from_block, to_block)).transfers
+        if addresses is None:
+            return found
+        wanted = set(addresses)
+        return [t for t in found if t.sender in wanted or t.recipient in wanted]
+
+    async def scan(self, from_block: int, to_block: int) -> BlockScan:
+        """Return the blocks of the inclusive range and all their transfers, in chain order.
+
         Native transfers come from the blocks' transactions (value moved by
         internal calls is not visible without a tracing node); token transfers from
-        the followed contracts' ``Transfer`` logs. Ordered by block, then position.
+        the followed contracts' ``Transfer`` logs.
         """
         if to_block < from_block:
-            return []
+            return BlockScan([], [])
         numbers = range(from_block, to_block + 1)
         blocks = await asyncio.gather(*(self._full_block(n) for n in numbers))
         found = [t for block in blocks for t in _native_transfers(block)]
         if self._tokens:
             found.extend(await self._token_transfers(from_block, to_block))
-        if addresses is not None:
-            wanted = set(addresses)
-            found = [t for t in found if t.sender in wanted or t.recipient in wanted]
         found.sort(key=lambda t: (t.block_number, t.log_index >= 0, t.log_index))
-        return found
+        refs = [BlockRef(int(b["number"]), _hex(b["hash"]), _hex(b["parentHash"])) for b in blocks]
+        return BlockScan(refs, found)
 
     async def receipt(self, tx_hash: str) -> Receipt | None:
         """Return the receipt of ``tx_hash``, or ``None`` while it is not mined."""

@@ -14,7 +14,11 @@ from eth_utils.exceptions import ValidationError
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
-from tenancy.chain_settings import ChainConfig
+from tenancy import Database
+from tenancy.chain_settings import ChainConfig, ChainSettings
+from tenancy.outbox import write_outbox
+from tenancy.signer import LocalKeySigner
+from tenancy.wallet_service import WalletService
 from tenancy.web3_gateway import Web3Gateway
 
 #: What eth-tester raises where a node would answer with an RPC error.
@@ -28,10 +32,13 @@ class TestChain:
 
     __test__ = False
 
-    def __init__(self, w3: AsyncWeb3[Any], tester: EthereumTester, funder: str) -> None:
+    def __init__(self, w3: AsyncWeb3[Any], tester: EthereumTester, accounts: list[str]) -> None:
         self.w3 = w3
         self.tester = tester
-        self.funder = funder
+        # Unlocked, funded accounts. Transactions held for one block need distinct
+        # senders: the tester numbers a held sender's nonces from the last mined block.
+        self.accounts = accounts
+        self.funder = accounts[0]
         self.token: Any = None
 
     @property
@@ -93,8 +100,8 @@ async def chain(stablecoin: dict[str, Any]) -> TestChain:
     """A fresh in-process chain with the stablecoin deployed."""
     provider = AsyncEthereumTesterProvider()
     w3 = AsyncWeb3(provider)
-    funder = (await w3.eth.accounts)[0]
-    test_chain = TestChain(w3, provider.ethereum_tester, funder)
+    accounts = list(await w3.eth.accounts)
+    test_chain = TestChain(w3, provider.ethereum_tester, accounts)
     await test_chain.deploy_token(stablecoin)
     return test_chain
 
@@ -116,3 +123,28 @@ def chain_config(chain: TestChain) -> ChainConfig:
 def gateway(chain: TestChain, chain_name: str, chain_config: ChainConfig) -> Web3Gateway:
     """The real gateway over the in-process chain."""
     return Web3Gateway(chain_name, chain.w3, chain_config, rejections=TESTER_REJECTIONS)
+
+
+@pytest.fixture
+def signer() -> LocalKeySigner:
+    """Holds the keys of the wallets a test creates (never stored in the database)."""
+    return LocalKeySigner()
+
+
+@pytest.fixture
+def outbox_db(db: Database) -> Database:
+    """The test ``Database`` with units of work that write their events to the outbox."""
+    return Database(db.engine, db.settings, outbox_writer=write_outbox)
+
+
+@pytest.fixture
+def service(
+    outbox_db: Database,
+    chain_name: str,
+    chain_config: ChainConfig,
+    gateway: Web3Gateway,
+    signer: LocalKeySigner,
+) -> WalletService:
+    """The wallet service on the test chain and the real database as ``tenancy_app``."""
+    settings = ChainSettings(chains={chain_name: chain_config})
+    return WalletService(outbox_db, settings, {chain_name: gateway}, signer=signer)
