@@ -1,16 +1,288 @@
-"""The organization (tenant) and its memberships."""
+"""The organization (tenant) and its memberships.
+
+The organization is the aggregate its membership events belong to. Every change
+that can take an owner away (remove, demote, transfer) first locks the
+organization row ``FOR UPDATE``: two such changes in one organization then run
+one after the other, and the second counts the owners the first left behind, so
+concurrent demotions can never leave an organization without an owner.
+"""
 
 from __future__ import annotations
 
+import builtins
 import uuid
+from collections.abc import Sequence
 from typing import ClassVar
 
-from models import Organization
+from sqlalchemy import func, select
+
+from models import MemberRole, Membership, Organization, User
 from repositories.base import AsyncRepository
+from repositories.user import (
+    Member,
+    list_members,
+    normalize_email,
+    normalize_username,
+    parse_role,
+    resolve_login,
+    user_created_event,
+)
+from tenancy.errors import ForeignKeyViolation, InvalidData, LastOwnerError, NotFound
+from tenancy.events import (
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleChanged,
+    OrganizationCreated,
+    OwnershipTransferred,
+)
+from tenancy.session import session_tenant
+
+_OWNER = MemberRole.OWNER.value
+_MEMBERSHIP_USER_FK = "fk_memberships_user_id_users"
 
 
 class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
-    """Storage of ``Organization`` aggregates."""
+    """The current tenant's organization: creation with its first owner, and members."""
 
     model = Organization
     sort_keys: ClassVar = {"created_at": "created_at", "id": "id", "name": "name"}
+
+    async def add(self, obj: Organization) -> Organization:
+        """Refuse: an organization is created with its first owner, by ``create``.
+
+        Raises:
+            InvalidData: always.
+        """
+        raise InvalidData("create an organization with create(name, owner)")
+
+    async def add_many(self, objs: Sequence[Organization]) -> builtins.list[Organization]:
+        """Refuse: an organization is created with its first owner, by ``create``.
+
+        Raises:
+            InvalidData: always.
+        """
+        raise InvalidData("create an organization with create(name, owner)")
+
+    async def create(self, name: str, owner: User | uuid.UUID) -> Organization:
+        """Create the current tenant's organization with ``owner`` as its first owner.
+
+        The unit of work's tenant is the new organization's id
+        (``db.unit_of_work(new_org_id)``): the row policy admits no other row.
+        ``owner`` is a new ``User`` to register, or the id of an existing user
+        (such as the signed-in user, who may belong to other organizations).
+
+        Raises:
+            Conflict: the organization exists, or the new user's email or username is taken.
+            NotFound: no user has the given id.
+        """
+        org_id = session_tenant(self.session.sync_session)
+        organization = Organization(id=org_id, name=name)
+        self.session.add(organization)
+        await self._flush()
+        user_id = await self._register(owner) if isinstance(owner, User) else owner
+        await self._insert_membership(user_id, MemberRole.OWNER)
+        organization.record_event(
+            OrganizationCreated(aggregate_id=str(org_id), name=name, owner_user_id=user_id)
+        )
+        organization.record_event(_member_added(org_id, user_id, MemberRole.OWNER))
+        return self._see(organization)
+
+    async def current(self) -> Organization:
+        """Return the current tenant's organization.
+
+        Raises:
+            NotFound: the organization does not exist (yet).
+        """
+        return await self.get(session_tenant(self.session.sync_session))
+
+    async def get_membership(self, user_id: uuid.UUID) -> Membership | None:
+        """Return ``user_id``'s membership in the current organization, or ``None``."""
+        # populate_existing: after the lock, the role must be the committed one, not a cached one.
+        statement = (
+            select(Membership)
+            .where(Membership.user_id == user_id)
+            .execution_options(populate_existing=True)
+        )
+        membership: Membership | None = (await self._execute(statement)).scalars().first()
+        return membership
+
+    async def members(self, role: MemberRole | str | None = None) -> builtins.list[Member]:
+        """Return the members with their roles, oldest first (optionally of one role).
+
+        Raises:
+            InvalidData: ``role`` is not a member role.
+        """
+        return await list_members(self.session, role)
+
+    async def add_member(
+        self, email: str, role: MemberRole | str = MemberRole.MEMBER
+    ) -> Membership:
+        """Add the existing user with ``email`` (possibly a member elsewhere) to this organization.
+
+        A user of another organization is invisible here, so it is found through
+        the login resolver, never by selecting it.
+
+        Raises:
+            NotFound: no user has this email.
+            InvalidData: the user is deactivated, or ``role`` is unknown.
+            Conflict: the user is already a member.
+        """
+        parsed = parse_role(role)
+        record = await resolve_login(self.session, email)
+        if record is None:
+            raise NotFound("no user has this email")
+        if not record.is_active:
+            raise InvalidData("a deactivated user cannot be added")
+        return await self._join(record.user_id, parsed)
+
+    async def register_member(self, user: User, role: MemberRole | str = MemberRole.MEMBER) -> User:
+        """Register the new ``user`` and make it a member of this organization.
+
+        Raises:
+            Conflict: the email or username is taken.
+            InvalidData: ``role`` is unknown.
+        """
+        parsed = parse_role(role)
+        await self._register(user)
+        await self._join(user.id, parsed)
+        return user
+
+    async def change_role(self, user_id: uuid.UUID, role: MemberRole | str) -> Membership:
+        """Give a member another role.
+
+        Raises:
+            NotFound: the user is not a member here.
+            LastOwnerError: it would demote the only owner.
+            InvalidData: ``role`` is unknown.
+        """
+        new_role = parse_role(role)
+        organization = await self._lock()
+        membership = await self._membership(user_id)
+        old_role = membership.role
+        if old_role == new_role.value:
+            return membership
+        if old_role == _OWNER:
+            await self._require_another_owner()
+        membership.role = new_role.value
+        await self._flush()
+        organization.record_event(_role_changed(organization.id, user_id, old_role, new_role))
+        return membership
+
+    async def remove_member(self, user_id: uuid.UUID) -> None:
+        """Remove a user from this organization (the user itself stays).
+
+        Raises:
+            NotFound: the user is not a member here.
+            LastOwnerError: the user is the only owner.
+        """
+        organization = await self._lock()
+        membership = await self._membership(user_id)
+        if membership.role == _OWNER:
+            await self._require_another_owner()
+        await self.session.delete(membership)
+        await self._flush()
+        organization.record_event(MemberRemoved(aggregate_id=str(organization.id), user_id=user_id))
+
+    async def transfer_ownership(
+        self,
+        from_user_id: uuid.UUID,
+        to_user_id: uuid.UUID,
+        *,
+        demote_to: MemberRole | str = MemberRole.ADMIN,
+    ) -> None:
+        """Make ``to_user_id`` an owner and ``from_user_id`` a ``demote_to`` member.
+
+        Raises:
+            NotFound: either user is not a member here.
+            InvalidData: ``from_user_id`` is not an owner, both are the same user,
+                or ``demote_to`` is unknown.
+        """
+        demoted = parse_role(demote_to)
+        if from_user_id == to_user_id:
+            raise InvalidData("ownership must move to another member")
+        organization = await self._lock()
+        source = await self._membership(from_user_id)
+        target = await self._membership(to_user_id)
+        if source.role != _OWNER:
+            raise InvalidData("only an owner can transfer ownership")
+        changes = [(target, MemberRole.OWNER), (source, demoted)]
+        events = []
+        for membership, new_role in changes:
+            if membership.role != new_role.value:
+                events.append(
+                    _role_changed(organization.id, membership.user_id, membership.role, new_role)
+                )
+                membership.role = new_role.value
+        await self._flush()
+        for event in events:
+            organization.record_event(event)
+        organization.record_event(
+            OwnershipTransferred(
+                aggregate_id=str(organization.id), from_user_id=from_user_id, to_user_id=to_user_id
+            )
+        )
+
+    # -- helpers -------------------------------------------------------------
+
+    async def _lock(self) -> Organization:
+        # Serialises every owner-reducing change of this organization (see module doc).
+        statement = (
+            select(Organization)
+            .where(Organization.id == session_tenant(self.session.sync_session))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        organization: Organization | None = (await self._execute(statement)).scalars().first()
+        if organization is None:
+            raise NotFound("the organization does not exist")
+        return self._see(organization)
+
+    async def _membership(self, user_id: uuid.UUID) -> Membership:
+        membership = await self.get_membership(user_id)
+        if membership is None:
+            raise NotFound(f"user {user_id} is not a member of this organization")
+        return membership
+
+    async def _require_another_owner(self) -> None:
+        statement = select(func.count()).select_from(Membership).where(Membership.role == _OWNER)
+        owners = int((await self._execute(statement)).scalar_one())
+        if owners <= 1:
+            raise LastOwnerError("the organization must keep at least one owner")
+
+    async def _register(self, user: User) -> uuid.UUID:
+        user.email = normalize_email(user.email)
+        user.username = normalize_username(user.username)
+        # Inserted without RETURNING: the row is invisible until its membership exists.
+        self.session.add(user)
+        await self._flush()
+        self.loose_events.append(user_created_event(user))
+        return user.id
+
+    async def _join(self, user_id: uuid.UUID, role: MemberRole) -> Membership:
+        organization = await self.current()
+        membership = await self._insert_membership(user_id, role)
+        organization.record_event(_member_added(organization.id, user_id, role))
+        return membership
+
+    async def _insert_membership(self, user_id: uuid.UUID, role: MemberRole) -> Membership:
+        membership = Membership(user_id=user_id, role=role.value)
+        self.session.add(membership)
+        try:
+            await self._flush()
+        except ForeignKeyViolation as exc:
+            if exc.constraint != _MEMBERSHIP_USER_FK:
+                raise
+            raise NotFound(f"user {user_id} does not exist") from exc
+        return membership
+
+
+def _member_added(org_id: uuid.UUID, user_id: uuid.UUID, role: MemberRole) -> MemberAdded:
+    return MemberAdded(aggregate_id=str(org_id), user_id=user_id, role=role.value)
+
+
+def _role_changed(
+    org_id: uuid.UUID, user_id: uuid.UUID, old_role: str, new_role: MemberRole
+) -> MemberRoleChanged:
+    return MemberRoleChanged(
+        aggregate_id=str(org_id), user_id=user_id, old_role=old_role, new_role=new_role.value
+    )

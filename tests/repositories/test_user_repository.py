@@ -1,0 +1,204 @@
+"""UserRepository and LoginResolver: members by email and username, roles, deactivation, login."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import text
+
+from models import User
+from repositories.lifecycle import AggregateCreated, AggregateUpdated
+from repositories.user import LoginResolver
+from tenancy import Database, InvalidData, NotFound
+from tests.repositories.payments_support import RecordingDispatcher
+
+if TYPE_CHECKING:
+    from tests.repositories.conftest import FoundedOrganization
+
+
+def new_user() -> User:
+    tag = secrets.token_hex(6)
+    return User(email=f"user-{tag}@example.com", username=f"user-{tag}", password_hash="argon2")
+
+
+async def register(db: Database, org_id: uuid.UUID, role: str = "member") -> User:
+    user = new_user()
+    async with db.unit_of_work(org_id) as uow:
+        await uow.organizations.register_member(user, role)
+        await uow.commit()
+    return user
+
+
+# -- finding members ------------------------------------------------------------
+
+
+async def test_find_by_email_ignores_case_and_surrounding_blanks(
+    db: Database, founded: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        found = await uow.users.find_by_email(f"  {founded.owner.email.upper()} ")
+        assert found is not None
+        assert found.id == founded.owner.id
+
+
+async def test_find_by_username_ignores_case(db: Database, founded: FoundedOrganization) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        found = await uow.users.find_by_username(founded.owner.username.upper())
+        assert found is not None
+        assert found.id == founded.owner.id
+
+
+async def test_find_by_unknown_email_is_none(db: Database, founded: FoundedOrganization) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        assert await uow.users.find_by_email("nobody@example.com") is None
+
+
+async def test_user_of_another_organization_is_not_found_by_email(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        assert await uow.users.find_by_email(founded_other.owner.email) is None
+        assert await uow.users.find_by_username(founded_other.owner.username) is None
+
+
+async def test_get_of_a_user_of_another_organization_is_not_found(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        with pytest.raises(NotFound):
+            await uow.users.get(founded_other.owner.id)
+
+
+async def test_members_lists_the_organizations_users_with_their_roles(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    viewer = await register(db, founded.org_id, "viewer")
+    async with db.unit_of_work(founded.org_id) as uow:
+        members = [(m.user.id, m.role) for m in await uow.users.members()]
+    assert members == [
+        (founded.owner.id, "owner"),
+        (viewer.id, "viewer"),
+    ]
+
+
+async def test_members_filtered_by_role(db: Database, founded: FoundedOrganization) -> None:
+    admin = await register(db, founded.org_id, "admin")
+    await register(db, founded.org_id, "member")
+    async with db.unit_of_work(founded.org_id) as uow:
+        admins = [m.user.id for m in await uow.users.members("admin")]
+    assert admins == [admin.id]
+
+
+async def test_members_with_an_unknown_role_is_invalid(
+    db: Database, founded: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        with pytest.raises(InvalidData):
+            await uow.users.members("superuser")
+
+
+async def test_add_stores_email_and_username_lower_case(db: Database, org_a: uuid.UUID) -> None:
+    tag = secrets.token_hex(6)
+    async with db.unit_of_work(org_a) as uow:
+        user = await uow.users.add(User(email=f" Mixed-{tag}@Example.COM", username=f"Mixed-{tag}"))
+        await uow.commit()
+    assert (user.email, user.username) == (f"mixed-{tag}@example.com", f"mixed-{tag}")
+    record = await LoginResolver(db.engine).resolve(user.email)
+    assert record is not None
+    assert record.user_id == user.id
+
+
+# -- deactivation ------------------------------------------------------------------
+
+
+async def test_deactivate_makes_login_report_the_user_inactive(
+    db: Database, founded: FoundedOrganization
+) -> None:
+    member = await register(db, founded.org_id)
+    async with db.unit_of_work(founded.org_id) as uow:
+        user = await uow.users.deactivate(member.id)
+        await uow.commit()
+    assert user.is_active is False
+    record = await LoginResolver(db.engine).resolve(member.email)
+    assert record is not None
+    assert record.is_active is False
+
+
+async def test_deactivate_a_user_of_another_organization_is_not_found(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        with pytest.raises(NotFound):
+            await uow.users.deactivate(founded_other.owner.id)
+    record = await LoginResolver(db.engine).resolve(founded_other.owner.email)
+    assert record is not None
+    assert record.is_active is True
+
+
+async def test_user_events_never_carry_the_password_hash(
+    recording_db: Database, recorded_events: RecordingDispatcher
+) -> None:
+    user = new_user()
+    user.password_hash = "secret-hash"
+    org_id = uuid.uuid4()
+    async with recording_db.unit_of_work(org_id) as uow:
+        await uow.organizations.create("Hashless", user)
+        await uow.users.deactivate(user.id)
+        await uow.commit()
+    user_events = [e for e in recorded_events.events if e.aggregate_type == "user"]
+    assert [type(e).__bases__[0] for e in user_events] == [AggregateCreated, AggregateUpdated]
+    assert all("secret-hash" not in str(e.payload()) for e in recorded_events.events)
+    assert "password_hash" not in user_events[0].payload()["data"]
+
+
+# -- the tenant-less login lookup ---------------------------------------------------
+
+
+async def test_login_resolver_finds_a_user_without_any_tenant(
+    db: Database, founded: FoundedOrganization
+) -> None:
+    record = await LoginResolver(db.engine).resolve(f" {founded.owner.email.upper()} ")
+    assert record is not None
+    assert (record.user_id, record.password_hash, record.is_active) == (
+        founded.owner.id,
+        "h",
+        True,
+    )
+
+
+async def test_login_resolver_returns_none_for_an_unknown_email(db: Database) -> None:
+    assert await LoginResolver(db.engine).resolve("nobody-at-all@example.com") is None
+
+
+async def test_login_resolver_returns_none_for_a_blank_email(db: Database) -> None:
+    assert await LoginResolver(db.engine).resolve("   ") is None
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("pattern", ["%", "%@example.com", "owner-%", "_%", "*", ".*"])
+async def test_login_resolver_has_no_wildcards(
+    db: Database, founded: FoundedOrganization, pattern: str
+) -> None:
+    assert await LoginResolver(db.engine).resolve(pattern) is None
+
+
+@pytest.mark.security
+async def test_the_resolvers_connection_cannot_select_users(
+    db: Database, founded: FoundedOrganization
+) -> None:
+    # The resolver's connection carries no tenant: the table itself shows nothing.
+    async with db.engine.connect() as connection:
+        visible = (await connection.execute(text("SELECT count(*) FROM users"))).scalar_one()
+    assert visible == 0
+
+
+async def test_resolve_login_works_in_a_session_of_any_tenant(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded_other.org_id) as uow:
+        record = await uow.users.resolve_login(founded.owner.email)
+    assert record is not None
+    assert record.user_id == founded.owner.id
