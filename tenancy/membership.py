@@ -1,0 +1,44 @@
+"""Is this user a member of that organization? The check the tenant middleware runs.
+
+A protocol, so a service can answer from its own store or a cache; the default
+asks Postgres inside the organization's own tenant transaction, where row-level
+security shows the memberships of that organization only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tenancy.database import Database
+
+
+class MembershipCheck(Protocol):
+    """Answers whether a user belongs to an organization."""
+
+    async def is_member(self, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Return whether ``user_id`` is a member of ``org_id``.
+
+        Raises:
+            DatabaseUnavailable: the answer could not be obtained.
+        """
+
+
+class UnitOfWorkMembershipCheck:
+    """Look the membership up through a unit of work of the organization itself."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def is_member(self, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Return whether ``user_id`` has a membership row in ``org_id``.
+
+        Raises:
+            DatabaseUnavailable: the database cannot be reached or the pool is exhausted.
+        """
+        async with self._db.unit_of_work(org_id) as uow:
+            membership = await uow.organizations.get_membership(user_id)
+            # The org_id comparison repeats what RLS enforces, so a misconfigured
+            # policy would still not admit a member of another organization.
+            return membership is not None and membership.org_id == org_id

@@ -1,0 +1,81 @@
+"""Test identities: members of organizations, and the tokens they would present."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Any
+
+import jwt
+from pydantic import SecretStr
+
+from models import Membership, Organization, User
+from tenancy import Database
+from tenancy.auth_settings import AuthSettings
+
+#: One random secret per test run: no token minted here is valid anywhere else.
+SECRET = secrets.token_urlsafe(48)
+AUDIENCE = "tenancy-api"
+ISSUER = "https://issuer.test"
+
+
+def jwt_settings(**overrides: Any) -> AuthSettings:
+    """Return settings for HS256 tokens signed with ``SECRET``, audience and issuer set."""
+    values: dict[str, Any] = {
+        "tenant_source": "jwt",
+        "jwt_key": SecretStr(SECRET),
+        "jwt_algorithms": ["HS256"],
+        "jwt_audience": AUDIENCE,
+        "jwt_issuer": ISSUER,
+        "exempt_paths": ["/health"],
+    }
+    values.update(overrides)
+    return AuthSettings(**values)
+
+
+def mint(
+    *,
+    sub: object,
+    org: object,
+    key: Any = SECRET,
+    algorithm: str = "HS256",
+    expires_in: int = 300,
+    **claims: Any,
+) -> str:
+    """Return a signed token for ``sub`` acting in ``org``; ``claims`` override the defaults."""
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": str(sub),
+        "org_id": str(org),
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + expires_in,
+    }
+    payload.update(claims)
+    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm=algorithm)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Return the Authorization header carrying ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+async def create_member(db: Database, org_id: uuid.UUID, role: str = "member") -> uuid.UUID:
+    """Register a new user and make it a member of ``org_id``; return the user id."""
+    tag = uuid.uuid4().hex
+    user = User(id=uuid.uuid4(), email=f"{tag}@example.com", username=f"u_{tag}")
+    async with db.session(org_id) as session:
+        session.add(user)
+        await session.flush()
+        session.add(Membership(user_id=user.id, role=role))
+    return user.id
+
+
+async def create_org(db: Database, name: str = "org") -> uuid.UUID:
+    """Create an organization as its own tenant; return its id."""
+    org_id = uuid.uuid4()
+    async with db.session(org_id) as session:
+        session.add(Organization(id=org_id, name=name))
+    return org_id

@@ -1,0 +1,111 @@
+"""A verified member's request runs with its organization bound, for that request only."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from tenancy import Database, current_tenant
+from tenancy.asgi import Message, Receive, Scope, Send
+from tenancy.membership import UnitOfWorkMembershipCheck
+from tenancy.middleware import TenantMiddleware
+from tests.middleware.echo import client_for
+from tests.middleware.identities import bearer, create_member, create_org, jwt_settings, mint
+
+
+async def test_member_request_runs_with_its_organization_bound(
+    client: httpx.AsyncClient, member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    response = await client.get("/me", headers=bearer(mint(sub=member, org=org_a)))
+    assert response.status_code == 200
+    assert response.json()["tenant"] == str(org_a)
+
+
+async def test_application_sees_the_verified_user(
+    client: httpx.AsyncClient, member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    response = await client.get("/me", headers=bearer(mint(sub=member, org=org_a)))
+    assert response.json()["user"] == str(member)
+
+
+async def test_tenant_is_unbound_once_the_request_is_done(
+    middleware: TenantMiddleware, member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    async with client_for(middleware) as http:
+        await http.get("/me", headers=bearer(mint(sub=member, org=org_a)))
+    assert current_tenant() is None
+
+
+async def test_caller_request_id_is_kept_and_echoed(
+    client: httpx.AsyncClient, member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    headers = {**bearer(mint(sub=member, org=org_a)), "x-request-id": "req-42.a"}
+    response = await client.get("/me", headers=headers)
+    assert response.json()["request_id"] == "req-42.a"
+    assert response.headers["x-request-id"] == "req-42.a"
+
+
+async def test_unsafe_request_id_is_replaced_by_a_generated_one(
+    client: httpx.AsyncClient, member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    headers = {**bearer(mint(sub=member, org=org_a)), "x-request-id": "evil id\twith spaces"}
+    response = await client.get("/me", headers=headers)
+    generated = response.headers["x-request-id"]
+    assert generated != "evil id\twith spaces"
+    assert response.json()["request_id"] == generated
+
+
+async def test_exempt_path_is_served_without_credentials_or_tenant(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["tenant"] is None
+
+
+async def test_concurrent_requests_each_see_only_their_own_organization(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    orgs = [await create_org(db) for _ in range(8)]
+    tokens = {org: mint(sub=await create_member(db, org), org=org) for org in orgs}
+    requests = [org for org in orgs for _ in range(10)]
+    responses = await asyncio.gather(
+        *(client.get("/me", headers=bearer(tokens[org])) for org in requests)
+    )
+    assert [r.json()["tenant"] for r in responses] == [str(org) for org in requests]
+
+
+async def test_lifespan_messages_pass_through_untouched(db: Database) -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("the middleware must not answer lifespan messages")
+
+    wrapped = TenantMiddleware(
+        app, settings=jwt_settings(), membership=UnitOfWorkMembershipCheck(db)
+    )
+    await wrapped({"type": "lifespan"}, receive, send)
+    assert seen == ["lifespan"]
+
+
+async def test_websocket_handshake_without_credentials_is_closed_as_policy_violation(
+    middleware: TenantMiddleware,
+) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await middleware({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
