@@ -67,21 +67,21 @@ async def scratch_superuser(scratch_url: URL) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-def audited_url(admin_url: URL, migrated_template: str) -> Iterator[URL]:
-    """A migrated database shared by one module, changed only in rolled-back transactions."""
-    name = new_name("audited")
+def module_url(admin_url: URL, migrated_template: str) -> Iterator[URL]:
+    """A migrated database shared by one test module (tests change it only in rollbacks)."""
+    name = new_name("module")
     with janitor(admin_url, name, template=migrated_template):
         yield admin_url.set(database=name)
 
 
 @pytest.fixture
-async def breakable(audited_url: URL) -> AsyncIterator[AsyncConnection]:
-    """A superuser connection to ``audited_url`` in a transaction that is always rolled back.
+async def breakable(module_url: URL) -> AsyncIterator[AsyncConnection]:
+    """A superuser connection to ``module_url`` in a transaction that is always rolled back.
 
     DDL is transactional in Postgres (roles included), so a test may break the
     schema here and audit it on the same connection; nothing outlives the test.
     """
-    engine = create_async_engine(audited_url, poolclass=NullPool)
+    engine = create_async_engine(module_url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
             transaction = await connection.begin()

@@ -24,9 +24,9 @@ TENANT_PREDICATE = "org_id = (SELECT nullif(current_setting('app.org_id', true),
 
 
 @pytest.fixture(scope="module")
-def audited_settings(audited_url: URL) -> TenancySettings:
+def audited_settings(module_url: URL) -> TenancySettings:
     """Settings whose admin URL is this module's database."""
-    return settings_for(audited_url)
+    return settings_for(module_url)
 
 
 async def execute(connection: AsyncConnection, *statements: str) -> None:
