@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from tenancy.audit import audit_database
 from tenancy.audit_format import format_report
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # of the command. Point stdout at devnull so the exit flush does not fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
-    except (TenancyError, CommandError, SQLAlchemyError, OSError) as exc:
+    except (TenancyError, CommandError, DBAPIError, OSError) as exc:
         # Expected failures (unreachable database, refused migration, bad settings)
         # end in one line on stderr; anything else is a bug and keeps its traceback.
         print(f"tenancy: error: {_describe(exc)}{_target(args)}", file=sys.stderr)

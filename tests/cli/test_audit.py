@@ -47,6 +47,20 @@ async def test_a_freshly_migrated_database_has_no_gaps(audited_settings: Tenancy
     assert report.ok
 
 
+async def test_the_owner_role_can_run_the_audit(module_url: URL) -> None:
+    owner = module_url.set(username="tenancy_owner", password="tenancy_owner")
+
+    report = await audit_database(settings_for(owner))
+
+    assert report.ok
+
+
+async def test_a_database_without_tenant_tables_is_a_gap(empty_url: URL) -> None:
+    report = await audit_database(settings_for(empty_url))
+
+    assert problems(report, "schema public") == ["has no tenant tables"]
+
+
 async def test_every_table_except_alembic_version_is_audited(
     audited_settings: TenancySettings,
 ) -> None:
