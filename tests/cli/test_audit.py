@@ -105,6 +105,16 @@ async def test_global_token_keys_are_allowed_without_org_id(
     assert checked["wallets"] is True
 
 
+async def test_chain_bookkeeping_tables_are_reported_as_shared(
+    audited_settings: TenancySettings,
+) -> None:
+    report = await audit_database(audited_settings)
+
+    kinds = {t.name: t.kind for t in report.tables}
+    assert kinds["chain_checkpoints"] is TableKind.SHARED
+    assert kinds["chain_blocks"] is TableKind.SHARED
+
+
 async def test_the_app_role_is_reported_safe(audited_settings: TenancySettings) -> None:
     report = await audit_database(audited_settings)
 
@@ -265,6 +275,20 @@ async def test_a_tenant_table_without_an_org_id_led_index_is_a_gap(
     assert problems(report, "notes") == ["no index leads with org_id"]
 
 
+async def test_a_shared_table_referencing_tenant_rows_is_a_gap(breakable: AsyncConnection) -> None:
+    await execute(
+        breakable,
+        "ALTER TABLE chain_checkpoints ADD COLUMN owner uuid "
+        "CONSTRAINT fk_checkpoint_owner REFERENCES organizations (id)",
+    )
+
+    report = await audit_connection(breakable)
+
+    assert problems(report, "chain_checkpoints") == [
+        "shared table references tenant table organizations ('fk_checkpoint_owner')"
+    ]
+
+
 async def test_a_view_without_security_invoker_is_a_gap(breakable: AsyncConnection) -> None:
     await execute(breakable, "CREATE VIEW all_customers AS SELECT * FROM customers")
 
@@ -343,6 +367,18 @@ async def test_an_app_role_with_bypassrls_is_a_gap(
     report = await audit_connection(breakable, app_role=stand_in_role)
 
     assert problems(report, f"role {stand_in_role}") == ["has BYPASSRLS"]
+
+
+async def test_an_app_role_inheriting_bypassrls_is_a_gap(
+    breakable: AsyncConnection, stand_in_role: str
+) -> None:
+    await execute(breakable, f'GRANT tenancy_relay TO "{stand_in_role}"')
+
+    report = await audit_connection(breakable, app_role=stand_in_role)
+
+    assert problems(report, f"role {stand_in_role}") == [
+        "is a member of a superuser or BYPASSRLS role"
+    ]
 
 
 async def test_an_app_role_owning_objects_is_a_gap(
