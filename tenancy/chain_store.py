@@ -46,18 +46,26 @@ class ChainStore:
         self._conn = conn
         self.chain = chain
 
-    async def lock_checkpoint(self, initial: int) -> int | None:
-        """Create the checkpoint at ``initial`` if missing, lock it, and return it.
+    async def ensure_checkpoint(self, initial: int) -> None:
+        """Create the checkpoint at ``initial`` unless it exists.
 
-        Returns ``None`` when another transaction holds the lock: that scan is
-        running now, and this one has nothing to add. The lock ends with the
-        connection's transaction.
+        Run it in a transaction of its own, committed before ``lock_checkpoint``:
+        an insert waits for any other uncommitted insert of the same row, so a
+        first scan still holding its transaction would block every other one.
         """
         await self._conn.execute(
             pg_insert(_CHECKPOINTS)
             .values(chain=self.chain, block_number=initial)
             .on_conflict_do_nothing(index_elements=["chain"])
         )
+
+    async def lock_checkpoint(self) -> int | None:
+        """Lock the checkpoint and return it.
+
+        Returns ``None`` when another transaction holds the lock (that scan is
+        running now, and this one has nothing to add) or no checkpoint exists.
+        The lock ends with the connection's transaction.
+        """
         statement = (
             select(_CHECKPOINTS.c.block_number)
             .where(_CHECKPOINTS.c.chain == self.chain)

@@ -108,7 +108,9 @@ class WalletService:
         """
         config, gateway = self.chain(chain)
         try:
-            async with self._db.engine.connect() as conn, conn.begin():
+            async with self._db.engine.begin() as conn:
+                await ChainStore(conn, chain).ensure_checkpoint(config.start_block - 1)
+            async with self._db.engine.begin() as conn:
                 return await self._sync(ChainStore(conn, chain), config, gateway)
         except Exception as exc:
             raise_translated(exc)
@@ -118,7 +120,7 @@ class WalletService:
         self, store: ChainStore, config: ChainConfig, gateway: ChainGateway
     ) -> SyncReport:
         chain = store.chain
-        checkpoint = await store.lock_checkpoint(config.start_block - 1)
+        checkpoint = await store.lock_checkpoint()
         if checkpoint is None:
             return SyncReport(chain, 0, -1, skipped=True)
         rewound_to = await self._rewind_if_reorganised(store, config, gateway)
@@ -330,7 +332,8 @@ class WalletService:
         config, gateway = self.chain(chain)
         async with self._db.engine.connect() as conn:
             scanned = await ChainStore(conn, chain).checkpoint()
-        block = min(await gateway.block_number(), scanned if scanned is not None else -1)
+        # Before the first scan nothing is recorded: compare with the genesis state.
+        block = max(0, min(await gateway.block_number(), scanned if scanned is not None else 0))
         assets = [NATIVE, *sorted(config.token_addresses())]
         lines = []
         async with self._db.unit_of_work(org_id) as uow:

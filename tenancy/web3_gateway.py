@@ -63,6 +63,7 @@ class Web3Gateway:
         module never imports a test library.
         """
         self._rejections: tuple[type[Exception], ...] = (Web3Exception, *rejections)
+        self._read_errors: tuple[type[BaseException], ...] = (*_NODE_ERRORS, *rejections)
         self._chain = chain
         self._w3 = w3
         self._config = config
@@ -268,7 +269,7 @@ class Web3Gateway:
             yield
         except (BlockNotFound, TransactionNotFound):
             raise
-        except _NODE_ERRORS as exc:
+        except self._read_errors as exc:
             raise ChainError(f"{self._chain}: {method} failed: {exc!r}") from exc
 
 

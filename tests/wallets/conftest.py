@@ -10,6 +10,7 @@ import pytest
 import vyper
 from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
+from eth_tester.exceptions import ValidationError as TesterValidationError
 from eth_utils.exceptions import ValidationError
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
@@ -22,7 +23,7 @@ from tenancy.wallet_service import WalletService
 from tenancy.web3_gateway import Web3Gateway
 
 #: What eth-tester raises where a node would answer with an RPC error.
-TESTER_REJECTIONS = (ValidationError, TransactionFailed)
+TESTER_REJECTIONS = (ValidationError, TesterValidationError, TransactionFailed)
 
 TOKEN_SOURCE = Path(__file__).parent / "contracts" / "stablecoin.vy"
 

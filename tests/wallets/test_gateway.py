@@ -212,3 +212,8 @@ async def test_node_of_another_chain_is_refused(chain: Any, chain_name: str) -> 
 
     with pytest.raises(ChainError, match="chain id"):
         await gateway.verify_chain_id()
+
+
+async def test_request_the_node_refuses_is_a_chain_error(gateway: Web3Gateway) -> None:
+    with pytest.raises(ChainError, match="eth_getBalance"):
+        await gateway.balance(Account.create().address.lower(), block=-1)
