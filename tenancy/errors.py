@@ -108,13 +108,17 @@ def _from_sqlstate(
         return Conflict(f"duplicate value violates {constraint}", constraint=constraint)
     if sqlstate == "23503":
         return ForeignKeyViolation(
-            f"referenced row does not exist in this tenant ({constraint})", constraint=constraint
+            f"foreign key {constraint} violated: the referenced row does not exist in this "
+            "tenant, or the row is still referenced",
+            constraint=constraint,
         )
     if sqlstate == "23502":
         if column == "org_id":
             return TenantContextRequired("no tenant is bound, so org_id has no value")
         return InvalidData(f"column {column} must not be null", constraint=column)
-    if sqlstate in ("23514", "22P02", "22003", "22001", "23P01"):
+    # Class 22 is "data exception": a bad value (NUL byte, out-of-range date, division by
+    # zero...). Left untranslated, the driver's error would quote the statement's values.
+    if sqlstate in ("23514", "23P01") or sqlstate.startswith("22"):
         return InvalidData(
             f"value rejected by the database ({constraint or sqlstate})", constraint=constraint
         )

@@ -1,0 +1,69 @@
+"""Role self-check: ``Database.connect`` refuses any role for which RLS would not apply."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenancy import Database, TenancySettings, UnsafeDatabaseRole
+from tenancy.settings import APP_ROLE, OWNER_ROLE, RELAY_ROLE
+
+pytestmark = pytest.mark.security
+
+
+def _as(settings: TenancySettings, url: URL) -> TenancySettings:
+    return settings.model_copy(update={"database_url": url.render_as_string(hide_password=False)})
+
+
+@pytest.fixture
+async def member_of_relay(superuser: AsyncEngine) -> AsyncIterator[str]:
+    """A throwaway login role with no attributes of its own, but a member of the relay role."""
+    name = f"tenancy_test_{uuid.uuid4().hex[:12]}"
+    async with superuser.begin() as connection:
+        await connection.exec_driver_sql(f"CREATE ROLE {name} LOGIN IN ROLE {RELAY_ROLE}")
+        database = (await connection.execute(text("SELECT current_database()"))).scalar()
+        await connection.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO {name}')
+    yield name
+    async with superuser.begin() as connection:
+        await connection.exec_driver_sql(f'REVOKE CONNECT ON DATABASE "{database}" FROM {name}')
+        await connection.exec_driver_sql(f"DROP ROLE {name}")
+
+
+async def test_superuser_is_refused(settings: TenancySettings, admin_url: URL) -> None:
+    with pytest.raises(UnsafeDatabaseRole, match="superuser"):
+        await Database.connect(_as(settings, admin_url))
+
+
+async def test_owner_of_the_tables_is_refused(settings: TenancySettings) -> None:
+    with pytest.raises(UnsafeDatabaseRole, match="owns"):
+        await Database.connect(_as(settings, settings.url_for_role(OWNER_ROLE)))
+
+
+async def test_bypassrls_role_is_refused(settings: TenancySettings) -> None:
+    with pytest.raises(UnsafeDatabaseRole, match="BYPASSRLS"):
+        await Database.connect(_as(settings, settings.url_for_role(RELAY_ROLE)))
+
+
+async def test_member_of_a_bypassrls_role_is_refused(
+    settings: TenancySettings, member_of_relay: str
+) -> None:
+    url = settings.app_url().set(username=member_of_relay, password=None)
+
+    with pytest.raises(UnsafeDatabaseRole, match="member"):
+        await Database.connect(_as(settings, url))
+
+
+async def test_app_role_is_accepted(settings: TenancySettings) -> None:
+    database = await Database.connect(_as(settings, settings.url_for_role(APP_ROLE)))
+    try:
+        async with database.session(uuid.uuid4()) as session:
+            role = (await session.execute(text("SELECT current_user"))).scalar()
+    finally:
+        await database.dispose()
+
+    assert role == APP_ROLE

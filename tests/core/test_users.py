@@ -1,0 +1,67 @@
+"""Users are global identities, visible inside a tenant only through a membership of it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import delete, insert, select
+
+from models import Membership, User
+from tenancy import Conflict, Database
+from tests.core.tenant_graph import Tenants
+
+pytestmark = pytest.mark.security
+
+
+def _new_user() -> dict[str, object]:
+    tag = uuid.uuid4().hex
+    return {"id": uuid.uuid4(), "email": f"{tag}@example.com", "username": f"user_{tag}"}
+
+
+async def _visible_users(db: Database, org_id: uuid.UUID) -> set[uuid.UUID]:
+    async with db.session(org_id) as session:
+        return set((await session.execute(select(User.id))).scalars())
+
+
+async def test_registered_user_is_invisible_until_a_membership_exists(
+    db: Database, tenants: Tenants
+) -> None:
+    user = _new_user()
+
+    async with db.session(tenants.a.org_id) as session:
+        await session.execute(insert(User).values(user))
+
+    assert user["id"] not in await _visible_users(db, tenants.a.org_id)
+
+
+async def test_member_of_two_tenants_is_visible_in_both(db: Database, tenants: Tenants) -> None:
+    user = _new_user()
+    async with db.session(tenants.a.org_id) as session:
+        await session.execute(insert(User).values(user))
+    for org_id in (tenants.a.org_id, tenants.b.org_id):
+        async with db.session(org_id) as session:
+            await session.execute(insert(Membership).values(user_id=user["id"], role="member"))
+
+    assert user["id"] in await _visible_users(db, tenants.a.org_id)
+    assert user["id"] in await _visible_users(db, tenants.b.org_id)
+
+
+async def test_removing_the_membership_hides_the_user_again(db: Database, tenants: Tenants) -> None:
+    user_id = tenants.a.id("users")
+
+    async with db.session(tenants.a.org_id) as session:
+        await session.execute(delete(Membership).where(Membership.user_id == user_id))
+
+    assert user_id not in await _visible_users(db, tenants.a.org_id)
+
+
+async def test_email_is_unique_across_all_tenants(db: Database, tenants: Tenants) -> None:
+    # Deliberate: an email is a global login identity, not tenant data.
+    taken = {**_new_user(), "email": tenants.b.rows["users"]["email"]}
+
+    with pytest.raises(Conflict) as caught:
+        async with db.session(tenants.a.org_id) as session:
+            await session.execute(insert(User).values(taken))
+
+    assert caught.value.constraint == "uq_users_email"
