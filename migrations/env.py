@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from models import Base
 from tenancy.policy import entities
 from tenancy.resources import functions_dir, policies_dir
-from tenancy.roles import ensure_roles, is_superuser
+from tenancy.roles import ensure_roles, is_superuser, mark_leakproof_operators
 from tenancy.settings import OWNER_ROLE, TenancySettings, async_url
 
 config = context.config
@@ -70,6 +70,7 @@ def _include_object(
 def _run(connection: Connection) -> None:
     if is_superuser(connection):
         ensure_roles(connection, settings)
+        mark_leakproof_operators(connection)
         connection.exec_driver_sql(f'SET ROLE "{OWNER_ROLE}"')
         connection.commit()
     context.configure(

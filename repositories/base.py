@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
 
-from sqlalchemy import Select, delete, exists, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from repositories.lifecycle import (
@@ -24,6 +25,8 @@ from repositories.lifecycle import (
     AggregateUpdated,
     lifecycle_event,
 )
+from repositories.row_mapper import row_mapper
+from tenancy.connection import TenantConnection
 from tenancy.errors import Conflict, InvalidData, NotFound, raise_translated
 from tenancy.events import DomainEvent
 from tenancy.pagination import (
@@ -36,7 +39,7 @@ from tenancy.pagination import (
     keyset_clause,
     resolve_sort,
 )
-from tenancy.session import session_tenant
+from tenancy.session import adopt, session_driver, session_tenant
 from tenancy.specification import Specification
 
 
@@ -53,6 +56,24 @@ class Aggregate(Protocol):
 
 
 ModelT = TypeVar("ModelT", bound=Aggregate)
+
+
+class TransactionSource(Protocol):
+    """What a repository needs of its unit of work: the session and the driver."""
+
+    org_id: uuid.UUID
+
+    def adopt(self, obj: Any) -> Any:
+        """Make a detached instance part of the unit of work (no SQL)."""
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session joined to the transaction."""
+
+    async def driver(self) -> TenantConnection:
+        """The driver connection, inside the transaction."""
+
+
 IdT = TypeVar("IdT")
 
 #: Columns callers may never set through ``update``: identity and tenancy.
@@ -71,11 +92,43 @@ class AsyncRepository(Generic[ModelT, IdT]):
     default_order: ClassVar[tuple[str, ...]] = ("created_at",)
     natural_key: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, source: AsyncSession | TransactionSource) -> None:
+        # Inside a unit of work the source is the unit of work itself: its session
+        # is created on first use, and the hot paths use its driver connection.
+        self._source = source
         self.seen: dict[int, ModelT] = {}
         # Bulk statements change rows never loaded as objects; their events wait here.
         self.loose_events: builtins.list[DomainEvent] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session of the current transaction."""
+        source = self._source
+        return source if isinstance(source, AsyncSession) else source.session
+
+    async def _driver(self) -> TenantConnection:
+        source = self._source
+        if isinstance(source, AsyncSession):
+            return await session_driver(source)
+        return await source.driver()
+
+    def _tenant(self) -> uuid.UUID:
+        source = self._source
+        if isinstance(source, AsyncSession):
+            return session_tenant(source.sync_session)
+        return source.org_id
+
+    def _adopt(self, obj: Any) -> Any:
+        # A row becomes persistent in the session, or, inside a unit of work that
+        # has no session yet, waits detached until the session is created.
+        source = self._source
+        if isinstance(source, AsyncSession):
+            return adopt(source.sync_session, obj)
+        return source.adopt(obj)
+
+    def _created_event(self, obj: ModelT) -> DomainEvent | None:
+        """Return the event ``add`` raises for ``obj`` (override for a richer one, or None)."""
+        return self._event(AggregateCreated, obj.id, data=_columns(obj))
 
     # -- bookkeeping -------------------------------------------------------
 
@@ -122,9 +175,20 @@ class AsyncRepository(Generic[ModelT, IdT]):
 
     async def get_or_none(self, id_: IdT) -> ModelT | None:
         """Return the aggregate with ``id_``, or ``None``."""
-        result = await self._execute(select(self.model).where(self.model.id == id_))
-        obj = result.scalars().first()
-        return self._see(obj) if obj is not None else None
+        mapper = row_mapper(self.model)
+        driver = await self._driver()
+        args: builtins.list[Any] = [id_]
+        if mapper.tenant_column is not None:
+            args.append(self._tenant())
+        try:
+            record = await driver.fetchrow(mapper.select_by_id, *args)
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+        if record is None:
+            return None
+        obj: ModelT = self._adopt(mapper.materialize(record, processed=False))
+        return self._see(obj)
 
     @overload
     async def list(
@@ -191,7 +255,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
 
     async def exists(self, spec: Specification[ModelT]) -> bool:
         """Return whether any aggregate matches ``spec``."""
-        statement = select(exists().where(spec.to_clause()))
+        statement = select(self._filtered(select(self.model.id), spec).exists())
         return bool((await self._execute(statement)).scalar_one())
 
     # -- writes ------------------------------------------------------------
@@ -203,9 +267,21 @@ class AsyncRepository(Generic[ModelT, IdT]):
             Conflict: a unique constraint is violated.
             ForeignKeyViolation: it references a row the tenant does not have.
         """
-        self.session.add(obj)
-        await self._flush()
-        obj.record_event(self._event(AggregateCreated, obj.id, data=_columns(obj)))
+        mapper = row_mapper(self.model)
+        if mapper.tenant_column is not None and obj.__dict__.get("org_id") is None:
+            obj.__dict__["org_id"] = self._tenant()
+        values = mapper.insert_values(obj)
+        driver = await self._driver()
+        try:
+            await driver.execute(mapper.insert, *values)
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+        make_transient_to_detached(obj)
+        obj = self._adopt(obj)
+        event = self._created_event(obj)
+        if event is not None:
+            obj.record_event(event)
         return self._see(obj)
 
     async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:
@@ -213,7 +289,9 @@ class AsyncRepository(Generic[ModelT, IdT]):
         self.session.add_all(objs)
         await self._flush()
         for obj in objs:
-            obj.record_event(self._event(AggregateCreated, obj.id, data=_columns(obj)))
+            event = self._created_event(obj)
+            if event is not None:
+                obj.record_event(event)
         return self._see_all(objs)
 
     async def update(

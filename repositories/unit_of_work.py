@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from repositories.agent import AgentRepository
 from repositories.customer import CustomerRepository
 from repositories.organization import OrganizationRepository
@@ -15,7 +13,8 @@ from repositories.price import PriceRepository
 from repositories.product import ProductRepository
 from repositories.user import UserRepository
 from repositories.wallet import WalletRepository
-from tenancy.unit_of_work import EventSource, UnitOfWork
+from tenancy.event_collection import EventSource
+from tenancy.unit_of_work import UnitOfWork
 
 
 class PlatformUnitOfWork(UnitOfWork):
@@ -31,16 +30,16 @@ class PlatformUnitOfWork(UnitOfWork):
     payment_orders: PaymentOrderRepository
     wallets: WalletRepository
 
-    def _start(self, session: AsyncSession) -> None:
-        self.users = UserRepository(session)
-        self.organizations = OrganizationRepository(session)
-        self.agents = AgentRepository(session)
-        self.customers = CustomerRepository(session)
-        self.products = ProductRepository(session)
-        self.prices = PriceRepository(session)
-        self.payment_links = PaymentLinkRepository(session)
-        self.payment_orders = PaymentOrderRepository(session)
-        self.wallets = WalletRepository(session)
+    def _start(self) -> None:
+        self.users = UserRepository(self)
+        self.organizations = OrganizationRepository(self)
+        self.agents = AgentRepository(self)
+        self.customers = CustomerRepository(self)
+        self.products = ProductRepository(self)
+        self.prices = PriceRepository(self)
+        self.payment_links = PaymentLinkRepository(self)
+        self.payment_orders = PaymentOrderRepository(self)
+        self.wallets = WalletRepository(self)
 
     def _event_sources(self) -> Iterable[EventSource]:
         return (

@@ -13,7 +13,7 @@ from tenancy.context import current_tenant, parse_tenant_id, tenant_context
 from tenancy.engine import create_engine, verify_role
 from tenancy.errors import TenantContextRequired, raise_translated
 from tenancy.log import get_logger
-from tenancy.outbox import write_outbox
+from tenancy.outbox import insert_events
 from tenancy.session import open_session, tenant_sessionmaker
 from tenancy.settings import TenancySettings
 from tenancy.unit_of_work import EventDispatcher, OutboxWriter
@@ -41,7 +41,7 @@ class Database:
         self.settings = settings
         self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(engine)
         # Every committed unit of work writes its events to the outbox by default.
-        self.outbox_writer: OutboxWriter = outbox_writer or write_outbox
+        self.outbox_writer: OutboxWriter = outbox_writer or insert_events
         self.dispatcher = dispatcher
         self._isolated: dict[str, AsyncEngine] = {}
 
@@ -85,16 +85,15 @@ class Database:
         from repositories.unit_of_work import PlatformUnitOfWork
 
         return PlatformUnitOfWork(
-            self.sessionmaker,
+            self._engine_for(isolation_level),
             self.resolve_tenant(org_id),
             outbox_writer=self.outbox_writer,
             dispatcher=self.dispatcher,
-            bind=self._engine_for(isolation_level),
         )
 
-    def _engine_for(self, isolation_level: IsolationLevel | None) -> AsyncEngine | None:
+    def _engine_for(self, isolation_level: IsolationLevel | None) -> AsyncEngine:
         if isolation_level is None:
-            return None
+            return self.engine
         if isolation_level not in self._isolated:
             self._isolated[isolation_level] = self.engine.execution_options(
                 isolation_level=isolation_level

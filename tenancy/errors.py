@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -84,6 +85,15 @@ def translate(exc: BaseException) -> TenancyError | None:
         return DatabaseUnavailable("no database connection became free within the pool timeout")
     if isinstance(exc, (ConnectionError, OSError)):
         return DatabaseUnavailable(f"database unreachable: {type(exc).__name__}")
+    if isinstance(exc, asyncpg.PostgresError):
+        # Raised directly by the driver on the repositories' hot paths.
+        return _from_sqlstate(
+            exc.sqlstate,
+            getattr(exc, "constraint_name", None),
+            getattr(exc, "column_name", None),
+        )
+    if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
+        return DatabaseUnavailable("the database connection was lost")
     if not isinstance(exc, DBAPIError):
         return None
     driver_exc = _driver_exception(exc)

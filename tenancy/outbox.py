@@ -8,13 +8,16 @@ Postgres delivers a notification only when its transaction commits.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.enums import OutboxStatus
@@ -33,10 +36,65 @@ OUTBOX_TABLE = OutboxEvent.metadata.tables[OutboxEvent.__tablename__]
 # is compared with the database's now() when claiming, and a fast application
 # clock would hide fresh events. clock_timestamp() advances row by row, so it
 # also orders the rows of one statement.
-_INSERT = insert(OUTBOX_TABLE).values(
-    occurred_at=func.clock_timestamp(), available_at=func.clock_timestamp()
+# One statement inserts a transaction's events and wakes the relay. Timestamps come
+# from the database clock, not the application's: ``available_at`` is compared with
+# the database's now() when claiming, and a fast application clock would hide fresh
+# events. clock_timestamp() advances row by row, so it also orders the rows.
+_INSERT_EVENTS = text(
+    """
+    WITH inserted AS (
+        INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id, event_type,
+                                   payload, position, occurred_at, available_at)
+        SELECT CAST(:org_id AS uuid), e.id, e.aggregate_type, e.aggregate_id, e.event_type,
+               CAST(e.payload AS jsonb), e.position, clock_timestamp(), clock_timestamp()
+        FROM unnest(CAST(:ids AS uuid[]), CAST(:aggregate_types AS text[]),
+                    CAST(:aggregate_ids AS text[]), CAST(:event_types AS text[]),
+                    CAST(:payloads AS text[]), CAST(:positions AS int[]))
+             AS e(id, aggregate_type, aggregate_id, event_type, payload, position)
+        ORDER BY e.position
+        RETURNING 1
+    )
+    SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT 1 FROM inserted)
+    """
 )
-_NOTIFY = select(func.pg_notify(OUTBOX_CHANNEL, ""))
+_INSERT_EVENTS_COMPILED = _INSERT_EVENTS.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+_INSERT_EVENTS_SQL = str(_INSERT_EVENTS_COMPILED)
+_INSERT_EVENTS_ORDER = tuple(_INSERT_EVENTS_COMPILED.positiontup or ())
+
+
+def _event_params(org_id: uuid.UUID, events: Sequence[DomainEvent]) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "ids": [event.event_id for event in events],
+        "aggregate_types": [type(event).aggregate_type for event in events],
+        "aggregate_ids": [event.aggregate_id for event in events],
+        "event_types": [event.event_type() for event in events],
+        "payloads": [json.dumps(event.payload(), separators=(",", ":")) for event in events],
+        "positions": list(range(len(events))),
+        "channel": OUTBOX_CHANNEL,
+    }
+
+
+async def insert_events(
+    connection: asyncpg.Connection, org_id: uuid.UUID, events: Sequence[DomainEvent]
+) -> None:
+    """Insert ``events`` for ``org_id`` and notify the relay, in one round trip.
+
+    Runs on the driver connection of the tenant transaction that produced the
+    events (the unit of work's), before its COMMIT; RLS checks ``org_id``.
+
+    Raises:
+        IsolationViolation: ``org_id`` is not the transaction's tenant.
+        Conflict: an event id was written before (event ids are unique).
+    """
+    if not events:
+        return
+    params = _event_params(org_id, events)
+    try:
+        await connection.execute(_INSERT_EVENTS_SQL, *(params[k] for k in _INSERT_EVENTS_ORDER))
+    except Exception as exc:
+        raise_translated(exc)
+        raise
 
 
 async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
@@ -56,20 +114,7 @@ async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> 
     # held before the outbox rows get their timestamps: two transactions changing
     # one aggregate then write its events in commit order.
     await session.flush()
-    rows = [
-        {
-            "org_id": org_id,
-            "id": event.event_id,
-            "aggregate_type": type(event).aggregate_type,
-            "aggregate_id": event.aggregate_id,
-            "event_type": event.event_type(),
-            "payload": event.payload(),
-            "position": position,
-        }
-        for position, event in enumerate(events)
-    ]
-    await session.execute(_INSERT, rows)
-    await session.execute(_NOTIFY)
+    await session.execute(_INSERT_EVENTS, _event_params(org_id, events))
 
 
 # -- Relay side ---------------------------------------------------------------------

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, make_transient_to_detached
+from sqlalchemy.orm.base import instance_state
 
 from models.base import is_tenant_owned
 from tenancy.connection import TenantConnection
-from tenancy.errors import TenantContextRequired
+from tenancy.errors import ConfigurationError, TenantContextRequired
 
 TENANT_KEY = "tenancy.org_id"
 
@@ -35,8 +36,16 @@ def set_local_statement(org_id: uuid.UUID) -> str:
     return f"SET LOCAL app.org_id = '{org_id}'"
 
 
-class TenantSession(Session):
-    """A ``Session`` bound to one tenant for its whole life (``info[TENANT_KEY]``)."""
+class TenantAwareSession(Session):
+    """A ``Session`` working for one tenant for its whole life (``info[TENANT_KEY]``)."""
+
+
+class TenantSession(TenantAwareSession):
+    """A tenant session that owns its transactions and sets the tenant on each."""
+
+
+class JoinedSession(TenantAwareSession):
+    """A tenant session joined to a unit of work's transaction, which set the tenant."""
 
 
 def session_tenant(session: Session) -> uuid.UUID:
@@ -64,13 +73,29 @@ def _set_tenant(session: Session, transaction: SessionTransaction, connection: C
         connection.exec_driver_sql(statement)
 
 
-@event.listens_for(TenantSession, "before_flush")
+@event.listens_for(TenantAwareSession, "before_flush")
 def _fill_org_id(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
     # Callers never pass org_id; RLS WITH CHECK still verifies what is written.
     org_id = session_tenant(session)
     for obj in session.new:
         if is_tenant_owned(type(obj)) and getattr(obj, "org_id", None) is None:
             obj.org_id = org_id
+
+
+async def session_driver(session: AsyncSession) -> TenantConnection:
+    """Return the driver connection of ``session``'s transaction, with BEGIN sent.
+
+    Raises:
+        ConfigurationError: the session's engine was not made by ``create_engine``.
+    """
+    connection = await session.connection()
+    adapter = (await connection.get_raw_connection()).dbapi_connection
+    if adapter._transaction is None:  # type: ignore[union-attr]  # asyncpg adapter
+        await adapter._start_transaction()  # type: ignore[union-attr]
+    driver = adapter.driver_connection  # type: ignore[union-attr]
+    if not isinstance(driver, TenantConnection):
+        raise ConfigurationError("the session's engine was not created by tenancy.engine")
+    return driver
 
 
 def tenant_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -93,3 +118,18 @@ def open_session(
     if bind is not None:
         return factory(info={TENANT_KEY: org_id}, bind=bind)
     return factory(info={TENANT_KEY: org_id})
+
+
+def adopt(session: Session, obj: Any) -> Any:
+    """Make a detached instance persistent in ``session`` without SQL.
+
+    Returns the session's own instance instead when it already holds that row.
+    """
+    state = instance_state(obj)
+    if state.key is None:
+        make_transient_to_detached(obj)
+    existing = session.identity_map.get(state.key) if state.key is not None else None
+    if existing is not None:
+        return existing
+    session.add(obj)
+    return obj

@@ -1,4 +1,4 @@
-"""The unit of work: one session, one transaction, explicit commit, events at commit.
+"""The unit of work: one pooled connection, one transaction, explicit commit.
 
 Rules it keeps (after *Architecture Patterns with Python*):
 
@@ -7,27 +7,42 @@ Rules it keeps (after *Architecture Patterns with Python*):
 * Events raised while it runs are written to the outbox inside the same
   transaction, just before COMMIT; in-process subscribers see them only after
   the commit succeeded, never after a rollback.
+
+How it runs: the unit of work holds one pooled connection for its whole life.
+Each transaction on it starts with ``BEGIN; SET LOCAL app.org_id = ...`` sent as
+one message, on first use. Repositories reach that transaction two ways: the
+hot paths straight through the driver (``driver()``), everything else through an
+ORM ``session`` joined to the same connection and transaction, created only
+when first needed. Both see the same rows, locks and savepoints.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm.base import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
+from tenancy.connection import TenantConnection
 from tenancy.errors import Conflict, raise_translated
+from tenancy.event_collection import (
+    EventSource,
+    event_marks,
+    pull_events,
+    rewind_events,
+)
 from tenancy.events import DomainEvent
 from tenancy.log import get_logger
-from tenancy.session import open_session
+from tenancy.session import TENANT_KEY, JoinedSession, adopt, set_local_statement
 
 logger = get_logger(__name__)
 
-OutboxWriter = Callable[[AsyncSession, Sequence[DomainEvent]], Awaitable[None]]
+OutboxWriter = Callable[[TenantConnection, uuid.UUID, Sequence[DomainEvent]], Awaitable[None]]
 
 
 class EventDispatcher(Protocol):
@@ -37,52 +52,45 @@ class EventDispatcher(Protocol):
         """Deliver ``events``; must not raise for a failing handler."""
 
 
-class EventSource(Protocol):
-    """Something that hands out aggregates and may hold events of bulk changes."""
-
-    @property
-    def seen(self) -> Mapping[int, object]:
-        """Aggregates handed out so far, by object identity."""
-
-    @property
-    def loose_events(self) -> list[DomainEvent]:
-        """Events of rows changed without being loaded (bulk statements)."""
-
-
 class UnitOfWork:
     """A tenant transaction shared by several repositories.
 
-    Subclasses create their repositories in ``_start`` from ``self.session`` and
-    list them in ``_event_sources`` so their events are collected at commit.
+    Subclasses create their repositories in ``_start`` (passing ``self``, the
+    source of their session and driver connection) and list them in
+    ``_event_sources`` so that their events are collected at commit.
     """
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         org_id: uuid.UUID,
         *,
         outbox_writer: OutboxWriter | None = None,
         dispatcher: EventDispatcher | None = None,
-        bind: AsyncEngine | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._bind = bind
+        self._engine = engine
         self.org_id = org_id
         self._outbox_writer = outbox_writer
         self._dispatcher = dispatcher
         self._loose: list[DomainEvent] = []
+        self._connection: AsyncConnection | None = None
+        self._adapter: Any = None
         self._session: AsyncSession | None = None
+        # Rows read or written before the session exists, by identity key.
+        self._detached: dict[Any, Any] = {}
 
-    @property
-    def session(self) -> AsyncSession:
-        """The session of the running unit of work."""
-        if self._session is None:
-            raise RuntimeError("the unit of work is not active; use `async with`")
-        return self._session
+    # -- lifecycle -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._session = open_session(self._sessionmaker, self.org_id, bind=self._bind)
-        self._start(self._session)
+        try:
+            self._connection = await self._engine.connect()
+            raw = await self._connection.get_raw_connection()
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+        self._adapter = raw.dbapi_connection
+        await self._begin()
+        self._start()
         return self
 
     async def __aexit__(
@@ -91,18 +99,98 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
+        connection = self._connection
         try:
-            # Whatever was not committed is discarded, error or not.
-            await session.rollback()
+            await self._close_session()
+            if connection is not None:
+                # Whatever was not committed is discarded, error or not.
+                await connection.rollback()
         finally:
-            await session.close()
-            self._session = None
+            if connection is not None:
+                await connection.close()
+            self._connection = self._adapter = None
         if exc is not None and isinstance(exc, Exception):
             raise_translated(exc)
 
-    def _start(self, session: AsyncSession) -> None:
-        """Create the repositories on ``session`` (override)."""
+    async def _begin(self) -> None:
+        # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.
+        self._driver_connection().begin_with(set_local_statement(self.org_id))
+        await self._live_connection().begin()
+
+    async def _close_session(self) -> None:
+        self._detached.clear()
+        session, self._session = self._session, None
+        if session is not None:
+            # Detach instead of expiring: callers may still read what they loaded.
+            session.expunge_all()
+            await session.close()
+
+    def _live_connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not active; use `async with`")
+        return self._connection
+
+    def _driver_connection(self) -> TenantConnection:
+        driver = self._adapter.driver_connection if self._adapter is not None else None
+        if not isinstance(driver, TenantConnection):
+            raise RuntimeError("the unit of work is not active, or its engine is not tenancy's")
+        return driver
+
+    # -- access for repositories -----------------------------------------------
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session, joined to this unit of work's connection and transaction."""
+        if self._session is None:
+            self._session = AsyncSession(
+                bind=self._live_connection(),
+                sync_session_class=JoinedSession,
+                # The unit of work, not the session, ends the transaction.
+                join_transaction_mode="rollback_only",
+                expire_on_commit=False,
+                autoflush=False,
+                info={TENANT_KEY: self.org_id},
+            )
+            sync_session = self._session.sync_session
+            for obj in self._detached.values():
+                sync_session.add(obj)
+            self._detached.clear()
+        return self._session
+
+    def adopt(self, obj: Any) -> Any:
+        """Make a detached instance part of this unit of work, without SQL.
+
+        Returns the instance already held for that row, if any, so one row is
+        one object within a transaction.
+        """
+        if self._session is not None:
+            return adopt(self._session.sync_session, obj)
+        key = instance_state(obj).key
+        existing = self._detached.get(key)
+        if existing is not None:
+            return existing
+        self._detached[key] = obj
+        return obj
+
+    async def driver(self) -> TenantConnection:
+        """The driver connection, inside this unit of work's transaction."""
+        adapter = self._adapter
+        if adapter is None:
+            raise RuntimeError("the unit of work is not active; use `async with`")
+        if adapter._transaction is None:
+            # The transaction has not reached the server yet: send BEGIN (with
+            # its SET LOCAL) now, through the adapter so that it tracks it.
+            try:
+                await adapter._start_transaction()
+            except Exception as exc:
+                raise_translated(exc)
+                raise
+        return self._driver_connection()
+
+    # -- events ----------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Create the repositories (override)."""
 
     def _event_sources(self) -> Iterable[EventSource]:
         """Return the repositories whose events are collected at commit (override)."""
@@ -112,81 +200,74 @@ class UnitOfWork:
         """Queue an event not attached to any aggregate, written at commit."""
         self._loose.append(event)
 
-    def _pull_events(self) -> list[DomainEvent]:
-        events: list[DomainEvent] = list(self._loose)
-        self._loose.clear()
-        for source in self._event_sources():
-            for obj in source.seen.values():
-                pull = getattr(obj, "pull_events", None)
-                if pull is not None:
-                    events.extend(pull())
-            events.extend(source.loose_events)
-            source.loose_events.clear()
-        # Stable sort: events of one aggregate keep the order they were raised in.
-        events.sort(key=lambda e: e.occurred_at)
-        return events
+    # -- ending transactions -----------------------------------------------------
 
     async def commit(self) -> None:
         """Write pending changes and events, commit, then notify subscribers.
+
+        The unit of work stays usable: the next statement starts a new transaction.
 
         Raises:
             Conflict, ForeignKeyViolation, IsolationViolation, RetryableError, ...:
                 the transaction could not commit; it is rolled back.
         """
-        session = self.session
+        connection = self._live_connection()
         try:
-            await session.flush()
-            events = self._pull_events()
+            session = self._session
+            if session is not None and (session.new or session.dirty or session.deleted):
+                await session.flush()
+            events = pull_events(self._loose, self._event_sources())
             if events and self._outbox_writer is not None:
-                await self._outbox_writer(session, events)
-            await session.commit()
+                await self._outbox_writer(await self.driver(), self.org_id, events)
+            await connection.commit()
         except StaleDataError as exc:
-            await session.rollback()
+            await self._abandon()
             raise Conflict("a row was changed by someone else (stale version)") from exc
         except Exception as exc:
-            await session.rollback()
+            await self._abandon()
             raise_translated(exc)
             raise
+        await self._close_session()
+        await self._begin()
         if events and self._dispatcher is not None:
             await self._dispatcher.dispatch(events)
 
     async def rollback(self) -> None:
         """Discard everything since the last commit, events included."""
-        self._pull_events()
-        await self.session.rollback()
+        pull_events(self._loose, self._event_sources())
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        await self._close_session()
+        await self._live_connection().rollback()
+        await self._begin()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """Run the block in a nested transaction; an error rolls back only the block.
 
-        Events raised inside a rolled-back savepoint are discarded with it.
+        Events raised inside a rolled-back savepoint are discarded with it, and the
+        aggregates loaded so far are detached (their state may be the block's):
+        get them again to go on changing them.
         """
-        marks = self._event_marks()
-        async with self.session.begin_nested():
-            try:
-                yield
-            except BaseException:
-                self._rewind(marks)
-                raise
-
-    def _event_marks(self) -> dict[int, int]:
-        marks = {id(self._loose): len(self._loose)}
-        for source in self._event_sources():
-            marks[id(source.loose_events)] = len(source.loose_events)
-            for obj in source.seen.values():
-                pending = obj.__dict__.get("_pending_events")
-                if pending is not None:
-                    marks[id(pending)] = len(pending)
-        return marks
-
-    def _rewind(self, marks: dict[int, int]) -> None:
-        lists: list[list[DomainEvent]] = [self._loose]
-        for source in self._event_sources():
-            lists.append(source.loose_events)
-            lists.extend(
-                obj.__dict__["_pending_events"]
-                for obj in source.seen.values()
-                if "_pending_events" in obj.__dict__
-            )
-        for events in lists:
-            del events[marks.get(id(events), 0) :]
+        session = self._session
+        if session is not None and (session.new or session.dirty or session.deleted):
+            await session.flush()
+        marks = event_marks(self._loose, self._event_sources())
+        await self.driver()  # the savepoint needs the transaction on the server
+        # The savepoint belongs to the connection, which the hot paths and the
+        # session share, so it covers writes made either way.
+        nested = await self._live_connection().begin_nested()
+        try:
+            yield
+            if self._session is not None and (
+                self._session.new or self._session.dirty or self._session.deleted
+            ):
+                await self._session.flush()
+        except BaseException:
+            rewind_events(marks, self._loose, self._event_sources())
+            await nested.rollback()
+            await self._close_session()
+            raise
+        else:
+            await nested.commit()

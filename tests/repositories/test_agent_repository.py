@@ -106,14 +106,6 @@ async def test_specs_compose_with_and_or_not(db: Database, org_a: uuid.UUID) -> 
         assert await uow.agents.exists(spec & AgentSpecs.role_is("buyer"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "arraycontains/arrayoverlap are not LEAKPROOF, so under RLS Postgres may not use a "
-        "capability condition as an index condition; needs ALTER FUNCTION ... LEAKPROOF "
-        "(superuser) in the roles bootstrap"
-    ),
-)
 @pytest.mark.parametrize(
     ("spec", "operator"),
     [

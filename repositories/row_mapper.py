@@ -1,0 +1,141 @@
+"""Precompiled SQL and row materialisation for the repositories' hot paths.
+
+The hot operations (``get`` by id, ``add``) run straight on the driver
+connection of the unit of work's transaction, with SQL compiled once per model.
+Values pass through SQLAlchemy's own bind and result processors for each column
+type, so a row read here equals one the ORM would load. Materialised instances
+are handed to the session as persistent (no SQL), so changing them and flushing
+works exactly as for ORM-loaded instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Numeric, Table
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.orm import Mapper, class_mapper, make_transient_to_detached
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class RowMapper:
+    """SQL text and value conversion for one mapped model."""
+
+    model: type[Any]
+    table: Table
+    columns: tuple[Column[Any], ...]
+    keys: tuple[str, ...]
+    select_by_id: str
+    insert: str
+    to_db: tuple[Processor, ...]
+    from_db: tuple[Processor, ...]
+    new_instance: Callable[[], Any]
+    tenant_column: Column[Any] | None
+
+    def insert_values(self, obj: Any) -> list[Any]:
+        """Fill Python-side defaults on ``obj`` and return its column values for ``insert``."""
+        state = obj.__dict__
+        values = []
+        for column, key, process in zip(self.columns, self.keys, self.to_db, strict=True):
+            value = state.get(key)
+            default: Any = column.default
+            if value is None and default is not None and default.is_scalar:
+                value = default.arg
+            elif value is None and default is not None and default.is_callable:
+                value = default.arg(None)  # SQLAlchemy wraps it to take a context
+            # Every column gets a value, None included: the instance is then fully
+            # loaded once it becomes persistent, and never lazy-loads (no I/O here).
+            state[key] = value
+            values.append(process(value) if process is not None and value is not None else value)
+        return values
+
+    def materialize(self, values: Sequence[Any], *, processed: bool) -> Any:
+        """Return a detached instance (with identity) for one row's column values."""
+        if not processed:
+            values = [
+                process(value) if process is not None and value is not None else value
+                for value, process in zip(values, self.from_db, strict=True)
+            ]
+        obj = self.new_instance()
+        # Values placed in __dict__ directly are the loaded (committed) state.
+        obj.__dict__.update(zip(self.keys, values, strict=True))
+        make_transient_to_detached(obj)
+        return obj
+
+
+def row_mapper(model: type[Any]) -> RowMapper:
+    """Return the (cached) row mapper of ``model``."""
+    found = _MAPPERS.get(model)
+    if found is None:
+        found = _MAPPERS[model] = _build(model)
+    return found
+
+
+_MAPPERS: dict[type[Any], RowMapper] = {}
+
+
+def _build(model: type[Any]) -> RowMapper:
+    mapper: Mapper[Any] = class_mapper(model)
+    table = mapper.local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    columns = tuple(table.columns)
+    keys = tuple(mapper.get_property_by_column(c).key for c in columns)
+    names = ", ".join(_quote(c.name) for c in columns)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    table_name = _quote(table.name)
+    tenant_column = _tenant_column(table)
+    select_by_id = f"SELECT {names} FROM {table_name} WHERE id = $1"
+    if tenant_column is not None:
+        select_by_id += f" AND {_quote(tenant_column.name)} = $2"
+    return RowMapper(
+        model=model,
+        table=table,
+        columns=columns,
+        keys=keys,
+        select_by_id=select_by_id,
+        insert=f"INSERT INTO {table_name} ({names}) VALUES ({placeholders})",
+        to_db=tuple(_bind_processor(c) for c in columns),
+        from_db=tuple(_result_processor(c) for c in columns),
+        new_instance=mapper.class_manager.new_instance,
+        tenant_column=tenant_column,
+    )
+
+
+def _tenant_column(table: Table) -> Column[Any] | None:
+    # The column holding the tenant id: org_id, or the organization's own id.
+    if "org_id" in table.columns:
+        return table.columns["org_id"]
+    if table.name == "organizations":
+        return table.columns["id"]
+    return None
+
+
+def _quote(identifier: str) -> str:
+    return str(_DIALECT.identifier_preparer.quote(identifier))
+
+
+def _bind_processor(column: Column[Any]) -> Processor:
+    processor: Processor = column.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+    return processor
+
+
+#: The driver type code SQLAlchemy's asyncpg Numeric asks for (NUMERIC's OID).
+_NUMERIC_OID = 1700
+
+
+def _result_processor(column: Column[Any]) -> Processor:
+    coltype = _NUMERIC_OID if isinstance(column.type, Numeric) else None
+    processor: Processor = column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, coltype)
+    return processor
+
+
+def column_values(obj: Any, keys: Sequence[str]) -> Mapping[str, Any]:
+    """Return ``obj``'s values for ``keys``."""
+    return {key: obj.__dict__.get(key) for key in keys}
