@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -70,6 +70,9 @@ class TransactionSource(Protocol):
     def session(self) -> AsyncSession:
         """The ORM session joined to the transaction."""
 
+    def connection(self) -> AsyncConnection:
+        """The Core connection of the transaction."""
+
     async def driver(self) -> TenantConnection:
         """The driver connection, inside the transaction."""
 
@@ -105,6 +108,12 @@ class AsyncRepository(Generic[ModelT, IdT]):
         """The ORM session of the current transaction."""
         source = self._source
         return source if isinstance(source, AsyncSession) else source.session
+
+    async def _connection(self) -> AsyncConnection:
+        source = self._source
+        if isinstance(source, AsyncSession):
+            return await source.connection()
+        return source.connection()
 
     async def _driver(self) -> TenantConnection:
         source = self._source
@@ -233,7 +242,12 @@ class AsyncRepository(Generic[ModelT, IdT]):
             InvalidData: unknown sort key, or a malformed cursor.
         """
         keys = self._sort(order_by or self.default_order)
-        statement = self._filtered(select(self.model), spec)
+        mapper = row_mapper(self.model)
+        # Plain columns, not the ORM entity: rows are read through the connection and
+        # materialised by the row mapper, without the ORM's per-row loading machinery.
+        statement = self._filtered(select(*mapper.columns), spec)
+        if mapper.tenant_column is not None:
+            statement = statement.where(mapper.tenant_column == self._tenant())
         if isinstance(page, KeysetPage):
             if page.after is not None:
                 statement = statement.where(keyset_clause(keys, page.after))
@@ -401,7 +415,16 @@ class AsyncRepository(Generic[ModelT, IdT]):
         statement = statement.order_by(*(k.order_clause() for k in keys))
         if limit is not None:
             statement = statement.limit(limit)
-        return self._see_all((await self._execute(statement)).scalars().all())
+        mapper = row_mapper(self.model)
+        connection = await self._connection()
+        try:
+            result = await connection.execute(statement)
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+        return [
+            self._see(self._adopt(mapper.materialize(row, processed=True))) for row in result.all()
+        ]
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = _column_names(self.model)

@@ -172,6 +172,10 @@ class UnitOfWork:
         self._detached[key] = obj
         return obj
 
+    def connection(self) -> AsyncConnection:
+        """The Core connection this unit of work's transaction runs on."""
+        return self._live_connection()
+
     async def driver(self) -> TenantConnection:
         """The driver connection, inside this unit of work's transaction."""
         adapter = self._adapter
