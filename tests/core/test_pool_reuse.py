@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Customer, Organization
 from tenancy import Database, InvalidData
+from tenancy.session import open_session
 
 pytestmark = pytest.mark.security
 
@@ -145,3 +146,19 @@ async def test_setting_is_present_inside_the_transaction(one_connection_db: Data
         _, setting = (await session.execute(BACKEND)).one()
 
     assert setting == str(org_id)
+
+
+async def test_every_transaction_of_a_session_carries_the_tenant(
+    one_connection_db: Database,
+) -> None:
+    # db.session() is one transaction; a session from the factory may run several.
+    org_id = uuid.uuid4()
+    session = open_session(one_connection_db.sessionmaker, org_id)
+    settings = []
+
+    async with session:
+        for _ in range(3):
+            async with session.begin():
+                settings.append((await session.execute(BACKEND)).one()[1])
+
+    assert settings == [str(org_id)] * 3
