@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Column, Numeric, Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.orm import Mapper, class_mapper, make_transient_to_detached
+from sqlalchemy.orm import Mapper, class_mapper
+from sqlalchemy.orm.base import instance_state
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
@@ -37,6 +38,8 @@ class RowMapper:
     from_db: tuple[Processor, ...]
     new_instance: Callable[[], Any]
     tenant_column: Column[Any] | None
+    identity_class: type[Any]
+    primary_key_positions: tuple[int, ...]
 
     def insert_values(self, obj: Any) -> list[Any]:
         """Fill Python-side defaults on ``obj`` and return its column values for ``insert``."""
@@ -63,9 +66,15 @@ class RowMapper:
                 for value, process in zip(values, self.from_db, strict=True)
             ]
         obj = self.new_instance()
-        # Values placed in __dict__ directly are the loaded (committed) state.
+        # Values placed in __dict__ directly are the loaded (committed) state, and a
+        # fresh instance has no history; giving its state the identity key is then
+        # all make_transient_to_detached() would do, at a fraction of the cost.
         obj.__dict__.update(zip(self.keys, values, strict=True))
-        make_transient_to_detached(obj)
+        instance_state(obj).key = (
+            self.identity_class,
+            tuple(values[i] for i in self.primary_key_positions),
+            None,
+        )
         return obj
 
 
@@ -105,6 +114,9 @@ def _build(model: type[Any]) -> RowMapper:
         from_db=tuple(_result_processor(c) for c in columns),
         new_instance=mapper.class_manager.new_instance,
         tenant_column=tenant_column,
+        identity_class=mapper._identity_class,
+        # In the mapper's primary-key order, which is the identity key's order.
+        primary_key_positions=tuple(columns.index(c) for c in mapper.primary_key),
     )
 
 

@@ -68,6 +68,8 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
         pool_timeout=settings.pool_timeout,
         pool_recycle=settings.pool_recycle,
         pool_pre_ping=False,
+        # Errors and logs must not quote statement values (emails, hashes, ...).
+        hide_parameters=True,
         connect_args=connect_args,
     )
     # A tenant statement left pending by a transaction that never ran a query

@@ -281,11 +281,6 @@ async def test_isolation_violation_does_not_reveal_the_row(db: Database, tenants
     assert _leaks(caught.value, email, tenants.b.org_id) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_engine() does not pass hide_parameters=True: the chained driver error "
-    "(logged with every traceback) quotes the statement's parameters",
-)
 async def test_error_chain_does_not_quote_the_statements_values(
     db: Database, tenants: Tenants
 ) -> None:
