@@ -25,7 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from models import Base, Organization, TenantOwned, is_tenant_owned
-from tenancy.session import session_tenant
+from tenancy.session import TenantSession, session_tenant
 
 #: Execution option a statement carries once the criteria were added (so a statement
 #: re-executed by the ORM is not filtered twice).
@@ -60,6 +60,19 @@ def tenant_criteria(org_id: uuid.UUID, roots: tuple[type[Any], ...]) -> list[Any
         with_loader_criteria(Organization, lambda cls: cls.id == org_id, include_aliases=True)
     )
     return options
+
+
+class FilteredTenantSession(TenantSession):
+    """A ``TenantSession`` whose ORM statements also carry the tenant criterion.
+
+    The listener is installed by ``filtered_session_class()``, not at import.
+    """
+
+
+def filtered_session_class() -> type[TenantSession]:
+    """Return the session class to use when ``settings.orm_tenant_filter`` is on."""
+    install_tenant_filter(FilteredTenantSession)
+    return FilteredTenantSession
 
 
 def install_tenant_filter(session_class: type[Session]) -> None:

@@ -21,7 +21,11 @@ from repositories.customer import CustomerRepository
 from tenancy import Database
 from tenancy.engine import create_engine
 from tenancy.errors import TenantContextRequired
-from tenancy.orm_filter import install_tenant_filter, is_tenant_filter_installed
+from tenancy.orm_filter import (
+    filtered_session_class,
+    install_tenant_filter,
+    is_tenant_filter_installed,
+)
 from tenancy.session import TenantSession
 from tenancy.specification import Specification
 from tests.middleware.identities import create_member
@@ -260,3 +264,10 @@ async def test_session_without_tenant_cannot_query(filter_only_db: Database) -> 
             await session.scalars(select(Customer))
     finally:
         await session.close()
+
+
+def test_filtered_session_class_has_the_filter_and_plain_sessions_do_not() -> None:
+    filtered = filtered_session_class()
+    assert issubclass(filtered, TenantSession)
+    assert is_tenant_filter_installed(filtered)
+    assert not is_tenant_filter_installed(TenantSession)

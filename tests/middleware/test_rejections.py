@@ -17,6 +17,7 @@ import jwt
 import pytest
 
 from tenancy import Database, TenancySettings
+from tenancy.asgi import Message
 from tenancy.engine import create_engine
 from tenancy.membership import UnitOfWorkMembershipCheck
 from tenancy.middleware import TenantMiddleware
@@ -213,3 +214,18 @@ async def test_unreachable_database_answers_503_not_a_pass(
         await database.dispose()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_websocket_handshake_without_credentials_is_closed_as_policy_violation(
+    middleware: TenantMiddleware,
+) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await middleware({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]

@@ -6,12 +6,13 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 
-from tenancy import Database, current_tenant
+from tenancy import ConfigurationError, Database, current_tenant
 from tenancy.asgi import Message, Receive, Scope, Send
 from tenancy.membership import UnitOfWorkMembershipCheck
 from tenancy.middleware import TenantMiddleware
-from tests.middleware.echo import client_for
+from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import bearer, create_member, create_org, jwt_settings, mint
 
 
@@ -96,16 +97,15 @@ async def test_lifespan_messages_pass_through_untouched(db: Database) -> None:
     assert seen == ["lifespan"]
 
 
-async def test_websocket_handshake_without_credentials_is_closed_as_policy_violation(
-    middleware: TenantMiddleware,
+async def test_membership_check_can_be_switched_off_for_trusted_tokens(
+    db: Database, org_a: uuid.UUID
 ) -> None:
-    sent: list[Message] = []
+    settings = jwt_settings(require_membership=False)
+    async with client_for(TenantMiddleware(echo_app, settings=settings)) as http:
+        response = await http.get("/me", headers=bearer(mint(sub=uuid.uuid4(), org=org_a)))
+    assert response.json()["tenant"] == str(org_a)
 
-    async def receive() -> Message:
-        return {"type": "websocket.connect"}
 
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await middleware({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
-    assert sent == [{"type": "websocket.close", "code": 1008}]
+def test_membership_check_is_required_unless_switched_off() -> None:
+    with pytest.raises(ConfigurationError):
+        TenantMiddleware(echo_app, settings=jwt_settings())
