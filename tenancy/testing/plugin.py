@@ -1,0 +1,191 @@
+"""pytest plugin: the tenant-isolation checks, run against a service's migrated database.
+
+Installed with the package (``pytest11`` entry point) and off until enabled::
+
+    pytest --tenancy-isolation --tenancy-database-url postgresql://postgres@db/service
+
+The URL (or ``TENANCY_ISOLATION_DATABASE_URL``, else ``TENANCY_ADMIN_DATABASE_URL``)
+must be a superuser's: the checks switch to the application role inside
+transactions that are rolled back, so they leave no data behind. Every tenant
+table (every table with ``org_id``) gets one test item per check, under the
+``tenancy-isolation`` node, marked ``tenancy_isolation``. Unique keys that are
+global tokens of the service's own tables are declared with
+``--tenancy-global-unique NAME`` or the ``tenancy_global_unique`` ini option.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from tenancy.settings import APP_ROLE
+from tenancy.testing.catalog import CATALOG_CHECKS, ROLE_CHECKS
+from tenancy.testing.probe import ISOLATION_CHECKS
+from tenancy.testing.result import (
+    CATALOG,
+    ISOLATION,
+    ROLE,
+    CheckOptions,
+    CheckResult,
+    library_global_tokens,
+)
+from tenancy.testing.runner import check_database, discover, run_sync
+
+NODE = "tenancy-isolation"
+URL_ENV = ("TENANCY_ISOLATION_DATABASE_URL", "TENANCY_ADMIN_DATABASE_URL")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the options that enable and aim the checks."""
+    group = parser.getgroup("tenancy", "tenant isolation checks (tenancy.testing)")
+    group.addoption(
+        "--tenancy-isolation",
+        action="store_true",
+        default=False,
+        help="run the tenant-isolation checks against --tenancy-database-url",
+    )
+    group.addoption(
+        "--tenancy-database-url",
+        default=None,
+        help=f"superuser URL of the migrated database (default: ${' or $'.join(URL_ENV)})",
+    )
+    group.addoption(
+        "--tenancy-app-role", default=APP_ROLE, help="the role the application connects as"
+    )
+    group.addoption(
+        "--tenancy-global-unique",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a unique index that is a random global token (may omit org_id); repeatable",
+    )
+    parser.addini(
+        "tenancy_global_unique",
+        type="linelist",
+        default=[],
+        help="unique indexes that are random global tokens (may omit org_id)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker; refuse to start when enabled without a database."""
+    config.addinivalue_line("markers", "tenancy_isolation: a tenant-isolation check (plugin)")
+    if config.getoption("tenancy_isolation") and _database_url(config) is None:
+        raise pytest.UsageError(
+            f"--tenancy-isolation needs --tenancy-database-url or ${URL_ENV[0]}"
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the check items (before -k and -m select among them)."""
+    url = _database_url(config)
+    if not config.getoption("tenancy_isolation") or url is None:
+        return
+    options = CheckOptions(
+        app_role=config.getoption("tenancy_app_role"),
+        global_unique=library_global_tokens()
+        | frozenset(config.getoption("tenancy_global_unique"))
+        | frozenset(config.getini("tenancy_global_unique")),
+    )
+    collector = IsolationChecks.from_parent(
+        session, name=NODE, nodeid=NODE, url=url, options=options
+    )
+    # Reported like any collector, so a database that cannot be reached is a
+    # collection error that fails the run rather than an empty one.
+    session.ihook.pytest_collectstart(collector=collector)
+    report = session.ihook.pytest_make_collect_report(collector=collector)
+    session.ihook.pytest_collectreport(report=report)
+    if report.passed:
+        items.extend(item for item in report.result if isinstance(item, pytest.Item))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the check items' cases tried and failures, per category."""
+    outcomes: dict[str, str] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "nodeid", "").startswith(f"{NODE}::"):
+                # An error at teardown must not hide a pass or failure at call.
+                outcomes.setdefault(report.nodeid, outcome)
+    if not outcomes:
+        return
+    terminalreporter.section("tenancy isolation checks")
+    for category, checks in (
+        (ROLE, ROLE_CHECKS),
+        (CATALOG, CATALOG_CHECKS),
+        (ISOLATION, ISOLATION_CHECKS),
+    ):
+        mine = [o for nodeid, o in outcomes.items() if nodeid.rsplit("::", 1)[-1] in checks]
+        failures = sum(o != "passed" for o in mine)
+        terminalreporter.write_line(f"{category:<10} {len(mine):>4} cases, {failures} failed")
+
+
+class CheckFailed(Exception):
+    """One isolation check found a gap."""
+
+
+class IsolationChecks(pytest.Collector):
+    """The checks of one database: discovers its tenant tables, runs all checks once."""
+
+    def __init__(self, *, url: str, options: CheckOptions, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.options = options
+        self._results: dict[str, CheckResult] | None = None
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        """Return one item per (subject, check)."""
+        tables = run_sync(discover(self.url, self.options))
+        cases = [(ROLE, f"{self.options.app_role}::{check}") for check in ROLE_CHECKS]
+        for table in tables:
+            cases += [(CATALOG, f"{table.qualified}::{check}") for check in CATALOG_CHECKS]
+            cases += [(ISOLATION, f"{table.qualified}::{check}") for check in ISOLATION_CHECKS]
+        return [
+            IsolationCheck.from_parent(self, name=case, checks=self, category=category)
+            for category, case in cases
+        ]
+
+    def result(self, case: str) -> CheckResult | None:
+        """Return the result of ``case``, running every check on first use."""
+        if self._results is None:
+            results = run_sync(check_database(self.url, self.options))
+            self._results = {result.case_id: result for result in results}
+        return self._results.get(case)
+
+
+class IsolationCheck(pytest.Item):
+    """One check on one subject; passes when the database isolates tenants there."""
+
+    def __init__(self, *, checks: IsolationChecks, category: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.checks = checks
+        self.category = category
+        self.add_marker("tenancy_isolation")
+
+    def runtest(self) -> None:
+        """Fail with the check's finding unless it passed."""
+        result = self.checks.result(self.name)
+        if result is None:
+            raise CheckFailed("the check produced no result")
+        if not result.passed:
+            raise CheckFailed(result.detail)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """Show the finding alone, not a traceback into the plugin."""
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        """Name the item by its node id."""
+        return self.path, None, f"{NODE}::{self.name}"
+
+
+def _database_url(config: pytest.Config) -> str | None:
+    url: str | None = config.getoption("tenancy_database_url")
+    return url or next((os.environ[name] for name in URL_ENV if os.environ.get(name)), None)

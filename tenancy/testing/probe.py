@@ -1,0 +1,277 @@
+"""Behavioural checks: acting as the application role, can one tenant reach another's row?
+
+For each tenant table, in one transaction that is always rolled back:
+
+1. As the connecting superuser, switch off foreign-key and user triggers
+   (``session_replication_role = replica``) and drop the table's CHECK constraints,
+   so that two synthetic rows can be written without parents or meaningful
+   values: one for tenant A and one for tenant B (a superuser bypasses RLS).
+2. ``SET LOCAL ROLE`` to the application role, with tenant A current.
+3. Run each probe in its own savepoint, so an expected refusal does not end the
+   transaction.
+
+Only row-level security and privileges are left to refuse the probes, which is
+what they test. Nothing is committed. The dropped constraints hold an ACCESS
+EXCLUSIVE lock on the table until the rollback (``lock_timeout`` bounds the
+wait), so run this against a CI or staging database, not a busy production one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenancy.testing.result import ISOLATION, CheckOptions, CheckResult, TenantTable, failed, passed
+from tenancy.testing.value import Column, synthetic_value
+
+#: The setting the tenant policies read (see ``tenancy.session``).
+TENANT_SETTING = "app.org_id"
+#: SQLSTATE insufficient_privilege: refused by a policy or by missing grants.
+REFUSED = "42501"
+
+ISOLATION_CHECKS: tuple[str, ...] = (
+    "cross_tenant_select",
+    "fail_closed",
+    "cross_tenant_update",
+    "cross_tenant_delete",
+    "foreign_insert",
+    "move_to_other_tenant",
+)
+
+_COLUMNS = text(
+    """
+    SELECT a.attname,
+           format_type(a.atttypid, a.atttypmod) AS type_sql,
+           CAST(coalesce(b.typcategory, t.typcategory) AS text) AS category,
+           CAST(coalesce(b.typname, t.typname) AS text) AS type_name,
+           (SELECT e.enumlabel FROM pg_enum AS e
+            WHERE e.enumtypid = coalesce(b.oid, t.oid)
+            ORDER BY e.enumsortorder LIMIT 1) AS first_label,
+           a.attname = :column AS is_tenant
+    FROM pg_attribute AS a
+    JOIN pg_type AS t ON t.oid = a.atttypid
+    LEFT JOIN pg_type AS b ON t.typtype = 'd' AND b.oid = t.typbasetype
+    WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND (a.attname = :column
+           OR (a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''))
+    ORDER BY a.attnum
+    """
+)
+_CHECK_CONSTRAINTS = text(
+    "SELECT conname FROM pg_constraint WHERE conrelid = :oid AND contype = 'c' AND conislocal"
+)
+# set_config() rather than SET: it takes the tenant as a bind parameter. (The library
+# itself uses the SET LOCAL literal for Citus; the policies read the same setting.)
+_SET_TENANT = text("SELECT set_config(:setting, :tenant, true)")
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The SQL of one table's probes; identifiers quoted by the dialect, values bound."""
+
+    insert: TextClause
+    count: TextClause
+    update_where: TextClause
+    delete_where: TextClause
+    move: TextClause
+
+
+async def isolation_checks(
+    connection: AsyncConnection, table: TenantTable, options: CheckOptions
+) -> list[CheckResult]:
+    """Probe ``table`` as the application role; return one result per isolation check."""
+    tenant_a, tenant_b = str(uuid.uuid4()), str(uuid.uuid4())
+    transaction = await connection.begin()
+    try:
+        columns = [
+            Column(*row)
+            for row in await connection.execute(
+                _COLUMNS, {"oid": table.oid, "column": options.tenant_column}
+            )
+        ]
+        statements = _statements(connection, table, columns, options.tenant_column)
+
+        def values() -> dict[str, str]:
+            # Fresh per row: two rows never collide under a unique index, not even
+            # under a global one (a public token).
+            return {
+                f"v{i}": synthetic_value(table, c) for i, c in enumerate(columns) if not c.is_tenant
+            }
+
+        await _prepare_rows(connection, table, statements, values, (tenant_a, tenant_b))
+        await _become_app(connection, options.app_role, tenant_a)
+        return await _probe(connection, table, statements, values(), tenant_a, tenant_b)
+    except (DBAPIError, ValueError) as exc:
+        # The probe could not be set up: every check of the table fails, with the reason.
+        reason = f"probe could not run: {_describe(exc)}"
+        return [failed(ISOLATION, table.qualified, check, reason) for check in ISOLATION_CHECKS]
+    finally:
+        await transaction.rollback()
+
+
+async def _prepare_rows(
+    connection: AsyncConnection,
+    table: TenantTable,
+    statements: _Statements,
+    values: Callable[[], dict[str, str]],
+    tenants: tuple[str, str],
+) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    await connection.execute(text("SET LOCAL lock_timeout = '5s'"))
+    await connection.execute(text("SET LOCAL session_replication_role = replica"))
+    for (name,) in (await connection.execute(_CHECK_CONSTRAINTS, {"oid": table.oid})).all():
+        await connection.exec_driver_sql(
+            f"ALTER TABLE {quote(table.schema)}.{quote(table.name)} DROP CONSTRAINT {quote(name)}"
+        )
+    for tenant in tenants:
+        await connection.execute(statements.insert, {**values(), "tenant": tenant})
+
+
+async def _become_app(connection: AsyncConnection, role: str, tenant: str) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    await connection.exec_driver_sql(f"SET LOCAL ROLE {quote(role)}")
+    await connection.execute(_SET_TENANT, {"setting": TENANT_SETTING, "tenant": tenant})
+
+
+async def _probe(
+    connection: AsyncConnection,
+    table: TenantTable,
+    statements: _Statements,
+    values: dict[str, str],
+    tenant_a: str,
+    tenant_b: str,
+) -> list[CheckResult]:
+    subject = table.qualified
+
+    def verdict(check: str, problem: str | None, note: str = "") -> CheckResult:
+        if problem is None:
+            return passed(ISOLATION, subject, check, note)
+        return failed(ISOLATION, subject, check, problem)
+
+    results: list[CheckResult] = []
+    rows, state = await _attempt(connection, statements.count, {"tenant": tenant_a})
+    if state == REFUSED:
+        results.append(verdict("cross_tenant_select", None, "SELECT not granted"))
+    elif state is not None:
+        results.append(verdict("cross_tenant_select", f"count failed: SQLSTATE {state}"))
+    else:
+        total, own = rows[0]
+        problem = None
+        if total != own:
+            problem = f"tenant A sees {total - own} row(s) of another tenant"
+        elif own != 1:
+            problem = "tenant A cannot see its own row, so the probe proves nothing"
+        results.append(verdict("cross_tenant_select", problem))
+
+    await connection.execute(_SET_TENANT, {"setting": TENANT_SETTING, "tenant": ""})
+    rows, state = await _attempt(connection, statements.count, {"tenant": tenant_a})
+    if state is None and rows[0][0]:
+        results.append(verdict("fail_closed", f"with no tenant, {rows[0][0]} row(s) are visible"))
+    else:
+        problem = None if state in (None, REFUSED) else f"count failed: SQLSTATE {state}"
+        results.append(verdict("fail_closed", problem))
+    await connection.execute(_SET_TENANT, {"setting": TENANT_SETTING, "tenant": tenant_a})
+
+    for check, statement in (
+        ("cross_tenant_update", statements.update_where),
+        ("cross_tenant_delete", statements.delete_where),
+    ):
+        count, state = await _affected(connection, statement, {"tenant": tenant_b})
+        results.append(
+            verdict(check, _nothing_touched(count, state, "of another tenant were changed"))
+        )
+
+    _, state = await _affected(connection, statements.insert, {**values, "tenant": tenant_b})
+    results.append(
+        verdict(
+            "foreign_insert",
+            None
+            if state == REFUSED
+            else f"a row for another tenant was {'written' if state is None else f'met {state}'}",
+        )
+    )
+    count, state = await _affected(
+        connection, statements.move, {"tenant": tenant_b, "own": tenant_a}
+    )
+    results.append(
+        verdict(
+            "move_to_other_tenant", _nothing_touched(count, state, "were moved to another tenant")
+        )
+    )
+    return results
+
+
+def _nothing_touched(count: int | None, state: str | None, what: str) -> str | None:
+    # Refused (by a policy or for want of a grant) or no row reached: both isolate.
+    if state == REFUSED or (state is None and count == 0):
+        return None
+    if state is None:
+        return f"{count} row(s) {what}"
+    return f"unexpected SQLSTATE {state}"
+
+
+async def _attempt(
+    connection: AsyncConnection, statement: TextClause, params: dict[str, Any]
+) -> tuple[list[Any], str | None]:
+    try:
+        async with connection.begin_nested():
+            return list((await connection.execute(statement, params)).all()), None
+    except DBAPIError as exc:
+        return [], sqlstate(exc)
+
+
+async def _affected(
+    connection: AsyncConnection, statement: TextClause, params: dict[str, Any]
+) -> tuple[int | None, str | None]:
+    try:
+        async with connection.begin_nested():
+            return (await connection.execute(statement, params)).rowcount, None
+    except DBAPIError as exc:
+        return None, sqlstate(exc)
+
+
+def sqlstate(exc: DBAPIError) -> str | None:
+    """Return the SQLSTATE the server reported for ``exc``, if any."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return str(code) if code is not None else None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, DBAPIError):
+        return f"SQLSTATE {sqlstate(exc)}: {type(exc.orig).__name__}"
+    return str(exc)
+
+
+def _statements(
+    connection: AsyncConnection, table: TenantTable, columns: list[Column], tenant_column: str
+) -> _Statements:
+    quote = connection.dialect.identifier_preparer.quote
+    target = f"{quote(table.schema)}.{quote(table.name)}"
+    tenant = next((c for c in columns if c.is_tenant), None)
+    if tenant is None:
+        raise ValueError(f"{table.qualified} has no column {tenant_column}")
+    # format_type() renders the column's type as SQL, quoted by the server: it comes
+    # from the catalog, not from input. Every value is bound as text and cast to it.
+    key = quote(tenant.name)
+    own = f"CAST(CAST(:tenant AS text) AS {tenant.type_sql})"
+    names = ", ".join(quote(c.name) for c in columns)
+    casts = ", ".join(
+        own if c.is_tenant else f"CAST(CAST(:v{i} AS text) AS {c.type_sql})"
+        for i, c in enumerate(columns)
+    )
+    return _Statements(
+        insert=text(f"INSERT INTO {target} ({names}) VALUES ({casts})"),
+        count=text(f"SELECT count(*), count(*) FILTER (WHERE {key} = {own}) FROM {target}"),
+        update_where=text(f"UPDATE {target} SET {key} = {key} WHERE {key} = {own}"),
+        delete_where=text(f"DELETE FROM {target} WHERE {key} = {own}"),
+        move=text(
+            f"UPDATE {target} SET {key} = {own} "
+            f"WHERE {key} = CAST(CAST(:own AS text) AS {tenant.type_sql})"
+        ),
+    )

@@ -1,0 +1,108 @@
+"""The vocabulary shared by the isolation checks, the pytest plugin and ``security-check``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Index, UniqueConstraint
+
+from models import Base
+from tenancy.settings import APP_ROLE
+
+#: Categories, in the order summaries print them.
+ROLE = "role"
+CATALOG = "catalog"
+ISOLATION = "isolation"
+CATEGORIES: tuple[str, ...] = (ROLE, CATALOG, ISOLATION)
+
+
+def library_global_tokens(tenant_column: str = "org_id") -> frozenset[str]:
+    """Return the unique keys of this library's own tenant tables that omit the tenant.
+
+    These are random global tokens (a payment link's public token, a wallet's
+    address), declared so in the models; read from the models so that the list
+    cannot drift from the schema.
+    """
+    names: set[str] = set()
+    for table in Base.metadata.tables.values():
+        if tenant_column not in table.c:
+            continue
+        keys: list[UniqueConstraint | Index] = [
+            *(c for c in table.constraints if isinstance(c, UniqueConstraint)),
+            *(i for i in table.indexes if i.unique),
+        ]
+        names.update(
+            key.name
+            for key in keys
+            if isinstance(key.name, str) and tenant_column not in key.columns
+        )
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What the checks need to know about the target database.
+
+    ``global_unique`` names the unique indexes (or constraints) that are random
+    global tokens: the only ones allowed not to include the tenant column. Each is
+    an existence oracle across tenants by design, so the list is explicit; it
+    starts with this library's own (``library_global_tokens``), and a service adds
+    those of its own tables.
+    """
+
+    app_role: str = APP_ROLE
+    tenant_column: str = "org_id"
+    global_unique: frozenset[str] = field(default_factory=library_global_tokens)
+
+
+@dataclass(frozen=True)
+class TenantTable:
+    """A table that carries the tenant column, as found in the catalog."""
+
+    oid: int
+    schema: str
+    name: str
+
+    @property
+    def qualified(self) -> str:
+        """Return ``schema.name`` for display (never for SQL; the dialect quotes that)."""
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one subject (a table or the application role)."""
+
+    category: str
+    subject: str
+    check: str
+    passed: bool
+    detail: str = ""
+
+    @property
+    def case_id(self) -> str:
+        """Return ``subject::check``, the name tests and summaries use."""
+        return f"{self.subject}::{self.check}"
+
+
+def passed(category: str, subject: str, check: str, detail: str = "") -> CheckResult:
+    """Return a passing result."""
+    return CheckResult(category, subject, check, True, detail)
+
+
+def failed(category: str, subject: str, check: str, detail: str) -> CheckResult:
+    """Return a failing result; ``detail`` says what is wrong."""
+    return CheckResult(category, subject, check, False, detail)
+
+
+def tally(results: Iterable[CheckResult]) -> dict[str, tuple[int, int]]:
+    """Return ``{category: (cases tried, failures)}`` for every category present."""
+    tried: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for result in results:
+        tried[result.category] += 1
+        failures[result.category] += not result.passed
+    order = [c for c in CATEGORIES if c in tried] + sorted(set(tried) - set(CATEGORIES))
+    return {category: (tried[category], failures[category]) for category in order}

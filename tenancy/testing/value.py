@@ -1,0 +1,61 @@
+"""Synthetic values for the columns a probe row must fill (NOT NULL, no default)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from tenancy.testing.result import TenantTable
+
+# By pg_type.typcategory; each value is text that casts to any type of the category.
+_BY_CATEGORY = {
+    "A": "{}",  # arrays
+    "B": "false",
+    "D": "2000-01-01 00:00:00+00",
+    "I": "127.0.0.1",
+    "N": "1",
+    "R": "empty",  # ranges
+    "T": "1 second",
+    "V": "0",  # bit strings
+}
+# Category U (user-defined) is a mixed bag; these are the common built-ins in it.
+_BY_TYPE_NAME = {
+    "json": "{}",
+    "jsonb": "{}",
+    "bytea": "\\x00",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a probed table, as read from the catalog."""
+
+    name: str
+    type_sql: str
+    category: str
+    type_name: str
+    first_label: str | None
+    is_tenant: bool
+
+
+def synthetic_value(table: TenantTable, column: Column) -> str:
+    """Return a text value that casts to ``column``'s type, random where that helps.
+
+    Random strings and UUIDs keep the two probe rows apart under any unique index.
+
+    Raises:
+        ValueError: no value can be made up for the column's type.
+    """
+    if column.category == "S":
+        return secrets.token_hex(8)
+    if column.category == "E" and column.first_label is not None:
+        return column.first_label
+    if column.type_name == "uuid":
+        return str(uuid.uuid4())
+    value = _BY_CATEGORY.get(column.category) or _BY_TYPE_NAME.get(column.type_name)
+    if value is None:
+        raise ValueError(
+            f"cannot make up a value for {table.qualified}.{column.name} ({column.type_sql})"
+        )
+    return value

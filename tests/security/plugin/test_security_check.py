@@ -1,0 +1,61 @@
+"""``tenancy.security_check``: the plugin's checks as one command with a summary."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy.engine import URL
+
+from models import TENANT_TABLES
+from tenancy import TenancySettings
+from tenancy.security_check import EXIT_FAILURES, EXIT_NOT_RUN, EXIT_OK, run
+from tests.security.plugin.scratch import EXPECTED_GAPS
+
+pytestmark = pytest.mark.security
+
+
+def check(url: URL | str, global_unique: Sequence[str] = ()) -> tuple[int, str]:
+    """Run the security check against ``url``; return its exit code and output."""
+    out = io.StringIO()
+    target = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    return run(target, global_unique=global_unique, out=out), out.getvalue()
+
+
+def test_sound_database_passes_with_a_summary_per_category(sound_url: URL) -> None:
+    code, output = check(sound_url)
+    tables = len(TENANT_TABLES)
+    assert code == EXIT_OK
+    assert output.splitlines()[:5] == [
+        f"tenancy security-check: {4 + 10 * tables} cases, 0 failed",
+        "category    cases  failed",
+        "role            4       0",
+        f"catalog    {4 * tables:>6}       0",
+        f"isolation  {6 * tables:>6}       0",
+    ]
+
+
+def test_broken_database_fails_and_lists_each_gap(broken_url: URL) -> None:
+    code, output = check(broken_url)
+    assert code == EXIT_FAILURES
+    failures = [line for line in output.splitlines() if line.startswith("FAILED")]
+    # FAILED [category] subject::check: detail
+    assert {line.split("] ", 1)[1].split(": ", 1)[0] for line in failures} == EXPECTED_GAPS
+
+
+def test_declared_global_token_is_not_a_gap(broken_url: URL) -> None:
+    _, output = check(broken_url, global_unique=["uq_customers_email_global"])
+    assert "customers::unique_includes_tenant" not in output
+
+
+def test_app_role_url_is_refused_without_running(settings: TenancySettings) -> None:
+    code, output = check(settings.app_url())
+    assert code == EXIT_NOT_RUN
+    assert "superuser" in output
+
+
+def test_unreachable_database_is_reported_without_running() -> None:
+    code, output = check("postgresql://postgres@127.0.0.1:1/x")
+    assert code == EXIT_NOT_RUN
+    assert output.startswith("security-check could not run")
