@@ -73,6 +73,11 @@ class TransactionSource(Protocol):
     def connection(self) -> AsyncConnection:
         """The Core connection of the transaction."""
 
+    async def insert_with_event(
+        self, insert_sql: str, values: Sequence[Any], event: DomainEvent
+    ) -> None:
+        """Insert a row and outbox its created event in one statement."""
+
     async def driver(self) -> TenantConnection:
         """The driver connection, inside the transaction."""
 
@@ -285,17 +290,22 @@ class AsyncRepository(Generic[ModelT, IdT]):
         if mapper.tenant_column is not None and obj.__dict__.get("org_id") is None:
             obj.__dict__["org_id"] = self._tenant()
         values = mapper.insert_values(obj)
-        driver = await self._driver()
-        try:
-            await driver.execute(mapper.insert, *values)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
+        event = self._created_event(obj)
+        source = self._source
+        if isinstance(source, AsyncSession) or event is None:
+            driver = await self._driver()
+            try:
+                await driver.execute(mapper.insert, *values)
+            except Exception as exc:
+                raise_translated(exc)
+                raise
+            if event is not None:
+                obj.record_event(event)
+        else:
+            # Inside a unit of work the created event goes to the outbox with the row.
+            await source.insert_with_event(mapper.insert, values, event)
         make_transient_to_detached(obj)
         obj = self._adopt(obj)
-        event = self._created_event(obj)
-        if event is not None:
-            obj.record_event(event)
         return self._see(obj)
 
     async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:

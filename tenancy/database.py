@@ -13,10 +13,9 @@ from tenancy.context import current_tenant, parse_tenant_id, tenant_context
 from tenancy.engine import create_engine, verify_role
 from tenancy.errors import TenantContextRequired, raise_translated
 from tenancy.log import get_logger
-from tenancy.outbox import insert_events
 from tenancy.session import open_session, tenant_sessionmaker
 from tenancy.settings import TenancySettings
-from tenancy.unit_of_work import EventDispatcher, OutboxWriter
+from tenancy.unit_of_work import EventDispatcher
 
 if TYPE_CHECKING:
     from repositories.unit_of_work import PlatformUnitOfWork
@@ -34,14 +33,11 @@ class Database:
         engine: AsyncEngine,
         settings: TenancySettings,
         *,
-        outbox_writer: OutboxWriter | None = None,
         dispatcher: EventDispatcher | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(engine)
-        # Every committed unit of work writes its events to the outbox by default.
-        self.outbox_writer: OutboxWriter = outbox_writer or insert_events
         self.dispatcher = dispatcher
         self._isolated: dict[str, AsyncEngine] = {}
 
@@ -51,7 +47,6 @@ class Database:
         settings: TenancySettings,
         *,
         check_role: bool = True,
-        outbox_writer: OutboxWriter | None = None,
         dispatcher: EventDispatcher | None = None,
     ) -> Self:
         """Create the engine from ``settings`` and verify the role is safe to use.
@@ -67,7 +62,7 @@ class Database:
             except BaseException:
                 await engine.dispose()
                 raise
-        return cls(engine, settings, outbox_writer=outbox_writer, dispatcher=dispatcher)
+        return cls(engine, settings, dispatcher=dispatcher)
 
     def unit_of_work(
         self, org_id: object | None = None, *, isolation_level: IsolationLevel | None = None
@@ -87,7 +82,6 @@ class Database:
         return PlatformUnitOfWork(
             self._engine_for(isolation_level),
             self.resolve_tenant(org_id),
-            outbox_writer=self.outbox_writer,
             dispatcher=self.dispatcher,
         )
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -351,6 +352,57 @@ def _keys(events: Sequence[ClaimedEvent]) -> dict[str, list[uuid.UUID]]:
 async def _translated() -> AsyncIterator[None]:
     try:
         yield
+    except Exception as exc:
+        raise_translated(exc)
+        raise
+
+
+# -- Writing an aggregate's first event with its row ---------------------------------
+#
+# Creating an aggregate is the most common write. Its created event goes into the
+# outbox in the very statement that inserts the row (a data-modifying CTE), and
+# the relay is notified by that statement too: one round trip instead of two, in
+# the same transaction, so the event still exists if and only if the row commits.
+
+
+@cache
+def _with_event_sql(insert_sql: str, values: int) -> str:
+    # The event's parameters follow the row's; the wake-up rides in the CTE, which
+    # Postgres always runs because it modifies data.
+    n = values
+    return (
+        "WITH event AS (INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id,"
+        " event_type, payload, position, occurred_at, available_at)"
+        f" SELECT ${n + 1}::uuid, ${n + 2}::uuid, ${n + 3}::text, ${n + 4}::text,"
+        f" ${n + 5}::text, ${n + 6}::jsonb, ${n + 7}::int, clock_timestamp(), clock_timestamp()"
+        f" FROM (SELECT pg_notify('{OUTBOX_CHANNEL}', '')) AS wake) {insert_sql}"
+    )
+
+
+async def insert_with_event(
+    connection: asyncpg.Connection,
+    insert_sql: str,
+    values: Sequence[Any],
+    org_id: uuid.UUID,
+    event: DomainEvent,
+) -> None:
+    """Run ``insert_sql`` (``INSERT ... VALUES ($1..$n)``) and outbox ``event``, in one statement.
+
+    Raises:
+        Conflict, ForeignKeyViolation, IsolationViolation, InvalidData: as for the insert.
+    """
+    args = [
+        *values,
+        org_id,
+        event.event_id,
+        type(event).aggregate_type,
+        event.aggregate_id,
+        event.event_type(),
+        json.dumps(event.payload(), separators=(",", ":")),
+        0,
+    ]
+    try:
+        await connection.execute(_with_event_sql(insert_sql, len(values)), *args)
     except Exception as exc:
         raise_translated(exc)
         raise

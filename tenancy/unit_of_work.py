@@ -19,7 +19,7 @@ when first needed. Both see the same rows, locks and savepoints.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -38,11 +38,10 @@ from tenancy.event_collection import (
 )
 from tenancy.events import DomainEvent
 from tenancy.log import get_logger
+from tenancy.outbox import insert_events, insert_with_event
 from tenancy.session import TENANT_KEY, JoinedSession, adopt, set_local_statement
 
 logger = get_logger(__name__)
-
-OutboxWriter = Callable[[TenantConnection, uuid.UUID, Sequence[DomainEvent]], Awaitable[None]]
 
 
 class EventDispatcher(Protocol):
@@ -65,14 +64,14 @@ class UnitOfWork:
         engine: AsyncEngine,
         org_id: uuid.UUID,
         *,
-        outbox_writer: OutboxWriter | None = None,
         dispatcher: EventDispatcher | None = None,
     ) -> None:
         self._engine = engine
         self.org_id = org_id
-        self._outbox_writer = outbox_writer
         self._dispatcher = dispatcher
         self._loose: list[DomainEvent] = []
+        # Events already in the outbox (written with their row), kept for dispatch.
+        self._written: list[DomainEvent] = []
         self._connection: AsyncConnection | None = None
         self._adapter: Any = None
         self._session: AsyncSession | None = None
@@ -191,6 +190,13 @@ class UnitOfWork:
                 raise
         return self._driver_connection()
 
+    async def insert_with_event(
+        self, insert_sql: str, values: Sequence[Any], event: DomainEvent
+    ) -> None:
+        """Insert a row and write its created ``event`` to the outbox, in one statement."""
+        await insert_with_event(await self.driver(), insert_sql, values, self.org_id, event)
+        self._written.append(event)
+
     # -- events ----------------------------------------------------------------
 
     def _start(self) -> None:
@@ -220,9 +226,9 @@ class UnitOfWork:
             session = self._session
             if session is not None and (session.new or session.dirty or session.deleted):
                 await session.flush()
-            events = pull_events(self._loose, self._event_sources())
-            if events and self._outbox_writer is not None:
-                await self._outbox_writer(await self.driver(), self.org_id, events)
+            pending = pull_events(self._loose, self._event_sources())
+            if pending:
+                await insert_events(await self.driver(), self.org_id, pending)
             await connection.commit()
         except StaleDataError as exc:
             await self._abandon()
@@ -231,6 +237,8 @@ class UnitOfWork:
             await self._abandon()
             raise_translated(exc)
             raise
+        events = sorted([*self._written, *pending], key=lambda e: e.occurred_at)
+        self._written.clear()
         await self._close_session()
         await self._begin()
         if events and self._dispatcher is not None:
@@ -242,6 +250,7 @@ class UnitOfWork:
         await self._abandon()
 
     async def _abandon(self) -> None:
+        self._written.clear()
         await self._close_session()
         await self._live_connection().rollback()
         await self._begin()
@@ -258,6 +267,7 @@ class UnitOfWork:
         if session is not None and (session.new or session.dirty or session.deleted):
             await session.flush()
         marks = event_marks(self._loose, self._event_sources())
+        written = len(self._written)
         await self.driver()  # the savepoint needs the transaction on the server
         # The savepoint belongs to the connection, which the hot paths and the
         # session share, so it covers writes made either way.
@@ -270,6 +280,7 @@ class UnitOfWork:
                 await self._session.flush()
         except BaseException:
             rewind_events(marks, self._loose, self._event_sources())
+            del self._written[written:]
             await nested.rollback()
             await self._close_session()
             raise

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from models import Customer, OutboxEvent
 from tenancy import Database
 from tenancy.events import DomainEvent
-from tenancy.outbox import write_outbox
 from tenancy.subscribers import EventBus
 
 
@@ -25,7 +24,7 @@ class ReminderSent(InvoiceSent):
 
 
 def database_with(db: Database, bus: EventBus) -> Database:
-    return Database(db.engine, db.settings, outbox_writer=write_outbox, dispatcher=bus)
+    return Database(db.engine, db.settings, dispatcher=bus)
 
 
 async def outbox_count(db: Database, org_id: uuid.UUID) -> int:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy import text
 
 from models import Customer
 from tenancy import Conflict, Database, NotFound, TenantContextRequired
@@ -30,7 +31,7 @@ def dispatcher(db: Database) -> RecordingDispatcher:
 
 
 def uow_db(db: Database, dispatcher: RecordingDispatcher) -> Database:
-    return Database(db.engine, db.settings, outbox_writer=db.outbox_writer, dispatcher=dispatcher)
+    return Database(db.engine, db.settings, dispatcher=dispatcher)
 
 
 async def test_commit_persists_changes(db: Database, org_a: uuid.UUID) -> None:
@@ -118,3 +119,53 @@ async def test_get_of_another_tenants_id_is_not_found(
     async with db.unit_of_work(org_a) as uow:
         with pytest.raises(NotFound):
             await uow.customers.get(theirs.id)
+
+
+async def _outbox_types(db: Database, org_id: uuid.UUID, aggregate_id: uuid.UUID) -> list[str]:
+    async with db.session(org_id) as session:
+        rows = await session.execute(
+            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id ORDER BY position"),
+            {"id": str(aggregate_id)},
+        )
+        return list(rows.scalars())
+
+
+async def test_committed_add_leaves_its_created_event_in_the_outbox(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email="outbox@example.com"))
+        await uow.commit()
+    assert await _outbox_types(db, org_a, customer.id) == ["CustomerCreated"]
+
+
+async def test_rolled_back_add_leaves_no_event_in_the_outbox(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email="no-outbox@example.com"))
+    assert await _outbox_types(db, org_a, customer.id) == []
+
+
+async def test_add_inside_a_rolled_back_savepoint_leaves_no_event(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        with pytest.raises(RuntimeError):
+            async with uow.savepoint():
+                customer = await uow.customers.add(Customer(email="sp-outbox@example.com"))
+                raise RuntimeError("abandon")
+        await uow.commit()
+    assert await _outbox_types(db, org_a, customer.id) == []
+
+
+async def test_unit_of_work_goes_on_after_commit(db: Database, org_a: uuid.UUID) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        first = await uow.customers.add(Customer(email="one@example.com"))
+        await uow.commit()
+        second = await uow.customers.add(Customer(email="two@example.com"))
+        await uow.customers.update(first.id, {"name": "renamed"})
+        await uow.commit()
+    async with db.unit_of_work(org_a) as uow:
+        assert (await uow.customers.get(first.id)).name == "renamed"
+        assert await uow.customers.get_or_none(second.id) is not None

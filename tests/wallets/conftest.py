@@ -17,7 +17,6 @@ from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from tenancy import Database
 from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.outbox import write_outbox
 from tenancy.signer import LocalKeySigner
 from tenancy.wallet_service import WalletService
 from tenancy.web3_gateway import Web3Gateway
@@ -135,7 +134,7 @@ def signer() -> LocalKeySigner:
 @pytest.fixture
 def outbox_db(db: Database) -> Database:
     """The test ``Database`` with units of work that write their events to the outbox."""
-    return Database(db.engine, db.settings, outbox_writer=write_outbox)
+    return Database(db.engine, db.settings)
 
 
 @pytest.fixture
