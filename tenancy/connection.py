@@ -22,6 +22,11 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
     """An asyncpg connection that prefixes its next ``BEGIN`` with a pending statement."""
 
     _tenancy_pending: str | None = None
+    _tenancy_prelude: str | None = None
+
+    def begin_always_with(self, statement: str) -> None:
+        """Send ``statement`` after every ``BEGIN`` of this connection (e.g. SET LOCAL timeouts)."""
+        self._tenancy_prelude = statement
 
     def begin_with(self, statement: str) -> None:
         """Send ``statement`` right after the next ``BEGIN`` of this connection."""
@@ -34,8 +39,10 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 (asyncpg signature)
         """Execute ``query``; a pending statement rides along with a plain ``BEGIN``."""
         pending = self._tenancy_pending
-        if pending is not None and not args and query.startswith("BEGIN"):
+        prelude = self._tenancy_prelude
+        if (pending is not None or prelude is not None) and not args and query.startswith("BEGIN"):
             self._tenancy_pending = None
-            query = f"{query.rstrip(';')}; {pending}"
+            extra = "; ".join(s for s in (prelude, pending) if s is not None)
+            query = f"{query.rstrip(';')}; {extra}"
         status: str = await super().execute(query, *args, timeout=timeout)
         return status

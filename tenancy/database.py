@@ -13,7 +13,8 @@ from tenancy.context import current_tenant, parse_tenant_id, tenant_context
 from tenancy.engine import create_engine, verify_role
 from tenancy.errors import TenantContextRequired, raise_translated
 from tenancy.log import get_logger
-from tenancy.session import open_session, tenant_sessionmaker
+from tenancy.orm_filter import filtered_joined_session_class, filtered_session_class
+from tenancy.session import JoinedSession, TenantSession, open_session, tenant_sessionmaker
 from tenancy.settings import TenancySettings
 from tenancy.unit_of_work import EventDispatcher
 
@@ -37,7 +38,12 @@ class Database:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(engine)
+        # The ORM tenant filter is a second layer above RLS, on by default.
+        filtered = settings.orm_tenant_filter
+        self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(
+            engine, session_class=filtered_session_class() if filtered else TenantSession
+        )
+        self._joined_session_class = filtered_joined_session_class() if filtered else JoinedSession
         self.dispatcher = dispatcher
         self._isolated: dict[str, AsyncEngine] = {}
 
@@ -83,6 +89,7 @@ class Database:
             self._engine_for(isolation_level),
             self.resolve_tenant(org_id),
             dispatcher=self.dispatcher,
+            session_class=self._joined_session_class,
         )
 
     def _engine_for(self, isolation_level: IsolationLevel | None) -> AsyncEngine:

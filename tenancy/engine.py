@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import event, text
@@ -53,12 +52,14 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     if settings.pooler == "pgbouncer-transaction":
         # pgbouncer in transaction mode hands each transaction to any server
         # connection: a named prepared statement may be missing there, or exist under
-        # the same name from another client. No statement cache, unique names, and
-        # no startup parameters pgbouncer would refuse.
+        # the same name from another client. So no statement cache (asyncpg's nor
+        # SQLAlchemy's) and unnamed statements only, which live within one
+        # transaction; and no startup parameters pgbouncer would refuse.
         connect_args = {
             "connection_class": TenantConnection,
             "statement_cache_size": 0,
-            "prepared_statement_name_func": lambda: f"__tenancy_{uuid.uuid4().hex}__",
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: "",
             "server_settings": {"application_name": settings.application_name},
         }
     engine = create_async_engine(
@@ -76,7 +77,22 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     # must not reach the next user of the pooled connection.
     event.listen(engine.sync_engine.pool, "checkout", _clear_pending)
     event.listen(engine.sync_engine.pool, "checkin", _clear_pending)
+    if settings.pooler == "pgbouncer-transaction":
+        # The statement timeout cannot travel as a startup parameter through
+        # pgbouncer; it rides with every BEGIN instead (transaction-local too).
+        prelude = f"SET LOCAL statement_timeout = {int(settings.statement_timeout_ms)}"
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda dbapi_connection, record: _set_prelude(record, prelude),
+        )
     return engine
+
+
+def _set_prelude(connection_record: Any, prelude: str) -> None:
+    driver = getattr(connection_record, "driver_connection", None)
+    if isinstance(driver, TenantConnection):
+        driver.begin_always_with(prelude)
 
 
 def _clear_pending(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:

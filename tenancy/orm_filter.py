@@ -25,7 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from models import Base, Organization, TenantOwned, is_tenant_owned
-from tenancy.session import TenantSession, session_tenant
+from tenancy.session import JoinedSession, TenantSession, session_tenant
 
 #: Execution option a statement carries once the criteria were added (so a statement
 #: re-executed by the ORM is not filtered twice).
@@ -69,10 +69,20 @@ class FilteredTenantSession(TenantSession):
     """
 
 
+class FilteredJoinedSession(JoinedSession):
+    """A unit of work's joined session whose ORM statements also carry the tenant criterion."""
+
+
 def filtered_session_class() -> type[TenantSession]:
     """Return the session class to use when ``settings.orm_tenant_filter`` is on."""
     install_tenant_filter(FilteredTenantSession)
     return FilteredTenantSession
+
+
+def filtered_joined_session_class() -> type[JoinedSession]:
+    """Return the unit of work's session class to use when ``orm_tenant_filter`` is on."""
+    install_tenant_filter(FilteredJoinedSession)
+    return FilteredJoinedSession
 
 
 def install_tenant_filter(session_class: type[Session]) -> None:

@@ -98,11 +98,13 @@ async def session_driver(session: AsyncSession) -> TenantConnection:
     return driver
 
 
-def tenant_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def tenant_sessionmaker(
+    engine: AsyncEngine, *, session_class: type[TenantSession] = TenantSession
+) -> async_sessionmaker[AsyncSession]:
     """Return a session factory whose sessions set the tenant on every transaction."""
     return async_sessionmaker(
         engine,
-        sync_session_class=TenantSession,
+        sync_session_class=session_class,
         expire_on_commit=False,
         autoflush=False,
     )

@@ -65,8 +65,10 @@ class UnitOfWork:
         org_id: uuid.UUID,
         *,
         dispatcher: EventDispatcher | None = None,
+        session_class: type[JoinedSession] = JoinedSession,
     ) -> None:
         self._engine = engine
+        self._session_class = session_class
         self.org_id = org_id
         self._dispatcher = dispatcher
         self._loose: list[DomainEvent] = []
@@ -143,7 +145,7 @@ class UnitOfWork:
         if self._session is None:
             self._session = AsyncSession(
                 bind=self._live_connection(),
-                sync_session_class=JoinedSession,
+                sync_session_class=self._session_class,
                 # The unit of work, not the session, ends the transaction.
                 join_transaction_mode="rollback_only",
                 expire_on_commit=False,

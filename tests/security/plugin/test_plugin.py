@@ -29,12 +29,6 @@ def isolation_run(service: pytest.Pytester, url: URL | str, *more: str) -> pytes
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="pyproject.toml needs [project.entry-points.pytest11] tenancy = "
-    '"tenancy.testing.plugin" (then reinstall); see report',
-)
 def test_plugin_is_registered_as_a_pytest11_entry_point() -> None:
     assert PLUGIN in {ep.value for ep in entry_points(group="pytest11")}
 

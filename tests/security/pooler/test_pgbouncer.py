@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from tenancy import Database, DatabaseUnavailable, IsolationViolation, TenancySettings
 from tenancy.session import set_local_statement
@@ -25,14 +24,6 @@ from tests.security.pooler.bouncer import Bouncer
 from tests.security.support import Seeded, connect, seed_tenant
 
 pytestmark = pytest.mark.security
-
-PENDING_ENGINE_FIX = pytest.mark.xfail(
-    strict=True,
-    raises=(DBAPIError, AssertionError),
-    reason="engine.py keeps SQLAlchemy's prepared-statement cache with pooler="
-    "'pgbouncer-transaction'; a cached named statement is missing on the next server "
-    "connection (SQLSTATE 26000). Needs prepared_statement_cache_size=0 (see report).",
-)
 
 TABLES = ("customers", "products", "agents", "wallets")
 FOREIGN_INSERTS = {
@@ -116,7 +107,6 @@ async def test_driver_statement_cache_breaks_when_the_server_connection_changes(
         await asyncio.gather(cached.close(), holder.close())
 
 
-@PENDING_ENGINE_FIX
 async def test_pooler_setting_survives_a_change_of_server_connection(
     bounced_settings: TenancySettings,
     settings: TenancySettings,
@@ -139,12 +129,6 @@ async def test_pooler_setting_survives_a_change_of_server_connection(
         await database.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="with pooler='pgbouncer-transaction' engine.py drops the statement_timeout startup "
-    "parameter and nothing sets it another way (see report)",
-)
 async def test_statement_timeout_still_applies_through_pgbouncer(
     bounced_db: Database, bounced_settings: TenancySettings, pair: tuple[Seeded, Seeded]
 ) -> None:
@@ -255,7 +239,6 @@ async def test_concurrent_tenants_through_pgbouncer_never_see_each_others_rows(
     assert len(errors) < 300
 
 
-@PENDING_ENGINE_FIX
 async def test_concurrent_tenants_through_pgbouncer_all_succeed(
     bounced_db: Database, tenants: list[Seeded]
 ) -> None:

@@ -1,0 +1,49 @@
+"""Data access per aggregate; tenant-agnostic (isolation comes from the database)."""
+
+from repositories.agent import AgentRepository
+from repositories.agent_specs import AgentSpecs
+from repositories.base import AsyncRepository
+from repositories.customer import CustomerRepository
+from repositories.customer_specs import CustomerSpecs
+from repositories.organization import OrganizationRepository
+from repositories.payment_link import PaymentLinkRepository
+from repositories.payment_link_resolver import PaymentLinkRef, PaymentLinkResolver
+from repositories.payment_link_specs import PaymentLinkSpecs
+from repositories.payment_order import PaymentOrderRepository
+from repositories.payment_order_lifecycle import ALLOWED_TRANSITIONS
+from repositories.payment_order_report import DailyRevenue, OrderTotal
+from repositories.payment_order_specs import PaymentOrderSpecs
+from repositories.price import PriceRepository
+from repositories.product import ProductRepository
+from repositories.protocols import Repository, UnitOfWork
+from repositories.unit_of_work import PlatformUnitOfWork
+from repositories.user import LoginRecord, LoginResolver, Member, UserRepository
+from repositories.wallet import WalletRepository
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "AgentRepository",
+    "AgentSpecs",
+    "AsyncRepository",
+    "CustomerRepository",
+    "CustomerSpecs",
+    "DailyRevenue",
+    "LoginRecord",
+    "LoginResolver",
+    "Member",
+    "OrderTotal",
+    "OrganizationRepository",
+    "PaymentLinkRef",
+    "PaymentLinkRepository",
+    "PaymentLinkResolver",
+    "PaymentLinkSpecs",
+    "PaymentOrderRepository",
+    "PaymentOrderSpecs",
+    "PlatformUnitOfWork",
+    "PriceRepository",
+    "ProductRepository",
+    "Repository",
+    "UnitOfWork",
+    "UserRepository",
+    "WalletRepository",
+]
