@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -27,8 +25,6 @@ REQUEST_ID_HEADER = "x-request-id"
 #: so the id is safe to put in log lines and response headers.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _MAX_OPERATION_CHARS = 200
-
-_current_request_id: ContextVar[str | None] = ContextVar("tenancy_request_id", default=None)
 
 
 def header_values(scope: Scope, name: str) -> list[str]:
@@ -51,21 +47,6 @@ def operation_name(scope: Scope) -> str:
     path = str(scope.get("path", ""))[:_MAX_OPERATION_CHARS]
     # The path is caller input (percent-decoded): no newlines or escapes in log lines.
     return f"{method} " + "".join(ch if ch.isprintable() else "?" for ch in path)
-
-
-@contextmanager
-def request_context(request_id: str) -> Iterator[str]:
-    """Bind ``request_id`` for the enclosed block."""
-    token = _current_request_id.set(request_id)
-    try:
-        yield request_id
-    finally:
-        _current_request_id.reset(token)
-
-
-def current_request_id() -> str | None:
-    """Return the id of the request being served, or ``None`` outside a request."""
-    return _current_request_id.get()
 
 
 def problem_body(

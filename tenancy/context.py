@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from tenancy.errors import InvalidTenant, TenantContextRequired
 
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("tenancy_org_id", default=None)
 _current_operation: ContextVar[str | None] = ContextVar("tenancy_operation", default=None)
+_current_request_id: ContextVar[str | None] = ContextVar("tenancy_request_id", default=None)
 
 
 def parse_tenant_id(value: object) -> uuid.UUID:
@@ -54,6 +55,16 @@ def require_tenant() -> uuid.UUID:
     return org_id
 
 
+def bind_tenant(org_id: uuid.UUID) -> Token[uuid.UUID | None]:
+    """Bind an already-parsed tenant until ``unbind_tenant(token)`` (for context managers)."""
+    return _current_tenant.set(org_id)
+
+
+def unbind_tenant(token: Token[uuid.UUID | None]) -> None:
+    """Restore the tenant that was bound before ``bind_tenant`` returned ``token``."""
+    _current_tenant.reset(token)
+
+
 @contextmanager
 def tenant_context(org_id: object) -> Iterator[uuid.UUID]:
     """Bind ``org_id`` as the tenant for the enclosed block (sync or async code).
@@ -82,3 +93,18 @@ def operation(name: str) -> Iterator[None]:
 def current_operation() -> str | None:
     """Return the operation name set by ``operation()``, or ``None``."""
     return _current_operation.get()
+
+
+@contextmanager
+def request_context(request_id: str) -> Iterator[str]:
+    """Bind ``request_id`` (the request being served) for the enclosed block."""
+    token = _current_request_id.set(request_id)
+    try:
+        yield request_id
+    finally:
+        _current_request_id.reset(token)
+
+
+def current_request_id() -> str | None:
+    """Return the id of the request being served, or ``None`` outside a request."""
+    return _current_request_id.get()

@@ -142,11 +142,13 @@ class Database:
         """
         parsed = self.resolve_tenant(org_id)
         session = open_session(self.sessionmaker, parsed)
-        try:
-            async with session.begin():
-                yield session
-        except Exception as exc:
-            raise_translated(exc)
-            raise
-        finally:
-            await session.close()
+        # Bound for the block, so that log records (refusals included) name the tenant.
+        with tenant_context(parsed):
+            try:
+                async with session.begin():
+                    yield session
+            except Exception as exc:
+                raise_translated(exc)
+                raise
+            finally:
+                await session.close()

@@ -155,6 +155,11 @@ def raise_translated(exc: BaseException) -> None:
     """Re-raise ``exc`` as its ``TenancyError`` translation if it has one; otherwise do nothing."""
     translated = translate(exc)
     if translated is not None and translated is not exc:
+        # Imported here: tenancy.log depends on this module. Each database error is
+        # translated once, so each refusal is logged once, with the tenant context.
+        from tenancy.log import log_refusal
+
+        log_refusal(translated)
         raise translated from exc
 
 

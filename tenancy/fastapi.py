@@ -21,8 +21,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from repositories.unit_of_work import PlatformUnitOfWork
-from tenancy.asgi import PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER, current_request_id, problem_body
-from tenancy.context import current_tenant
+from tenancy.asgi import PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER, problem_body
+from tenancy.context import current_request_id, current_tenant
 from tenancy.database import Database
 from tenancy.errors import (
     ConfigurationError,
@@ -55,13 +55,14 @@ _PROBLEMS: tuple[tuple[type[TenancyError], int, str, str, int], ...] = (
         403,
         "isolation-violation",
         "Refused by tenant isolation",
-        logging.WARNING,
+        # The refusal itself is logged at WARNING where it is translated (tenancy.log).
+        logging.INFO,
     ),
     (NotFound, 404, "not-found", "Not found", logging.DEBUG),
     (Conflict, 409, "conflict", "Conflict", logging.DEBUG),
     # A reference the tenant does not have may be an attempt to point at another
     # tenant's row: worth a warning, as the issue asks for cross-tenant references.
-    (ForeignKeyViolation, 422, "reference-not-found", "Referenced row not found", logging.WARNING),
+    (ForeignKeyViolation, 422, "reference-not-found", "Referenced row not found", logging.INFO),
     (InvalidData, 422, "invalid-data", "Invalid data", logging.DEBUG),
     (InvalidTenant, 400, "tenant-unresolved", "Organization malformed", logging.WARNING),
     (RetryableError, 503, "retry", "Try again", logging.INFO),

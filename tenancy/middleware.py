@@ -28,12 +28,11 @@ from tenancy.asgi import (
     Send,
     operation_name,
     problem_body,
-    request_context,
     request_id_from,
     send_problem,
 )
 from tenancy.auth_settings import AuthSettings
-from tenancy.context import operation, tenant_context
+from tenancy.context import operation, request_context, tenant_context
 from tenancy.errors import (
     ConfigurationError,
     DatabaseUnavailable,

@@ -29,6 +29,7 @@ from sqlalchemy.orm.base import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
 from tenancy.connection import TenantConnection
+from tenancy.context import bind_tenant, unbind_tenant
 from tenancy.errors import Conflict, raise_translated
 from tenancy.event_collection import (
     EventSource,
@@ -83,10 +84,13 @@ class UnitOfWork:
     # -- lifecycle -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        # Bound for the block, so that log records (refusals included) name the tenant.
+        self._context_token = bind_tenant(self.org_id)
         try:
             self._connection = await self._engine.connect()
             raw = await self._connection.get_raw_connection()
         except Exception as exc:
+            unbind_tenant(self._context_token)
             raise_translated(exc)
             raise
         self._adapter = raw.dbapi_connection
@@ -110,8 +114,11 @@ class UnitOfWork:
             if connection is not None:
                 await connection.close()
             self._connection = self._adapter = None
-        if exc is not None and isinstance(exc, Exception):
-            raise_translated(exc)
+        try:
+            if exc is not None and isinstance(exc, Exception):
+                raise_translated(exc)
+        finally:
+            unbind_tenant(self._context_token)
 
     async def _begin(self) -> None:
         # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 
 from tenancy import current_tenant
-from tenancy.asgi import Receive, Scope, Send, current_request_id
+from tenancy.asgi import Receive, Scope, Send
+from tenancy.context import current_request_id
 from tenancy.middleware import IDENTITY_STATE_KEY
 
 

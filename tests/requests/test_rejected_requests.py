@@ -86,7 +86,7 @@ async def test_isolation_violation_is_logged_at_warning_with_tenant_operation_an
     headers = {**bearer(me.token), "x-request-id": "rid-42501"}
     with caplog.at_level(logging.WARNING, logger="tenancy"):
         await client.post(f"/bugs/customers-for/{them.org_id}", headers=headers)
-    [record] = warnings_of(caplog.records, "tenancy.fastapi")
+    [record] = warnings_of(caplog.records, "tenancy.refusals")
     assert "IsolationViolation" in record["message"]
     assert record["org_id"] == str(me.org_id)
     assert record["operation"] == f"POST /bugs/customers-for/{them.org_id}"
@@ -112,7 +112,7 @@ async def test_reference_to_another_tenants_row_is_refused_and_logged_at_warning
     with caplog.at_level(logging.WARNING, logger="tenancy"):
         response = await client.post(f"/customers/{theirs}/payment-methods", headers=headers)
     assert response.status_code == 422
-    [record] = warnings_of(caplog.records, "tenancy.fastapi")
+    [record] = warnings_of(caplog.records, "tenancy.refusals")
     assert (record["org_id"], record["request_id"]) == (str(me.org_id), "rid-fk")
     assert str(them.org_id) not in response.text
 
