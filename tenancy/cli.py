@@ -121,11 +121,55 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_GAPS
 
 
+def _add_relay(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "relay",
+        help="publish committed outbox events to Kafka/Redpanda until SIGTERM "
+        "(broker and relay options from TENANCY_KAFKA_* / TENANCY_RELAY_*)",
+    )
+    add_database_url(parser)
+    parser.set_defaults(handler=_relay)
+
+
+def _relay(args: argparse.Namespace) -> int:
+    # Imported here: only this command needs the Kafka client.
+    from tenancy.relay import run_relay
+
+    asyncio.run(run_relay(command_settings(args)))
+    return EXIT_OK
+
+
+def _add_security_check(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "security-check",
+        help="run the table-level isolation checks against a migrated database "
+        "(superuser URL; nothing is left behind); exit 1 on any failure",
+    )
+    add_database_url(parser)
+    parser.add_argument(
+        "--global-unique",
+        action="append",
+        default=[],
+        metavar="INDEX",
+        help="a unique index of your own tables that is a global token (repeatable)",
+    )
+    parser.add_argument("--app-role", default=APP_ROLE, help=f"default: {APP_ROLE}")
+    parser.set_defaults(handler=_security_check)
+
+
+def _security_check(args: argparse.Namespace) -> int:
+    from tenancy.security_check import run
+
+    return run(args.database_url, global_unique=args.global_unique, app_role=args.app_role)
+
+
 #: One registration per subcommand, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_migrate,
     _add_seed,
     _add_audit,
+    _add_relay,
+    _add_security_check,
 )
 
 
