@@ -44,7 +44,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
-    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Never loaded with the row: the app role may not read it (migration 0004);
+    # login reads it through the resolve_login() function only.
+    password_hash: Mapped[str | None] = mapped_column(String(255), deferred=True)
     is_active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 

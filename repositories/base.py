@@ -250,7 +250,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
         mapper = row_mapper(self.model)
         # Plain columns, not the ORM entity: rows are read through the connection and
         # materialised by the row mapper, without the ORM's per-row loading machinery.
-        statement = self._filtered(select(*mapper.columns), spec)
+        statement = self._filtered(select(*mapper.load_columns), spec)
         if mapper.tenant_column is not None:
             statement = statement.where(mapper.tenant_column == self._tenant())
         if isinstance(page, KeysetPage):
@@ -448,8 +448,10 @@ def _column_names(model: type[Any]) -> frozenset[str]:
 
 
 def _columns(obj: object) -> dict[str, Any]:
+    # Loaded values only: reading a deferred column would be I/O (and may be refused).
     # DomainEvent.payload() renders datetimes, UUIDs and Decimals as JSON.
-    return {name: getattr(obj, name) for name in _column_names(type(obj))}
+    loaded = obj.__dict__
+    return {name: loaded[name] for name in _column_names(type(obj)) if name in loaded}
 
 
 __all__ = ["PROTECTED_COLUMNS", "AsyncRepository", "IdT", "ModelT"]

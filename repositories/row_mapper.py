@@ -32,6 +32,9 @@ class RowMapper:
     table: Table
     columns: tuple[Column[Any], ...]
     keys: tuple[str, ...]
+    #: The columns a read loads: all but deferred ones (which may be unreadable).
+    load_columns: tuple[Column[Any], ...]
+    load_keys: tuple[str, ...]
     select_by_id: str
     insert: str
     to_db: tuple[Processor, ...]
@@ -69,7 +72,7 @@ class RowMapper:
         # Values placed in __dict__ directly are the loaded (committed) state, and a
         # fresh instance has no history; giving its state the identity key is then
         # all make_transient_to_detached() would do, at a fraction of the cost.
-        obj.__dict__.update(zip(self.keys, values, strict=True))
+        obj.__dict__.update(zip(self.load_keys, values, strict=True))
         instance_state(obj).key = (
             self.identity_class,
             tuple(values[i] for i in self.primary_key_positions),
@@ -96,11 +99,16 @@ def _build(model: type[Any]) -> RowMapper:
         raise TypeError(f"{model.__name__} is not mapped to a single table")
     columns = tuple(table.columns)
     keys = tuple(mapper.get_property_by_column(c).key for c in columns)
+    load_columns = tuple(
+        c for c in columns if not getattr(mapper.get_property_by_column(c), "deferred", False)
+    )
+    load_keys = tuple(mapper.get_property_by_column(c).key for c in load_columns)
     names = ", ".join(_quote(c.name) for c in columns)
+    load_names = ", ".join(_quote(c.name) for c in load_columns)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     table_name = _quote(table.name)
     tenant_column = _tenant_column(table)
-    select_by_id = f"SELECT {names} FROM {table_name} WHERE id = $1"
+    select_by_id = f"SELECT {load_names} FROM {table_name} WHERE id = $1"
     if tenant_column is not None:
         select_by_id += f" AND {_quote(tenant_column.name)} = $2"
     return RowMapper(
@@ -108,15 +116,17 @@ def _build(model: type[Any]) -> RowMapper:
         table=table,
         columns=columns,
         keys=keys,
+        load_columns=load_columns,
+        load_keys=load_keys,
         select_by_id=select_by_id,
         insert=f"INSERT INTO {table_name} ({names}) VALUES ({placeholders})",
         to_db=tuple(_bind_processor(c) for c in columns),
-        from_db=tuple(_result_processor(c) for c in columns),
+        from_db=tuple(_result_processor(c) for c in load_columns),
         new_instance=mapper.class_manager.new_instance,
         tenant_column=tenant_column,
         identity_class=mapper._identity_class,
         # In the mapper's primary-key order, which is the identity key's order.
-        primary_key_positions=tuple(columns.index(c) for c in mapper.primary_key),
+        primary_key_positions=tuple(load_columns.index(c) for c in mapper.primary_key),
     )
 
 

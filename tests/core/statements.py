@@ -75,7 +75,7 @@ class CoreStatements:
 
     def select_by_key(self, spec: TableSpec, key: Row) -> Executable:
         """Select the row with primary key ``key``."""
-        return select(spec.table).where(*_match(spec.table, key))
+        return select(*_key_columns(spec)).where(*_match(spec.table, key))
 
     def count(self, spec: TableSpec) -> Executable:
         """Count the visible rows."""
@@ -126,7 +126,9 @@ class SqlStatements:
     def select_by_key(self, spec: TableSpec, key: Row) -> Executable:
         """Select the row with primary key ``key``."""
         where, binds = _where(spec.table, key)
-        return text(f"SELECT * FROM {spec.name} WHERE {where}").bindparams(*binds)
+        return text(f"SELECT {', '.join(spec.key)} FROM {spec.name} WHERE {where}").bindparams(
+            *binds
+        )
 
     def count(self, spec: TableSpec) -> Executable:
         """Count the visible rows."""
