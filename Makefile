@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine (Python 3.11+, PostgreSQL reachable on 127.0.0.1:5432):
+#   make demo   set everything up, then run the demo
+#   make test   set everything up, then run lint, types and the whole test suite
+# .ci/run calls `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup services lint
+
+demo: setup services
+	$(BIN)/tenancy demo
+
+test: setup services lint
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# PostgreSQL must be running; pgbouncer (Debian package) is needed by the pooler tests.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+	@test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null)

@@ -1,0 +1,232 @@
+"""Operations per second: tenancy repositories vs plain ORM vs raw asyncpg, side by side.
+
+(a) this project's unit of work and repositories, as the app role under RLS;
+(b) plain SQLAlchemy ORM sessions on an identical table without RLS or tenancy;
+(c) raw asyncpg doing the same tenant transaction (BEGIN; SET LOCAL; query; COMMIT).
+
+Each operation runs for ``--seconds`` at concurrency ``--concurrency`` for every
+variant in turn, in one process against one database; prints the figures and the
+ratios a/b and a/c, and writes them as JSON.
+
+    python -m bench.repository_throughput --seconds 1 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import DateTime, String, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bench.scratch import scratch_database
+from models import Customer, Organization
+from tenancy import Database, TenancySettings
+from tenancy.pagination import KeysetPage
+from tenancy.specification import Specification
+
+VARIANTS = ("a", "b", "c")
+TENANTS = 16
+ROWS_PER_TENANT = 500
+
+
+class PlainBase(DeclarativeBase):
+    """Models of the comparison table: no tenancy, no RLS."""
+
+
+class PlainCustomer(PlainBase):
+    """Same columns as ``customers``, in a table without policies."""
+
+    __tablename__ = "plain_customers"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+Op = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
+
+
+async def run_for(
+    seconds: float, concurrency: int, op: Op, keys: list[tuple[uuid.UUID, uuid.UUID]]
+) -> float:
+    """Run ``op`` from ``concurrency`` workers for ``seconds``; return operations per second."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * concurrency
+
+    async def worker(n: int) -> None:
+        rng = random.Random(n)
+        while time.perf_counter() < deadline:
+            org_id, row_id = rng.choice(keys)
+            await op(org_id, row_id)
+            counts[n] += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+async def seed(settings: TenancySettings, admin_dsn: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Fill ``customers`` (through the library) and ``plain_customers`` with the same rows."""
+    db = await Database.connect(settings)
+    keys: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for t in range(TENANTS):
+        org_id = uuid.uuid4()
+        async with db.session(org_id) as session:
+            session.add(Organization(id=org_id, name=f"bench {t}"))
+            await session.flush()
+            for i in range(ROWS_PER_TENANT):
+                row = Customer(email=f"c{i}@t{t}.example", name=f"Customer {i}")
+                session.add(row)
+                await session.flush()
+                keys.append((org_id, row.id))
+    await db.dispose()
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(
+        "CREATE TABLE plain_customers (org_id uuid NOT NULL, id uuid NOT NULL,"
+        " email varchar(320) NOT NULL,"
+        " name varchar(200) NOT NULL DEFAULT '', attributes jsonb NOT NULL DEFAULT '{}',"
+        " created_at timestamptz DEFAULT now(),"
+        " PRIMARY KEY (org_id, id))"
+    )
+    await admin.execute("CREATE INDEX ON plain_customers (org_id, created_at, id)")
+    await admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON plain_customers TO tenancy_app")
+    await admin.execute(
+        "INSERT INTO plain_customers SELECT org_id, id, email, name, attributes, created_at"
+        " FROM customers"
+    )
+    await admin.execute("ANALYZE")
+    await admin.close()
+    return keys
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="per variant and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/results/repository_throughput.json")
+    )
+    args = parser.parse_args()
+
+    async with scratch_database() as settings:
+        admin_dsn = str(settings.admin_url().set(drivername="postgresql"))
+        app_dsn = str(
+            settings.app_url().set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        keys = await seed(settings, admin_dsn)
+        db = await Database.connect(settings.model_copy(update={"pool_size": args.concurrency}))
+        plain_engine = create_async_engine(
+            settings.app_url(), pool_size=args.concurrency, max_overflow=0
+        )
+        plain_sessions = async_sessionmaker(plain_engine, expire_on_commit=False)
+        pool = await asyncpg.create_pool(
+            app_dsn, min_size=args.concurrency, max_size=args.concurrency
+        )
+
+        def spec() -> Specification[Customer]:
+            return Specification[Customer](Customer.name.like("Customer 1%"))
+
+        async def a_get(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with db.unit_of_work(org) as uow:
+                await uow.customers.get(row)
+
+        async def b_get(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with plain_sessions() as session:
+                await session.get(PlainCustomer, (org, row))
+
+        async def c_get(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with pool.acquire() as conn:
+                await conn.execute(f"BEGIN; SET LOCAL app.org_id = '{org}'")
+                await conn.fetchrow("SELECT * FROM customers WHERE id = $1", row)
+                await conn.execute("COMMIT")
+
+        async def a_list(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with db.unit_of_work(org) as uow:
+                await uow.customers.list(spec(), page=KeysetPage(limit=50))
+
+        async def b_list(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with plain_sessions() as session:
+                stmt = (
+                    select(PlainCustomer)
+                    .where(PlainCustomer.org_id == org, PlainCustomer.name.like("Customer 1%"))
+                    .order_by(PlainCustomer.created_at, PlainCustomer.id)
+                    .limit(51)
+                )
+                (await session.execute(stmt)).scalars().all()
+
+        async def c_list(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with pool.acquire() as conn:
+                await conn.execute(f"BEGIN; SET LOCAL app.org_id = '{org}'")
+                await conn.fetch(
+                    "SELECT * FROM customers WHERE name LIKE $1 ORDER BY created_at, id LIMIT 51",
+                    "Customer 1%",
+                )
+                await conn.execute("COMMIT")
+
+        async def a_add(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with db.unit_of_work(org) as uow:
+                await uow.customers.add(Customer(email=f"{uuid.uuid4().hex}@new.example"))
+                await uow.commit()
+
+        async def b_add(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with plain_sessions() as session:
+                session.add(PlainCustomer(org_id=org, email=f"{uuid.uuid4().hex}@new.example"))
+                await session.commit()
+
+        async def c_add(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with pool.acquire() as conn:
+                await conn.execute(f"BEGIN; SET LOCAL app.org_id = '{org}'")
+                await conn.execute(
+                    "INSERT INTO customers (id, email) VALUES ($1, $2)",
+                    uuid.uuid4(),
+                    f"{uuid.uuid4().hex}@new.example",
+                )
+                await conn.execute("COMMIT")
+
+        results: dict[str, dict[str, float]] = {}
+        for name, ops in {
+            "get": (a_get, b_get, c_get),
+            "list50": (a_list, b_list, c_list),
+            "add_commit": (a_add, b_add, c_add),
+        }.items():
+            for op in ops:
+                await run_for(0.3, args.concurrency, op, keys)  # warm caches and pools
+            # Interleaved rounds, so that drifting machine load hits every variant alike.
+            totals = dict.fromkeys(VARIANTS, 0.0)
+            for _ in range(args.rounds):
+                for variant, op in zip(VARIANTS, ops, strict=True):
+                    totals[variant] += await run_for(args.seconds, args.concurrency, op, keys)
+            figures = {v: total / args.rounds for v, total in totals.items()}
+            figures["a/b"] = figures["a"] / figures["b"]
+            figures["a/c"] = figures["a"] / figures["c"]
+            results[name] = figures
+            print(
+                f"{name:11s} a={figures['a']:7.0f}/s b={figures['b']:7.0f}/s"
+                f" c={figures['c']:7.0f}/s  a/b={figures['a/b']:.2f}  a/c={figures['a/c']:.2f}",
+                flush=True,
+            )
+        await pool.close()
+        await plain_engine.dispose()
+        await db.dispose()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"concurrency": args.concurrency, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
