@@ -240,6 +240,7 @@ class EventConsumer:
         group_id: str | None = None,
         from_beginning: bool = True,
         dedup_capacity: int = 100_000,
+        fetch_max_wait_ms: int = 100,
     ) -> None:
         self._types = {cls.event_type(): cls for cls in event_types}
         if not self._types:
@@ -252,6 +253,9 @@ class EventConsumer:
             "auto_offset_reset": "earliest" if from_beginning else "latest",
             # New topics appear within a second (the relay creates them on first send).
             "metadata_max_age_ms": 1_000,
+            # aiokafka waits up to 500 ms by default; some brokers hold a fetch that
+            # long even when records are there, which is all latency to a consumer.
+            "fetch_max_wait_ms": fetch_max_wait_ms,
         }
         self._consumer: Any = None
         self._settings = settings

@@ -1,6 +1,6 @@
 """The outbox relay: publishes committed events to the broker, at least once, in order.
 
-One pass claims a batch (see ``tenancy.outbox`` for why claims keep each
+One pass claims a batch (see ``tenancy.relay_outbox`` for why claims keep each
 aggregate's order across relays), publishes it, and records the outcome. Inside
 a batch the events of one aggregate are sent in *rounds*: the n-th event of an
 aggregate goes out only after its (n-1)-th was acknowledged, while different
@@ -33,7 +33,7 @@ from tenancy.errors import ConfigurationError, DatabaseUnavailable
 from tenancy.kafka import KafkaPublisher
 from tenancy.log import get_logger
 from tenancy.notifications import Listener
-from tenancy.outbox import OUTBOX_CHANNEL, ClaimedEvent, Failure, RelayOutbox, Retry
+from tenancy.outbox import OUTBOX_CHANNEL
 from tenancy.publisher import (
     AGGREGATE_TYPE_HEADER,
     EVENT_ID_HEADER,
@@ -44,6 +44,7 @@ from tenancy.publisher import (
     Publisher,
     PublishError,
 )
+from tenancy.relay_outbox import ClaimedEvent, Failure, RelayOutbox, Retry
 from tenancy.relay_settings import KafkaSettings, RelaySettings
 from tenancy.settings import RELAY_ROLE, TenancySettings, async_url
 

@@ -40,7 +40,11 @@ class KafkaSettings(BaseSettings):
         default=True, description="Redpanda and Kafka support it; the bundled test broker does not."
     )
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
-    linger_ms: int = Field(default=5, ge=0)
+    linger_ms: int = Field(
+        default=0,
+        ge=0,
+        description="The relay queues a whole round before awaiting it, so it batches anyway.",
+    )
     max_batch_size: int = Field(default=256 * 1024, ge=1024)
     max_request_size: int = Field(default=1024 * 1024, ge=1024)
     request_timeout_ms: int = Field(default=10_000, ge=100)

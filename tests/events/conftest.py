@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -116,3 +117,53 @@ def receive() -> Receive:
         return found
 
     return receive
+
+
+class LogWatch(logging.Handler):
+    """Collects ``tenancy`` log records and lets a test await one that matches."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._arrived = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self._arrived.set()
+
+    async def wait_for(self, matches: Callable[[logging.LogRecord], bool]) -> logging.LogRecord:
+        """Return the first record that ``matches``, waiting up to 30 s for it."""
+        async with asyncio.timeout(30):
+            while True:
+                self._arrived.clear()
+                for record in self.records:
+                    if matches(record):
+                        return record
+                await self._arrived.wait()
+
+
+@pytest.fixture
+def log_watch() -> Iterator[LogWatch]:
+    """A ``LogWatch`` attached to the ``tenancy`` logger for this test."""
+    watch = LogWatch()
+    logger = logging.getLogger("tenancy")
+    previous = logger.level
+    logger.addHandler(watch)
+    logger.setLevel(logging.DEBUG)
+    yield watch
+    logger.removeHandler(watch)
+    logger.setLevel(previous)
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], *, within: float = 30) -> None:
+    """Await ``condition`` becoming true, checking it every 50 ms (state in another process)."""
+    async with asyncio.timeout(within):
+        # The state lives in another process (a relay subprocess): no event to await.
+        while not await condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def until() -> Callable[..., Awaitable[None]]:
+    """``await until(condition)``: see ``eventually``."""
+    return eventually
