@@ -63,8 +63,15 @@ def public_columns(values: dict[str, Any]) -> dict[str, Any]:
 def user_created_event(user: User) -> DomainEvent:
     """Return the ``UserCreated`` event of a just-inserted user, without its secrets."""
     event_class = lifecycle_event(AggregateCreated, "User", User.__tablename__)
-    columns = {attr.key: getattr(user, attr.key) for attr in User.__mapper__.column_attrs}
-    return event_class(aggregate_id=str(user.id), data=public_columns(columns))
+    # Straight from the loaded state: the hash is deferred (and unreadable to the app
+    # role), so touching the attribute could mean a refused lazy load.
+    loaded = user.__dict__
+    columns = {
+        attr.key: loaded.get(attr.key)
+        for attr in User.__mapper__.column_attrs
+        if attr.key not in SECRET_COLUMNS
+    }
+    return event_class(aggregate_id=str(user.id), data=columns)
 
 
 @dataclass(frozen=True)

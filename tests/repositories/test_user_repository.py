@@ -202,3 +202,15 @@ async def test_resolve_login_works_in_a_session_of_any_tenant(
         record = await uow.users.resolve_login(founded.owner.email)
     assert record is not None
     assert record.user_id == founded.owner.id
+
+
+async def test_a_user_registered_without_a_password_hash_raises_its_created_event(
+    recording_db: Database, recorded_events: RecordingDispatcher
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    user = User(email=f"nohash-{tag}@example.com", username=f"nohash-{tag}")
+    async with recording_db.unit_of_work(uuid.uuid4()) as uow:
+        await uow.organizations.create("No hash", user)
+        await uow.commit()
+    created = [e for e in recorded_events.events if e.event_type() == "UserCreated"]
+    assert [e.payload()["data"]["email"] for e in created] == [user.email]
