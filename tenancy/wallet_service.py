@@ -1,41 +1,32 @@
-"""The wallet service: deposit scan, confirmations, reorganisations, payouts, reconciliation.
+"""The wallet service: deposits, confirmations, payouts and reconciliation, per chain.
 
-Chain-wide work (the scan of one chain) runs on a connection without a tenant:
-it reads and writes only the chain tables, and learns which tenant owns an
-address through ``resolve_wallet`` and which tenants need attention through
-``unsettled_wallet_tenants``; it never reads a tenant's rows. Everything it
-records goes through one unit of work per tenant, under that tenant's RLS.
-
-A scan holds the row lock of its chain's checkpoint for its whole pass, so
-concurrent scans of one chain never read the same blocks; a scan that finds the
-row locked returns at once. Tenant units of work commit before the checkpoint
-advances: a crash in between re-scans the same blocks, and recording is idempotent.
+The deposit scan and its reorganisation handling live in ``tenancy.deposit_scanner``.
+Chain-wide passes learn which tenants need attention through the narrow
+``unsettled_wallet_tenants`` resolver and then work inside one unit of work per
+tenant, under that tenant's RLS; they never read another tenant's rows.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from models import Wallet, WalletTransaction
 from models.enums import TransactionDirection
-from repositories.wallet import RecordOutcome, TransactionFacts
+from repositories.wallet import TransactionFacts
 from tenancy.chain import (
-    FEE_LOG_INDEX,
     NATIVE,
     NATIVE_LOG_INDEX,
     ChainError,
     ChainGateway,
     TransactionRejected,
-    Transfer,
     parse_address,
 )
 from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.chain_store import ChainStore, Owner
+from tenancy.chain_store import ChainStore
 from tenancy.database import Database
-from tenancy.errors import InvalidData, raise_translated
-from tenancy.log import get_logger
+from tenancy.deposit_scanner import DepositScanner
+from tenancy.errors import InvalidData
 from tenancy.signer import Signer
 from tenancy.wallet_events import PayoutFailed, PayoutSent
 from tenancy.wallet_reports import (
@@ -44,8 +35,6 @@ from tenancy.wallet_reports import (
     ReconciliationReport,
     SyncReport,
 )
-
-logger = get_logger(__name__)
 
 
 class WalletService:
@@ -107,94 +96,7 @@ class WalletService:
             ChainError: the node failed; nothing after the last good pass is lost.
         """
         config, gateway = self.chain(chain)
-        try:
-            async with self._db.engine.begin() as conn:
-                await ChainStore(conn, chain).ensure_checkpoint(config.start_block - 1)
-            async with self._db.engine.begin() as conn:
-                return await self._sync(ChainStore(conn, chain), config, gateway)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
-
-    async def _sync(
-        self, store: ChainStore, config: ChainConfig, gateway: ChainGateway
-    ) -> SyncReport:
-        chain = store.chain
-        checkpoint = await store.lock_checkpoint()
-        if checkpoint is None:
-            return SyncReport(chain, 0, -1, skipped=True)
-        rewound_to = await self._rewind_if_reorganised(store, config, gateway)
-        if rewound_to is not None:
-            checkpoint = rewound_to
-        head = await gateway.block_number()
-        last = min(head, checkpoint + config.scan_batch_blocks)
-        if last <= checkpoint:
-            return SyncReport(chain, checkpoint + 1, checkpoint, rewound_to=rewound_to)
-        scan = await gateway.scan(checkpoint + 1, last)
-        if not await store.links(checkpoint, scan):
-            # The chain changed while it was read; the next pass rewinds and rescans.
-            logger.warning("chain %s moved during a scan; nothing recorded", chain)
-            return SyncReport(chain, checkpoint + 1, checkpoint, rewound_to=rewound_to)
-        recorded = await self._record(store, gateway, scan.transfers, head)
-        await store.save_blocks(scan.blocks, keep=config.reorg_depth)
-        await store.advance(last)
-        return SyncReport(chain, checkpoint + 1, last, recorded, rewound_to)
-
-    async def _record(
-        self,
-        store: ChainStore,
-        gateway: ChainGateway,
-        transfers: Sequence[Transfer],
-        head: int,
-    ) -> int:
-        addresses = {t.sender for t in transfers} | {t.recipient for t in transfers if t.recipient}
-        owners = await store.owners(addresses)
-        facts: dict[uuid.UUID, list[TransactionFacts]] = defaultdict(list)
-        for transfer in transfers:
-            sender = owners.get(transfer.sender)
-            recipient = owners.get(transfer.recipient) if transfer.recipient else None
-            if sender is None and recipient is None:
-                continue
-            found = await _facts_of(store.chain, gateway, transfer, sender, recipient, head)
-            for org_id, fact in found:
-                facts[org_id].append(fact)
-        recorded = 0
-        for org_id, tenant_facts in facts.items():
-            async with self._db.unit_of_work(org_id) as uow:
-                for fact in tenant_facts:
-                    outcome = (await uow.wallets.record_transaction(fact)).outcome
-                    recorded += outcome is RecordOutcome.INSERTED
-                await uow.commit()
-        return recorded
-
-    async def _rewind_if_reorganised(
-        self, store: ChainStore, config: ChainConfig, gateway: ChainGateway
-    ) -> int | None:
-        stored = await store.recent_blocks(config.reorg_depth)
-        if not stored:
-            return None
-        fork: int | None = None
-        # Newest first: when the stored tip is still canonical, so is every ancestor.
-        for number, block_hash in stored:
-            block = await gateway.block(number)
-            if block is not None and block.hash == block_hash:
-                fork = number
-                break
-        if fork == stored[0][0]:
-            return None
-        if fork is None:
-            fork = stored[-1][0] - 1
-            logger.warning(
-                "chain %s reorganised deeper than %d kept blocks", store.chain, len(stored)
-            )
-        await store.forget_after(fork)
-        await store.advance(fork)
-        for org_id in await store.unsettled_tenants(fork + 1):
-            async with self._db.unit_of_work(org_id) as uow:
-                await uow.wallets.orphan_after(store.chain, fork)
-                await uow.commit()
-        logger.info("chain %s reorganised: rewound to block %d", store.chain, fork)
-        return fork
+        return await DepositScanner(self._db, chain, config, gateway).sync()
 
     # -- confirmations -------------------------------------------------------
 
@@ -346,80 +248,6 @@ class WalletService:
                     )
                     lines.append(line)
         return ReconciliationReport(chain, block, lines)
-
-
-async def _facts_of(
-    chain: str,
-    gateway: ChainGateway,
-    transfer: Transfer,
-    sender: Owner | None,
-    recipient: Owner | None,
-    head: int,
-) -> list[tuple[uuid.UUID, TransactionFacts]]:
-    """Return the rows one transfer gives the tenants on either side of it."""
-
-    def fact(
-        owner: Owner,
-        direction: TransactionDirection,
-        log_index: int,
-        amount: int,
-        asset: str,
-        counterparty: str | None,
-    ) -> tuple[uuid.UUID, TransactionFacts]:
-        return owner.org_id, TransactionFacts(
-            wallet_id=owner.wallet_id,
-            chain=chain,
-            tx_hash=transfer.tx_hash,
-            log_index=log_index,
-            direction=direction,
-            asset=asset,
-            amount=amount,
-            counterparty=counterparty,
-            block_number=transfer.block_number,
-            block_hash=transfer.block_hash,
-            confirmations=head - transfer.block_number + 1,
-        )
-
-    out: list[tuple[uuid.UUID, TransactionFacts]] = []
-    succeeded = True
-    if sender is not None and transfer.is_native:
-        # Our wallet sent this transaction: it paid a fee, and only the receipt
-        # says whether the value moved (a reverted call keeps it).
-        receipt = await gateway.receipt(transfer.tx_hash)
-        if receipt is None or receipt.block_hash != transfer.block_hash:
-            raise ChainError(f"{chain}: receipt of {transfer.tx_hash} is not in the scanned block")
-        succeeded = receipt.succeeded
-        if receipt.fee:
-            out.append(
-                fact(sender, TransactionDirection.OUT, FEE_LOG_INDEX, receipt.fee, NATIVE, None)
-            )
-    if transfer.amount == 0 or not succeeded:
-        return out
-    if sender is not None:
-        out.append(
-            fact(
-                sender,
-                TransactionDirection.OUT,
-                transfer.log_index,
-                transfer.amount,
-                transfer.asset,
-                transfer.recipient,
-            )
-        )
-    if recipient is not None:
-        # Incoming native value to an account without code cannot revert, so a
-        # deposit needs no receipt (platform wallets are key-held accounts).
-        out.append(
-            fact(
-                recipient,
-                TransactionDirection.IN,
-                transfer.log_index,
-                transfer.amount,
-                transfer.asset,
-                transfer.sender,
-            )
-        )
-    return out
 
 
 async def _is_canonical(

@@ -69,6 +69,7 @@ class Web3Gateway:
         self._config = config
         self._tokens = sorted(config.token_addresses())
         self._limit = asyncio.Semaphore(config.rpc_concurrency)
+        self._http: AsyncHTTPProvider | None = None
 
     @classmethod
     def over_http(cls, chain: str, config: ChainConfig) -> Self:
@@ -82,7 +83,14 @@ class Web3Gateway:
         provider = AsyncHTTPProvider(
             config.rpc_url, request_kwargs={"timeout": ClientTimeout(total=config.request_timeout)}
         )
-        return cls(chain, AsyncWeb3(provider), config)
+        gateway = cls(chain, AsyncWeb3(provider), config)
+        gateway._http = provider
+        return gateway
+
+    async def close(self) -> None:
+        """Close the HTTP session of an ``over_http`` gateway (others own their provider)."""
+        if self._http is not None:
+            await self._http.disconnect()
 
     @property
     def chain(self) -> str:

@@ -198,8 +198,11 @@ async def test_unreachable_node_is_a_chain_error() -> None:
     config = ChainConfig(rpc_url="http://127.0.0.1:9", request_timeout=2)
     gateway = Web3Gateway.over_http("offline", config)
 
-    with pytest.raises(ChainError, match="offline"):
-        await gateway.block_number()
+    try:
+        with pytest.raises(ChainError, match="offline"):
+            await gateway.block_number()
+    finally:
+        await gateway.close()
 
 
 def test_http_gateway_needs_an_rpc_url() -> None:
