@@ -43,7 +43,9 @@ _CLAIM = text(
         SELECT DISTINCT org_id, aggregate_type, aggregate_id
         FROM outbox_events
         WHERE status = 'pending' AND available_at > statement_timestamp()
-    ), picked AS (
+    ), candidates AS (
+        -- No row locks here: with FOR UPDATE between them, Postgres cannot use a
+        -- bounded (top-N) sort and sorts every pending row instead.
         SELECT o.org_id, o.id
         FROM outbox_events AS o
         WHERE o.status = 'pending'
@@ -56,7 +58,11 @@ _CLAIM = text(
           )
         ORDER BY o.occurred_at, o.position
         LIMIT :limit
-        FOR UPDATE SKIP LOCKED
+    ), picked AS (
+        SELECT o.org_id, o.id
+        FROM outbox_events AS o
+        JOIN candidates AS c ON o.org_id = c.org_id AND o.id = c.id
+        FOR UPDATE OF o SKIP LOCKED
     )
     UPDATE outbox_events AS o
     SET claimed_by = :relay_id,
