@@ -21,6 +21,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka import errors as kafka_errors
 from aiokafka.codec import has_lz4, has_snappy, has_zstd  # type: ignore[import-untyped]
+from pydantic import ValidationError
 
 from tenancy.errors import ConfigurationError
 from tenancy.events import DomainEvent
@@ -262,6 +263,7 @@ class EventConsumer:
         self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
         self._capacity = dedup_capacity
         self.duplicates = 0
+        self.invalid = 0
 
     async def __aenter__(self) -> Self:
         self._consumer = AIOKafkaConsumer(*self.topics, **self._options)
@@ -311,7 +313,22 @@ class EventConsumer:
         event_class = self._types.get(headers.get(EVENT_TYPE_HEADER, b"").decode())
         if event_class is None:
             return None
-        event = event_class.model_validate_json(record.value)
+        try:
+            event = event_class.model_validate_json(record.value)
+            org_id = uuid.UUID(headers[ORG_ID_HEADER].decode())
+        except (ValidationError, KeyError, ValueError) as exc:
+            # Raising would stop this consumer on the same record forever; skipping
+            # it is loud instead: an ERROR naming the record, and a counter.
+            self.invalid += 1
+            logger.error(
+                "skipping unreadable %s record at %s[%d]@%d: %s",
+                event_class.event_type(),
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            return None
         if event.event_id in self._seen:
             self.duplicates += 1
             return None
@@ -320,7 +337,7 @@ class EventConsumer:
             self._seen.popitem(last=False)
         return ReceivedEvent(
             event=event,
-            org_id=uuid.UUID(headers[ORG_ID_HEADER].decode()),
+            org_id=org_id,
             topic=record.topic,
             key=record.key,
             headers=headers,

@@ -29,7 +29,7 @@ from typing import Self
 from sqlalchemy.engine import URL
 
 from tenancy.engine import create_engine
-from tenancy.errors import ConfigurationError, DatabaseUnavailable
+from tenancy.errors import ConfigurationError, DatabaseUnavailable, RetryableError
 from tenancy.kafka import KafkaPublisher
 from tenancy.log import get_logger
 from tenancy.notifications import Listener
@@ -148,7 +148,7 @@ class Relay:
                         await self._delete_published()
                         next_retention = loop.time() + self.settings.retention_interval
                     count = await self.relay_once()
-                except (BrokerUnavailable, DatabaseUnavailable) as exc:
+                except (BrokerUnavailable, DatabaseUnavailable, RetryableError) as exc:
                     delay = self._back_off()
                     logger.warning("relay paused for %.1fs: %s", delay, exc)
                     await self._pause(delay)
@@ -168,6 +168,7 @@ class Relay:
         Raises:
             BrokerUnavailable: the broker cannot be reached (nothing was claimed).
             DatabaseUnavailable: the database cannot be reached.
+            RetryableError: a claim or settle hit a deadlock; the next pass retries.
         """
         self._wake.clear()
         await self.publisher.start()

@@ -37,6 +37,11 @@ from tenancy.relay_settings import RelaySettings
 CLAIM_LOCK_KEY = 0x74656E616E6379
 
 _CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# A queue table churns faster than autovacuum refreshes its statistics: right after
+# a backlog drains, the planner still believes every row is pending and scans the
+# whole table on each claim. The partial index on pending rows is always the right
+# path for a claim, so this transaction does not let the planner pick a table scan.
+_CLAIM_PLAN = text("SET LOCAL enable_seqscan = off")
 _CLAIM = text(
     """
     WITH blocked AS (
@@ -178,6 +183,7 @@ class RelayOutbox:
         async with _translated(), self.engine.begin() as connection:
             # A statement of its own: the claim's snapshot is taken after the lock.
             await connection.execute(_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
+            await connection.execute(_CLAIM_PLAN)
             result = await connection.execute(_CLAIM, params)
         # RETURNING follows no ORDER BY; the relay sends in outbox order.
         rows = sorted(result.all(), key=lambda row: (row.occurred_at, row.position))

@@ -143,3 +143,25 @@ async def test_consumer_skips_event_types_it_did_not_ask_for(
 
     assert received.event == wanted
     assert received.org_id == org
+
+
+async def test_consumer_skips_an_unreadable_record_loudly(
+    publisher: KafkaPublisher, kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix, org = f"u{uuid.uuid4().hex[:8]}.", uuid.uuid4()
+    wanted = change()
+    readable = message_of(wanted, prefix, org)
+    garbled = Message(
+        topic=readable.topic, key=readable.key, value=b"{not json", headers=readable.headers
+    )
+    await publisher.publish([garbled, readable])
+
+    async with EventConsumer(
+        kafka_settings, [PaymentOrderStatusChanged], topic_prefix=prefix
+    ) as consumer:
+        async with asyncio.timeout(20):
+            [received] = await consumer.take(1)
+
+    assert received.event == wanted
+    assert consumer.invalid == 1
+    assert any("unreadable" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
