@@ -23,20 +23,13 @@ import json
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import URL, make_url
-
 from bench.load_workload import Metrics, Tenant, run_load, seed
-from bench.pgbouncer import pgbouncer
+from bench.scratch import bench_database
 from tenancy import Database, TenancySettings
-from tenancy.migration import upgrade
-from tenancy.settings import APP_ROLE
+from tenancy.testing.pgbouncer import running_pgbouncer
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432"
 RESULTS = Path(__file__).parent / "results"
@@ -58,37 +51,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.workers, args.tenants, args.pool_size) < 1 or args.seconds <= 0:
         parser.error("workers, tenants, pool size and seconds must be positive")
     return args
-
-
-@asynccontextmanager
-async def scratch_database(server: str) -> AsyncIterator[TenancySettings]:
-    """Create and migrate a database; yield app-role settings for it; drop it afterwards."""
-    name = f"tenancy_load_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(f"{server}/postgres")
-    try:
-        # The name is generated above from hex digits only; CREATE DATABASE takes no parameters.
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        admin_url: URL = make_url(f"{server}/{name}").set(drivername="postgresql+asyncpg")
-        await asyncio.to_thread(upgrade, admin_url)
-        base = TenancySettings(admin_database_url=admin_url.render_as_string(hide_password=False))
-        app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
-        yield base.model_copy(update={"database_url": app_url})
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-def bouncer_url(url: URL) -> URL:
-    """Return ``url`` with SQLAlchemy's own prepared-statement cache switched off.
-
-    ``pooler="pgbouncer-transaction"`` switches off asyncpg's cache and names
-    statements uniquely, but SQLAlchemy's asyncpg dialect keeps a second cache of
-    named statements per connection; under transaction pooling the next
-    transaction may run on another server connection, where the cached statement
-    does not exist (SQLSTATE 26000). Until the engine sets this itself for that
-    pooler, the script sets it in the URL.
-    """
-    return url.update_query_dict({"prepared_statement_cache_size": "0"})
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -146,7 +108,7 @@ async def run_mode(
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     """Create the scratch database, seed it, run each mode, and return all figures."""
     runs = []
-    async with scratch_database(args.server) as settings:
+    async with bench_database("tenancy_load", args.server) as settings:
         seeder = await Database.connect(settings.model_copy(update={"pool_size": 4}))
         try:
             tenants = await seed(seeder, args.tenants, args.rows)
@@ -155,10 +117,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.mode in ("direct", "both"):
             runs.append(await run_mode("direct", settings, args, tenants))
         if args.mode in ("pgbouncer", "both"):
-            async with pgbouncer(settings.app_url(), pool_size=args.pool_size) as bounced:
+            async with running_pgbouncer(
+                settings.app_url(), pool_size=args.pool_size, max_client_conn=2000
+            ) as bouncer:
+                bounced = bouncer.url(settings.app_url())
                 through = settings.model_copy(
                     update={
-                        "database_url": bouncer_url(bounced).render_as_string(hide_password=False),
+                        "database_url": bounced.render_as_string(hide_password=False),
                         "pooler": "pgbouncer-transaction",
                     }
                 )

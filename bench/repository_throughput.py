@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bench.scratch import scratch_database
+from bench.scratch import bench_database
 from models import Customer, Organization
 from tenancy import Database, TenancySettings
 from tenancy.pagination import KeysetPage
@@ -124,7 +124,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    async with scratch_database() as settings:
+    async with bench_database(pool_size=16, max_overflow=0) as settings:
         admin_dsn = str(settings.admin_url().set(drivername="postgresql"))
         app_dsn = str(
             settings.app_url().set(drivername="postgresql").render_as_string(hide_password=False)

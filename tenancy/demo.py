@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import sys
 import time
 import uuid
@@ -25,33 +24,25 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
-import asyncpg
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import make_url
 
 from tenancy.database import Database
 from tenancy.demo_events import EventsOutcome, relay_events
 from tenancy.demo_output import Console, ConsoleLog
 from tenancy.demo_refusals import show_read_refusals, show_write_refusals
 from tenancy.demo_story import StoryOutcome, create_tenants, pay_order, show_own_rows
-from tenancy.errors import ConfigurationError, DatabaseUnavailable
 from tenancy.local_broker import LocalBroker
 from tenancy.log import LOGGER_NAME
-from tenancy.migration import upgrade
 from tenancy.relay_settings import KafkaSettings
-from tenancy.settings import APP_ROLE, TenancySettings
+from tenancy.scratch import DEFAULT_SERVER_URL, app_settings, scratch_database
+from tenancy.settings import APP_ROLE
 
-DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
 SERVER_URL_VARIABLE = "TENANCY_DEMO_SERVER_URL"
 BROKER_VARIABLE = "TENANCY_KAFKA_BOOTSTRAP_SERVERS"
 EXIT_INTERRUPTED = 130
 #: Loggers whose warnings appear in the demo's output (not on stderr, which then
 #: holds only the one-line error of a failed run).
 LOGGERS_SHOWN = (LOGGER_NAME, "aiokafka")
-
-# CREATE DATABASE takes no bind parameters: the name is our own, checked against
-# a plain identifier pattern, and then double-quoted.
-_DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 STEPS = (create_tenants, show_own_rows, show_read_refusals, show_write_refusals, pay_order)
 
@@ -73,71 +64,6 @@ def resolve_server_url(value: str | None) -> str:
 def configured_kafka() -> KafkaSettings | None:
     """Return ``KafkaSettings`` from the environment if a broker is configured, else ``None``."""
     return KafkaSettings() if os.environ.get(BROKER_VARIABLE) else None
-
-
-@asynccontextmanager
-async def scratch_database(server_url: str, name: str) -> AsyncIterator[URL]:
-    """Create database ``name``, migrate it, yield its URL; drop it afterwards, even on error.
-
-    Raises:
-        ConfigurationError: the server URL is malformed or the database cannot be created.
-        DatabaseUnavailable: the server cannot be reached.
-    """
-    if _DATABASE_NAME.fullmatch(name) is None:
-        raise ConfigurationError(f"not a plain database name: {name!r}")
-    try:
-        server = make_url(server_url)
-    except ArgumentError as exc:
-        raise ConfigurationError(f"malformed server URL {server_url!r}") from exc
-    admin = await _connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    except asyncpg.PostgresError as exc:
-        raise ConfigurationError(
-            f"cannot create a database on {_shown(server)} "
-            f"({type(exc).__name__}); pass --server-url with a superuser"
-        ) from exc
-    finally:
-        await admin.close()
-    try:
-        url = server.set(drivername="postgresql+asyncpg", database=name)
-        # Alembic runs its own event loop, so it gets a thread of its own.
-        await asyncio.to_thread(upgrade, url)
-        yield url
-    finally:
-        # A fresh connection: the cleanup must not depend on one held since the start.
-        # FORCE ends sessions a cancelled step may have left behind.
-        admin = await _connect(server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-async def _connect(server: URL) -> asyncpg.Connection:
-    maintenance = server.set(drivername="postgresql", database=server.database or "postgres")
-    try:
-        return await asyncpg.connect(maintenance.render_as_string(hide_password=False))
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {_shown(server)} ({type(exc).__name__}); "
-            f"start it, or pass --server-url / ${SERVER_URL_VARIABLE}"
-        ) from exc
-
-
-def _shown(server: URL) -> str:
-    return server.render_as_string(hide_password=True)
-
-
-def app_settings(admin_url: URL) -> TenancySettings:
-    """Settings for the scratch database: its superuser URL as admin, the app role's as app."""
-    base = TenancySettings(
-        admin_database_url=admin_url.render_as_string(hide_password=False),
-        pool_size=4,
-        max_overflow=0,
-    )
-    app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
-    return base.model_copy(update={"database_url": app_url})
 
 
 @asynccontextmanager
@@ -181,9 +107,10 @@ async def run_demo(
         stack.enter_context(_logs_shown(console))
         console.section("Setup")
         admin_url = await stack.enter_async_context(scratch_database(server_url, name))
-        console.line(f"scratch database {name} on {_shown(make_url(server_url))}")
+        shown = make_url(server_url).render_as_string(hide_password=True)
+        console.line(f"scratch database {name} on {shown}")
         console.line("migrated: roles, schema, RLS policies (enabled and forced)", depth=2)
-        settings = app_settings(admin_url)
+        settings = app_settings(admin_url, pool_size=4, max_overflow=0)
         kafka_settings = await stack.enter_async_context(demo_kafka(kafka))
         origin = "configured" if kafka is not None else "bundled (Tansu)"
         console.line(f"Kafka-API broker {kafka_settings.bootstrap_servers}, {origin}")

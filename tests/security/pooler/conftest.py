@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tenancy import Database, TenancySettings
-from tests.security.pooler.bouncer import Bouncer, running_pgbouncer
+from tenancy.testing.pgbouncer import Bouncer, running_pgbouncer
 
 
 @pytest.fixture(scope="module")
 async def pgbouncer(settings: TenancySettings) -> AsyncIterator[Bouncer]:
     """pgbouncer in transaction pooling mode in front of the test database."""
-    async with running_pgbouncer(settings) as bouncer:
+    async with running_pgbouncer(settings.app_url()) as bouncer:
         yield bouncer
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from tenancy import Database, DatabaseUnavailable, IsolationViolation, TenancySettings
 from tenancy.session import set_local_statement
-from tests.security.pooler.bouncer import Bouncer
+from tenancy.testing.pgbouncer import Bouncer
 from tests.security.support import Seeded, connect, seed_tenant
 
 pytestmark = pytest.mark.security
