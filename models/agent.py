@@ -20,6 +20,7 @@ class Agent(TenantOwned, Base):
         Index("ix_agents_org_id_capabilities", "org_id", "capabilities", postgresql_using="gin"),
         Index("ix_agents_org_id_status", "org_id", "status"),
         Index("ix_agents_org_id_role", "org_id", "role"),
+        Index("ix_agents_org_id_created_at", "org_id", "created_at", "id"),
     )
 
     name: Mapped[str] = mapped_column(String(200))

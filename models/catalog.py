@@ -15,7 +15,10 @@ class Product(TenantOwned, Base):
     """Something an organization sells."""
 
     __tablename__ = "products"
-    __table_args__ = (Index("uq_products_org_id_sku", "org_id", "sku", unique=True),)
+    __table_args__ = (
+        Index("uq_products_org_id_sku", "org_id", "sku", unique=True),
+        Index("ix_products_org_id_created_at", "org_id", "created_at", "id"),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
     sku: Mapped[str | None] = mapped_column(String(64))

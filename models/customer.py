@@ -21,6 +21,8 @@ class Customer(TenantOwned, Base):
         CheckConstraint("email = lower(email)", name="email_lowercase"),
         # org_id first: two tenants may each have a customer with the same email.
         Index("uq_customers_org_id_email", "org_id", "email", unique=True),
+        # The repositories' default order (created_at, id) within the tenant.
+        Index("ix_customers_org_id_created_at", "org_id", "created_at", "id"),
     )
 
     email: Mapped[str] = mapped_column(String(320))

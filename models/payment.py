@@ -38,6 +38,7 @@ class PaymentLink(TenantOwned, Base):
         ForeignKeyConstraint(["org_id", "price_id"], ["prices.org_id", "prices.id"]),
         Index("ix_payment_links_org_id_price_id", "org_id", "price_id"),
         Index("ix_payment_links_org_id_status_expires_at", "org_id", "status", "expires_at"),
+        Index("ix_payment_links_org_id_created_at", "org_id", "created_at", "id"),
     )
 
     price_id: Mapped[uuid.UUID]

@@ -40,6 +40,7 @@ class Wallet(TenantOwned, Base):
         ForeignKeyConstraint(["org_id", "agent_id"], ["agents.org_id", "agents.id"]),
         Index("ix_wallets_org_id_agent_id", "org_id", "agent_id"),
         Index("ix_wallets_org_id_chain", "org_id", "chain"),
+        Index("ix_wallets_org_id_created_at", "org_id", "created_at", "id"),
     )
 
     agent_id: Mapped[uuid.UUID | None]
