@@ -41,6 +41,8 @@ class Listener:
         self._application_name = application_name
         #: Set while the LISTEN is in place (tests and health checks await it).
         self.connected = asyncio.Event()
+        #: How many times a listening connection was established.
+        self.connections = 0
 
     async def run(self, on_notify: Callable[[], None]) -> None:
         """Listen until cancelled, reconnecting with back-off when the connection drops."""
@@ -76,6 +78,7 @@ class Listener:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
         await connection.add_listener(self.channel, lambda *_args: on_notify())
+        self.connections += 1
         self.connected.set()
         on_notify()
         await lost.wait()

@@ -114,6 +114,8 @@ class Relay:
         self.send_timeout = send_timeout
         self.listener = listener
         self.stats = RelayStats()
+        #: Set while the relay is caught up and waits for a notification or its poll.
+        self.idle = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         # Current back-off while the broker or database is away; 0 when healthy.
@@ -274,9 +276,13 @@ class Relay:
                 await self._stopped.wait()
 
     async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.poll_interval):
-                await self._wake.wait()
+        self.idle.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.poll_interval):
+                    await self._wake.wait()
+        finally:
+            self.idle.clear()
 
 
 def _log_failure(retry: Retry) -> None:

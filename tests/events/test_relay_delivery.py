@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from tenancy import TenancySettings
+from tenancy.engine import create_engine
 from tenancy.events import PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer
-from tenancy.outbox import write_outbox
-from tenancy.relay import open_relay
+from tenancy.kafka import EventConsumer, KafkaPublisher
+from tenancy.local_broker import free_port
+from tenancy.notifications import Listener
+from tenancy.outbox import OUTBOX_CHANNEL, write_outbox
+from tenancy.relay import Relay, open_relay, relay_url
+from tenancy.relay_outbox import RelayOutbox
 from tenancy.relay_settings import KafkaSettings, RelaySettings
 
 pytestmark = pytest.mark.usefixtures("broker")
@@ -76,3 +81,64 @@ async def test_rolled_back_event_is_never_published(
         [first] = await receive(consumer, {org_a}, 1)
 
     assert first.event.event_id == marker.event_id
+
+
+async def test_notification_wakes_an_idle_relay_long_before_its_poll(
+    settings: TenancySettings,
+    relay_settings: RelaySettings,
+    kafka_settings: KafkaSettings,
+    org_a: uuid.UUID,
+    emit,
+    receive,
+) -> None:
+    sleepy = relay_settings.model_copy(update={"poll_interval": 60.0})
+    event = PaymentOrderStatusChanged(aggregate_id="o-1", old_status="a", new_status="b")
+
+    async with (
+        open_relay(settings, sleepy, kafka_settings) as relay,
+        relay.running(),
+        EventConsumer(
+            kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
+        ) as consumer,
+    ):
+        assert relay.listener is not None
+        await asyncio.wait_for(relay.listener.connected.wait(), timeout=10)
+        await asyncio.sleep(0)  # let the relay take the wake-up its listener sent on connect
+        await asyncio.wait_for(relay.idle.wait(), timeout=10)
+        await emit(org_a, [event])
+        async with asyncio.timeout(10):
+            [received] = await receive(consumer, {org_a}, 1)
+
+    assert received.event == event
+
+
+async def test_relay_polls_when_it_cannot_listen(
+    settings: TenancySettings,
+    relay_settings: RelaySettings,
+    kafka_settings: KafkaSettings,
+    org_a: uuid.UUID,
+    emit,
+    receive,
+) -> None:
+    event = PaymentOrderStatusChanged(aggregate_id="o-1", old_status="a", new_status="b")
+    engine = create_engine(settings, url=relay_url(settings, relay_settings))
+    publisher = KafkaPublisher(kafka_settings)
+    deaf = Listener(f"postgresql://nobody@127.0.0.1:{free_port()}/none", OUTBOX_CHANNEL)
+    relay = Relay(RelayOutbox(engine, relay_settings), publisher, send_timeout=3.0, listener=deaf)
+    try:
+        async with (
+            relay.running(),
+            EventConsumer(
+                kafka_settings,
+                [PaymentOrderStatusChanged],
+                topic_prefix=relay_settings.topic_prefix,
+            ) as consumer,
+        ):
+            await emit(org_a, [event])
+            [received] = await receive(consumer, {org_a}, 1)
+    finally:
+        await publisher.close()
+        await engine.dispose()
+
+    assert received.event == event
+    assert not deaf.connected.is_set()
