@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 
-from bench.scratch import scratch_database
+from bench.scratch import bench_database
 from tenancy import Database, TenancySettings
 from tenancy.engine import create_engine
 from tenancy.events import DomainEvent
@@ -85,11 +85,12 @@ async def write_backlog(db: Database, org_id: uuid.UUID, total: int, aggregates:
 
 
 async def start_relay(
-    settings: TenancySettings, broker: LocalBroker, batch_size: int
+    settings: TenancySettings, broker: LocalBroker, batch_size: int, relay_id: str
 ) -> asyncio.subprocess.Process:
     """Start a relay process as ``tenancy relay`` would run it."""
     env = {
         **os.environ,
+        "TENANCY_RELAY_RELAY_ID": relay_id,
         "TENANCY_ADMIN_DATABASE_URL": str(settings.admin_database_url),
         "TENANCY_RELAY_TOPIC_PREFIX": TOPIC_PREFIX,
         "TENANCY_RELAY_BATCH_SIZE": str(batch_size),
@@ -102,16 +103,18 @@ async def start_relay(
 
 
 async def relay_backlog(
-    settings: TenancySettings, broker: LocalBroker, total: int, batch_size: int
-) -> tuple[dict[str, Any], asyncio.subprocess.Process]:
-    """Let a fresh relay process drain the backlog; return its figures and the process."""
+    settings: TenancySettings, broker: LocalBroker, total: int, batch_size: int, relays: int
+) -> tuple[dict[str, Any], list[asyncio.subprocess.Process]]:
+    """Let fresh relay processes drain the backlog; return the figures and the processes."""
     admin = create_engine(settings, url=settings.admin_url())
     count = text(
         "SELECT count(*) FILTER (WHERE status = 'published'),"
         " extract(epoch FROM max(published_at) - min(published_at)) FROM outbox_events"
     )
     started = time.perf_counter()
-    process = await start_relay(settings, broker, batch_size)
+    processes = [
+        await start_relay(settings, broker, batch_size, f"bench-{n}") for n in range(relays)
+    ]
     try:
         while True:
             async with admin.connect() as connection:
@@ -126,11 +129,12 @@ async def relay_backlog(
         "events": total,
         "payload_bytes": PAYLOAD_BYTES,
         "batch_size": batch_size,
+        "relays": relays,
         "wall_seconds_including_process_start": round(wall, 3),
         "events_per_s_wall": round(total / wall),
         "publishing_seconds": round(float(span), 3),
         "events_per_s": round(total / float(span)),
-    }, process
+    }, processes
 
 
 async def vacuum(settings: TenancySettings) -> None:
@@ -245,14 +249,16 @@ async def relay_latencies(db: Database, org_id: uuid.UUID, ids: list[uuid.UUID])
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run both measurements against a scratch database and a local broker."""
-    async with scratch_database("tenancy_relay_bench") as settings, LocalBroker() as broker:
+    async with bench_database("tenancy_relay_bench") as settings, LocalBroker() as broker:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False)
         db = await Database.connect(settings)
-        process = None
+        processes: list[asyncio.subprocess.Process] = []
         try:
             org_id = uuid.uuid4()
             write_rate = await write_backlog(db, org_id, args.backlog, args.aggregates)
-            backlog, process = await relay_backlog(settings, broker, args.backlog, args.batch)
+            backlog, processes = await relay_backlog(
+                settings, broker, args.backlog, args.batch, args.relays
+            )
             backlog["outbox_write_events_per_s"] = round(write_rate)
             backlog["aggregates"] = args.aggregates
             backlog.update(await count_delivered(kafka, args.backlog))
@@ -266,9 +272,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 db, kafka, org_id, args.rate, args.seconds, args.per_transaction
             )
         finally:
-            if process is not None and process.returncode is None:
-                process.terminate()
-                await process.wait()
+            for process in processes:
+                if process.returncode is None:
+                    process.terminate()
+                    await process.wait()
             await db.dispose()
     return {
         "benchmark": "relay_throughput",
@@ -287,6 +294,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=50_000)
     parser.add_argument("--aggregates", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=RelaySettings().batch_size)
+    parser.add_argument("--relays", type=int, default=1, help="relay processes at once")
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--per-transaction", type=int, default=1)
