@@ -24,9 +24,11 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm.base import instance_state
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.util import greenlet_spawn
 
 from tenancy.connection import TenantConnection
 from tenancy.context import bind_tenant, unbind_tenant
@@ -87,14 +89,13 @@ class UnitOfWork:
         # Bound for the block, so that log records (refusals included) name the tenant.
         self._context_token = bind_tenant(self.org_id)
         try:
-            self._connection = await self._engine.connect()
-            raw = await self._connection.get_raw_connection()
+            # Checkout and BEGIN in one hop into SQLAlchemy's sync core: each hop
+            # costs a greenlet switch, and this runs for every unit of work.
+            self._connection = await greenlet_spawn(self._open)
         except Exception as exc:
             unbind_tenant(self._context_token)
             raise_translated(exc)
             raise
-        self._adapter = raw.dbapi_connection
-        await self._begin()
         self._start()
         return self
 
@@ -104,34 +105,65 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        connection = self._connection
         try:
-            await self._close_session()
-            if connection is not None:
-                # Whatever was not committed is discarded, error or not.
-                await connection.rollback()
+            if self._connection is not None:
+                # Closing rolls back whatever was not committed, error or not.
+                await greenlet_spawn(self._close)
         finally:
-            if connection is not None:
-                await connection.close()
             self._connection = self._adapter = None
-        try:
-            if exc is not None and isinstance(exc, Exception):
-                raise_translated(exc)
-        finally:
-            unbind_tenant(self._context_token)
+            try:
+                if exc is not None and isinstance(exc, Exception):
+                    raise_translated(exc)
+            finally:
+                unbind_tenant(self._context_token)
 
-    async def _begin(self) -> None:
+    def _open(self) -> AsyncConnection:
+        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here.
+        sync_connection = self._engine.sync_engine.connect()
+        try:
+            self._adapter = sync_connection.connection.dbapi_connection
+            self._begin_sync(sync_connection)
+        except BaseException:
+            sync_connection.close()
+            raise
+        return AsyncConnection(self._engine, sync_connection)
+
+    def _begin_sync(self, sync_connection: Connection) -> None:
         # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.
         self._driver_connection().begin_with(set_local_statement(self.org_id))
-        await self._live_connection().begin()
+        sync_connection.begin()
 
-    async def _close_session(self) -> None:
+    def _sync_connection(self) -> Connection:
+        sync_connection = self._live_connection().sync_connection
+        if sync_connection is None:
+            raise RuntimeError("the unit of work's connection is closed")
+        return sync_connection
+
+    def _close(self) -> None:
+        self._close_session_sync()
+        self._sync_connection().close()
+
+    def _close_session_sync(self) -> None:
         self._detached.clear()
         session, self._session = self._session, None
         if session is not None:
             # Detach instead of expiring: callers may still read what they loaded.
-            session.expunge_all()
-            await session.close()
+            session.sync_session.expunge_all()
+            session.sync_session.close()
+
+    def _commit_and_begin(self) -> None:
+        sync_connection = self._live_connection().sync_connection
+        assert sync_connection is not None  # set by _open
+        sync_connection.commit()
+        self._close_session_sync()
+        self._begin_sync(sync_connection)
+
+    def _rollback_and_begin(self) -> None:
+        self._close_session_sync()
+        sync_connection = self._live_connection().sync_connection
+        assert sync_connection is not None  # set by _open
+        sync_connection.rollback()
+        self._begin_sync(sync_connection)
 
     def _live_connection(self) -> AsyncConnection:
         if self._connection is None:
@@ -230,7 +262,7 @@ class UnitOfWork:
             Conflict, ForeignKeyViolation, IsolationViolation, RetryableError, ...:
                 the transaction could not commit; it is rolled back.
         """
-        connection = self._live_connection()
+        self._live_connection()  # raises when not inside `async with`
         try:
             session = self._session
             if session is not None and (session.new or session.dirty or session.deleted):
@@ -238,7 +270,8 @@ class UnitOfWork:
             pending = pull_events(self._loose, self._event_sources())
             if pending:
                 await insert_events(await self.driver(), self.org_id, pending)
-            await connection.commit()
+            # COMMIT, then the next transaction is prepared (no round trip), in one hop.
+            await greenlet_spawn(self._commit_and_begin)
         except StaleDataError as exc:
             await self._abandon()
             raise Conflict("a row was changed by someone else (stale version)") from exc
@@ -248,8 +281,6 @@ class UnitOfWork:
             raise
         events = sorted([*self._written, *pending], key=lambda e: e.occurred_at)
         self._written.clear()
-        await self._close_session()
-        await self._begin()
         if events and self._dispatcher is not None:
             await self._dispatcher.dispatch(events)
 
@@ -260,9 +291,7 @@ class UnitOfWork:
 
     async def _abandon(self) -> None:
         self._written.clear()
-        await self._close_session()
-        await self._live_connection().rollback()
-        await self._begin()
+        await greenlet_spawn(self._rollback_and_begin)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -291,7 +320,7 @@ class UnitOfWork:
             rewind_events(marks, self._loose, self._event_sources())
             del self._written[written:]
             await nested.rollback()
-            await self._close_session()
+            await greenlet_spawn(self._close_session_sync)
             raise
         else:
             await nested.commit()
