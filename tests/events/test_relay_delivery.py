@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from tenancy import TenancySettings
 from tenancy.engine import create_engine
@@ -142,3 +143,39 @@ async def test_relay_polls_when_it_cannot_listen(
 
     assert received.event == event
     assert not deaf.connected.is_set()
+
+
+async def test_running_relay_deletes_published_rows_past_retention(
+    settings: TenancySettings,
+    relay_settings: RelaySettings,
+    kafka_settings: KafkaSettings,
+    admin_engine,
+    org_a: uuid.UUID,
+    emit,
+    receive,
+    until,
+) -> None:
+    keep_nothing = relay_settings.model_copy(
+        update={"retention_seconds": 0.0, "retention_interval": 0.1}
+    )
+    event = PaymentOrderStatusChanged(aggregate_id="o-1", old_status="a", new_status="b")
+    await emit(org_a, [event])
+
+    async with (
+        open_relay(settings, keep_nothing, kafka_settings) as relay,
+        relay.running(),
+        EventConsumer(
+            kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
+        ) as consumer,
+    ):
+        await receive(consumer, {org_a}, 1)
+
+        async def deleted() -> bool:
+            async with admin_engine.connect() as connection:
+                left = await connection.execute(
+                    text("SELECT count(*) FROM outbox_events WHERE id = :id"),
+                    {"id": event.event_id},
+                )
+                return left.scalar_one() == 0
+
+        await until(deleted, within=10)
