@@ -9,6 +9,7 @@ from tenancy.context import (
 )
 from tenancy.database import Database
 from tenancy.errors import (
+    BrokerUnavailable,
     ConfigurationError,
     Conflict,
     DatabaseUnavailable,
@@ -22,6 +23,7 @@ from tenancy.errors import (
     NotFound,
     PaymentLinkExhausted,
     PaymentLinkUnavailable,
+    PublishError,
     RequestRejected,
     RetryableError,
     TenancyError,
@@ -32,13 +34,16 @@ from tenancy.errors import (
     UnsafeDatabaseRole,
 )
 from tenancy.events import DomainEvent
+from tenancy.outbox import write_outbox
 from tenancy.pagination import KeysetPage, KeysetResult, OffsetPage, PageResult
+from tenancy.relay_settings import KafkaSettings, RelaySettings
 from tenancy.retry import run_with_retry
 from tenancy.settings import TenancySettings
 from tenancy.specification import Specification
 from tenancy.subscribers import EventBus
 
 __all__ = [
+    "BrokerUnavailable",
     "ConfigurationError",
     "Conflict",
     "Database",
@@ -51,6 +56,7 @@ __all__ = [
     "InvalidTenant",
     "InvalidTransition",
     "IsolationViolation",
+    "KafkaSettings",
     "KeysetPage",
     "KeysetResult",
     "LastOwnerError",
@@ -59,6 +65,8 @@ __all__ = [
     "PageResult",
     "PaymentLinkExhausted",
     "PaymentLinkUnavailable",
+    "PublishError",
+    "RelaySettings",
     "RequestRejected",
     "RetryableError",
     "Specification",
@@ -75,4 +83,5 @@ __all__ = [
     "require_tenant",
     "run_with_retry",
     "tenant_context",
+    "write_outbox",
 ]

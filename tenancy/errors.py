@@ -74,6 +74,25 @@ class RetryableError(TenancyError):
     """A serialization failure or deadlock: the whole transaction may be retried."""
 
 
+class PublishError(TenancyError):
+    """A message was not acknowledged by the broker.
+
+    ``retriable`` says whether sending the same message again may succeed
+    (a timeout, a leader election) or never will (too large, invalid topic).
+    """
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class BrokerUnavailable(PublishError):
+    """The broker cannot be reached, or did not answer within the timeout."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=True)
+
+
 _UNAVAILABLE_CLASSES = ("08", "53", "57P")
 
 

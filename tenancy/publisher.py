@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tenancy.errors import TenancyError
+from tenancy.errors import BrokerUnavailable, PublishError
 
 #: Headers the relay sets on every record (values are UTF-8 text).
 EVENT_ID_HEADER = "event_id"
@@ -27,25 +27,6 @@ class Message:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
-
-
-class PublishError(TenancyError):
-    """A message was not acknowledged by the broker.
-
-    ``retriable`` says whether sending the same message again may succeed
-    (a timeout, a leader election) or never will (too large, invalid topic).
-    """
-
-    def __init__(self, message: str, *, retriable: bool) -> None:
-        super().__init__(message)
-        self.retriable = retriable
-
-
-class BrokerUnavailable(PublishError):
-    """The broker cannot be reached, or did not answer within the timeout."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retriable=True)
 
 
 class Publisher(Protocol):
@@ -71,3 +52,6 @@ class Publisher(Protocol):
 
     async def close(self) -> None:
         """Flush and disconnect, within a bounded time; idempotent."""
+
+
+__all__ = ["BrokerUnavailable", "Message", "PublishError", "Publisher"]
