@@ -10,6 +10,7 @@ from tenancy.context import (
 from tenancy.database import Database
 from tenancy.errors import (
     BrokerUnavailable,
+    ChainError,
     ConfigurationError,
     Conflict,
     DatabaseUnavailable,
@@ -30,6 +31,7 @@ from tenancy.errors import (
     TenantContextRequired,
     TenantForbidden,
     TenantUnresolved,
+    TransactionRejected,
     Unauthenticated,
     UnsafeDatabaseRole,
 )
@@ -44,6 +46,7 @@ from tenancy.subscribers import EventBus
 
 __all__ = [
     "BrokerUnavailable",
+    "ChainError",
     "ConfigurationError",
     "Conflict",
     "Database",
@@ -75,6 +78,7 @@ __all__ = [
     "TenantContextRequired",
     "TenantForbidden",
     "TenantUnresolved",
+    "TransactionRejected",
     "Unauthenticated",
     "UnsafeDatabaseRole",
     "current_tenant",

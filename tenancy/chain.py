@@ -15,7 +15,7 @@ from typing import Protocol
 
 from eth_utils.address import is_checksum_address
 
-from tenancy.errors import InvalidData, TenancyError
+from tenancy.errors import ChainError, InvalidData, TransactionRejected
 
 #: The asset name of a chain's own coin (ETH, MATIC, ...); tokens are named by contract address.
 NATIVE = "native"
@@ -27,14 +27,6 @@ FEE_LOG_INDEX = -2
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
-
-
-class ChainError(TenancyError):
-    """The node could not be reached or answered something unusable."""
-
-
-class TransactionRejected(ChainError):
-    """The node refused a transaction (insufficient funds, bad nonce, ...)."""
 
 
 def parse_address(value: object) -> str:

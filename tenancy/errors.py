@@ -74,6 +74,14 @@ class RetryableError(TenancyError):
     """A serialization failure or deadlock: the whole transaction may be retried."""
 
 
+class ChainError(TenancyError):
+    """The chain node could not be reached or answered something unusable."""
+
+
+class TransactionRejected(ChainError):
+    """The chain node refused a transaction (insufficient funds, bad nonce, ...)."""
+
+
 class PublishError(TenancyError):
     """A message was not acknowledged by the broker.
 
