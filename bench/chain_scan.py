@@ -8,8 +8,9 @@ scratch database, then measures:
 * ``gateway``: ``Web3Gateway.scan`` over the whole range, in batches, native
   transfers only and with the stablecoin's ``Transfer`` logs;
 * ``sync``: ``WalletService.sync_deposits`` from the first block to the head, native
-  transfers (resolve owners, record per tenant, fees from receipts for the
-  wallets' own transactions, store block hashes, advance the checkpoint);
+  transfers (resolve owners and keep the checkpoint as ``tenancy_chain``, record
+  per tenant as ``tenancy_app``, fees from receipts for the wallets' own
+  transactions, store block hashes, advance the checkpoint);
 * ``idle pass``: one ``sync_deposits`` with nothing new (the reorg check and head read).
 
 The in-process node answers in microseconds; against a remote JSON-RPC node the
@@ -40,6 +41,7 @@ from web3.providers.eth_tester import AsyncEthereumTesterProvider
 from bench.scratch import bench_database
 from models import Organization
 from tenancy import Database
+from tenancy.chain_database import ChainDatabase
 from tenancy.chain_settings import ChainConfig, ChainSettings
 from tenancy.wallet_service import WalletService
 from tenancy.web3_gateway import Web3Gateway
@@ -119,6 +121,7 @@ async def sync_all(service: WalletService, chain: str, head: int) -> tuple[float
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with bench_database("tenancy_chain_bench") as settings:
         db = await Database.connect(settings)
+        chain_db = await ChainDatabase.connect(settings)
         try:
             wallets = await register_wallets(db)
             started = time.perf_counter()
@@ -140,12 +143,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             token_seconds, transfers = await timed_scan(token_gateway, head, args.batch)
 
             chains = ChainSettings(chains={CHAIN: native})
-            service = WalletService(db, chains, {CHAIN: native_gateway})
+            service = WalletService(db, chain_db, chains, {CHAIN: native_gateway})
             sync_seconds, scanned, recorded = await sync_all(service, CHAIN, head)
             started = time.perf_counter()
             await service.sync_deposits(CHAIN)
             idle_ms = (time.perf_counter() - started) * 1000
         finally:
+            await chain_db.dispose()
             await db.dispose()
     blocks = head + 1
     return {

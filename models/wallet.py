@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -72,6 +73,14 @@ class WalletTransaction(TenantOwned, Base):
             name="uq_wallet_transactions_chain_tx",
         ),
         Index("ix_wallet_transactions_org_id_wallet_id", "org_id", "wallet_id", "status"),
+        # For unsettled_wallet_tenants(), which looks across tenants by chain: the
+        # transactions from a block on, and the (few) pending ones.
+        Index("ix_wallet_transactions_chain_block_number", "chain", "block_number"),
+        Index(
+            "ix_wallet_transactions_chain_pending",
+            "chain",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     wallet_id: Mapped[uuid.UUID]

@@ -2,9 +2,11 @@
 
 The audit reads ``pg_catalog`` (``tenancy.catalog``), judges every table of the
 schema (``tenancy.audit_table``), and checks what sits around the tables: the
-application role (no superuser, no BYPASSRLS, owns nothing), the relay role
-(bypasses RLS, so its grants must stop at the outbox), views (must be
-``security_invoker``) and ``SECURITY DEFINER`` functions (must pin ``search_path``).
+application role (no superuser, no BYPASSRLS, owns nothing, cannot list a chain's
+tenants), the relay role (bypasses RLS, so its grants must stop at the outbox),
+the chain-jobs role (like the app role, and its grants stop at the chain tables
+and the two chain resolvers), views (must be ``security_invoker``) and
+``SECURITY DEFINER`` functions (must pin ``search_path``).
 Any finding is a ``Gap``; ``AuditReport.ok`` is false then.
 """
 
@@ -39,11 +41,18 @@ from tenancy.catalog import (
 )
 from tenancy.engine import create_engine
 from tenancy.errors import raise_translated
-from tenancy.settings import APP_ROLE, RELAY_ROLE, TenancySettings
+from tenancy.settings import APP_ROLE, CHAIN_ROLE, RELAY_ROLE, TenancySettings
 
 IGNORED_TABLES = frozenset({"alembic_version"})
 #: The only table the relay role (BYPASSRLS) may touch.
 RELAY_TABLES = ("outbox_events",)
+#: All the chain-jobs role may touch: the chain tables and the definer functions
+#: that map a chain's addresses and unsettled transactions to tenant ids.
+CHAIN_TABLES = ("chain_blocks", "chain_checkpoints")
+CHAIN_FUNCTIONS = ("resolve_wallet", "unsettled_wallet_tenants")
+#: Definer functions that list the tenants of a whole chain: never for the app role,
+#: whose every request is one tenant's.
+CHAIN_ONLY_FUNCTIONS = ("unsettled_wallet_tenants",)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class AuditReport:
     tables: tuple[TableAudit, ...]
     app_role: Role | None
     relay_role: Role | None
+    chain_role: Role | None
     views: tuple[View, ...]
     definer_functions: tuple[DefinerFunction, ...]
     gaps: tuple[Gap, ...]
@@ -105,6 +115,7 @@ async def audit_connection(
     )
     app = await read_role(connection, app_role, schema)
     relay = await read_role(connection, RELAY_ROLE, schema)
+    chain = await read_role(connection, CHAIN_ROLE, schema)
     views = await read_views(connection)
     functions = await read_definer_functions(connection)
     audited = tuple(
@@ -116,15 +127,27 @@ async def audit_connection(
         *(gap for table in audited for gap in table.gaps),
         *_app_role_gaps(app, app_role),
         *_relay_role_gaps(relay),
+        *_chain_role_gaps(chain),
         *_view_gaps(views),
         *_function_gaps(functions),
     ]
-    return AuditReport(audited, app, relay, tuple(views), tuple(functions), tuple(gaps))
+    return AuditReport(audited, app, relay, chain, tuple(views), tuple(functions), tuple(gaps))
 
 
 def _app_role_gaps(role: Role | None, name: str) -> list[Gap]:
     if role is None:
         return [Gap(f"role {name}", "does not exist")]
+    problems = _rls_problems(role)
+    problems.extend(
+        f"can execute {function}, which lists every tenant with transactions on a chain"
+        for function in role.definers
+        if function in CHAIN_ONLY_FUNCTIONS
+    )
+    return [Gap(f"role {name}", p) for p in problems]
+
+
+def _rls_problems(role: Role) -> list[str]:
+    # What makes row-level security apply to a role at all.
     problems = []
     if role.superuser:
         problems.append("is a superuser, so row-level security does not apply")
@@ -134,7 +157,7 @@ def _app_role_gaps(role: Role | None, name: str) -> list[Gap]:
         problems.append("is a member of a superuser or BYPASSRLS role")
     if role.owned_objects:
         problems.append(f"owns {role.owned_objects} object(s); it must own nothing")
-    return [Gap(f"role {name}", p) for p in problems]
+    return problems
 
 
 def _relay_role_gaps(role: Role | None) -> list[Gap]:
@@ -148,6 +171,25 @@ def _relay_role_gaps(role: Role | None) -> list[Gap]:
     extra = [t for t in role.tables if t not in RELAY_TABLES]
     if extra:
         problems.append(f"bypasses RLS and has privileges on {', '.join(extra)}")
+    return [Gap(f"role {role.name}", p) for p in problems]
+
+
+def _chain_role_gaps(role: Role | None) -> list[Gap]:
+    # An absent chain role can leak nothing (the chain jobs cannot run). A present
+    # one sees no tenant rows only while RLS applies to it and its grants stay narrow;
+    # a definer function runs with its owner's rights, so each one it may run counts.
+    if role is None:
+        return []
+    problems = _rls_problems(role)
+    extra_tables = [t for t in role.tables if t not in CHAIN_TABLES]
+    if extra_tables:
+        problems.append(f"has privileges beyond the chain tables, on {', '.join(extra_tables)}")
+    extra_functions = [f for f in role.definers if f not in CHAIN_FUNCTIONS]
+    if extra_functions:
+        problems.append(
+            "can execute definer functions beyond the chain resolvers: "
+            f"{', '.join(extra_functions)}"
+        )
     return [Gap(f"role {role.name}", p) for p in problems]
 
 

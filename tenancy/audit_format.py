@@ -51,8 +51,20 @@ def format_report(report: AuditReport) -> str:
         "",
         "Roles",
         _grid(
-            ("ROLE", "SUPERUSER", "BYPASSRLS", "PRIVILEGED MEMBER", "OWNS", "TABLE PRIVILEGES"),
-            [_role_row(r) for r in (report.app_role, report.relay_role) if r is not None],
+            (
+                "ROLE",
+                "SUPERUSER",
+                "BYPASSRLS",
+                "PRIVILEGED MEMBER",
+                "OWNS",
+                "TABLE PRIVILEGES",
+                "DEFINER FUNCTIONS",
+            ),
+            [
+                _role_row(r)
+                for r in (report.app_role, report.relay_role, report.chain_role)
+                if r is not None
+            ],
         ),
         "",
         "Views",
@@ -110,6 +122,7 @@ def _role_row(role: Role) -> tuple[str, ...]:
         str(role.owned_objects),
         # The app role reaches every table; listing them would drown the one that matters.
         (", ".join(role.tables) or "-") if len(role.tables) <= 3 else f"{len(role.tables)} tables",
+        ", ".join(role.definers) or "-",
     )
 
 

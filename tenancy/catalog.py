@@ -82,6 +82,8 @@ class Role:
     privileged_member: bool
     owned_objects: int
     tables: tuple[str, ...]
+    #: ``SECURITY DEFINER`` functions it may execute: each runs with its owner's rights.
+    definers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ _FOREIGN_KEYS = text(
 # pg_shdepend records ownership of every object kind (tables, functions, types,
 # schemas, ...) in this database and of shared objects (dbid 0).
 _ROLE = text(
-    """
+    f"""
     SELECT r.rolname, r.rolsuper, r.rolbypassrls,
            EXISTS (
                SELECT 1 FROM pg_roles AS m
@@ -187,7 +189,15 @@ _ROLE = text(
                  WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
                    AND has_table_privilege(r.oid, c.oid,
                        'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
-                 ORDER BY c.relname) AS tables
+                 ORDER BY c.relname) AS tables,
+           ARRAY(SELECT p.proname::text FROM pg_proc AS p
+                 JOIN pg_namespace AS n ON n.oid = p.pronamespace
+                 WHERE p.prosecdef
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                   AND n.nspname NOT LIKE 'pg\\_%'
+                   AND {_NOT_EXTENSION_MEMBER.format(oid="p.oid")}
+                   AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                 ORDER BY p.proname) AS definers
     FROM pg_roles AS r
     WHERE r.rolname = :role
     """
@@ -251,11 +261,13 @@ async def read_foreign_keys(connection: AsyncConnection, schema: str) -> list[Fo
 
 
 async def read_role(connection: AsyncConnection, role: str, schema: str) -> Role | None:
-    """Return ``role``'s attributes and the tables of ``schema`` it has any privilege on."""
-    row = (await connection.execute(_ROLE, {"role": role, "schema": schema})).first()
+    """Return ``role``'s attributes, the tables of ``schema`` it has any privilege on, and
+    the ``SECURITY DEFINER`` functions it may execute."""
+    params = {"role": role, "schema": schema, "catalog": "pg_proc"}
+    row = (await connection.execute(_ROLE, params)).first()
     if row is None:
         return None
-    return Role(row[0], row[1], row[2], row[3], int(row[4]), tuple(row[5]))
+    return Role(row[0], row[1], row[2], row[3], int(row[4]), tuple(row[5]), tuple(row[6]))
 
 
 async def read_views(connection: AsyncConnection) -> list[View]:

@@ -1,9 +1,10 @@
 """``ChainStore``: the scanner's tenant-less SQL on the chain tables and the two resolvers.
 
-It runs on a connection with no tenant bound, so every tenant table is
-invisible to it (RLS fails closed). It touches only ``chain_checkpoints`` and
-``chain_blocks``, which hold public chain facts, and learns about tenants only
-through the SECURITY DEFINER functions, which reveal org and wallet ids alone.
+It runs on a connection of the chain role (``ChainDatabase``) with no tenant
+bound: that role has no grant on any tenant table, and RLS would hide every row
+of one anyway. It touches only ``chain_checkpoints`` and ``chain_blocks``, which
+hold public chain facts, and learns about tenants only through the SECURITY
+DEFINER functions, which reveal org and wallet ids alone.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The deposit scan of one chain, and the rewind when the chain reorganised.
 
-A scan runs on a connection without a tenant: it reads and writes only the chain
-tables, learns which tenant owns an address through ``resolve_wallet`` and which
-tenants have transactions to rewind through ``unsettled_wallet_tenants``; it
-never reads a tenant's rows. What it records goes through one unit of work per
-tenant, under that tenant's RLS.
+A scan runs on a connection without a tenant, as the chain role
+(``ChainDatabase``): it reads and writes only the chain tables, learns which
+tenant owns an address through ``resolve_wallet`` and which tenants have
+transactions to rewind through ``unsettled_wallet_tenants``; it never reads a
+tenant's rows. What it records goes through one unit of work per tenant, as the
+app role under that tenant's RLS.
 
 A scan holds the row lock of its chain's checkpoint for its whole pass, so
 concurrent scans of one chain never read the same blocks; a scan that finds the
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from models.enums import TransactionDirection
 from repositories.wallet import RecordOutcome, TransactionFacts
 from tenancy.chain import FEE_LOG_INDEX, NATIVE, ChainError, ChainGateway, Transfer
+from tenancy.chain_database import ChainDatabase
 from tenancy.chain_settings import ChainConfig
 from tenancy.chain_store import ChainStore, Owner
 from tenancy.database import Database
@@ -35,9 +37,15 @@ class DepositScanner:
     """Reads new blocks of one chain and records the transfers of registered wallets."""
 
     def __init__(
-        self, db: Database, chain: str, config: ChainConfig, gateway: ChainGateway
+        self,
+        db: Database,
+        chain_db: ChainDatabase,
+        chain: str,
+        config: ChainConfig,
+        gateway: ChainGateway,
     ) -> None:
         self._db = db
+        self._chain_db = chain_db
         self._chain = chain
         self._config = config
         self._gateway = gateway
@@ -49,10 +57,10 @@ class DepositScanner:
             ChainError: the node failed; nothing after the last good pass is lost.
         """
         try:
-            async with self._db.engine.begin() as conn:
-                await ChainStore(conn, self._chain).ensure_checkpoint(self._config.start_block - 1)
-            async with self._db.engine.begin() as conn:
-                return await self._sync(ChainStore(conn, self._chain))
+            async with self._chain_db.store(self._chain) as store:
+                await store.ensure_checkpoint(self._config.start_block - 1)
+            async with self._chain_db.store(self._chain) as store:
+                return await self._sync(store)
         except Exception as exc:
             raise_translated(exc)
             raise

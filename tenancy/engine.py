@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenancy.connection import TenantConnection
 from tenancy.errors import UnsafeDatabaseRole, raise_translated
-from tenancy.settings import TenancySettings
+from tenancy.settings import APP_ROLE, TenancySettings
 
 _ROLE_CHECK = text(
     """
@@ -101,8 +101,10 @@ def _clear_pending(dbapi_connection: Any, connection_record: Any, *args: Any) ->
         driver.clear_pending()
 
 
-async def verify_role(engine: AsyncEngine) -> None:
+async def verify_role(engine: AsyncEngine, *, expected: str = APP_ROLE) -> None:
     """Refuse to run as a role for which row-level security would not apply.
+
+    ``expected`` names the role the engine should use, for the error message.
 
     Raises:
         UnsafeDatabaseRole: the role is superuser or BYPASSRLS, can become one, or owns
@@ -127,5 +129,5 @@ async def verify_role(engine: AsyncEngine) -> None:
     if problems:
         raise UnsafeDatabaseRole(
             f"refusing to run as role {row.rolname!r}: it {', '.join(problems)}; "
-            "row-level security would not isolate tenants. Connect as the app role."
+            f"row-level security would not isolate tenants. Connect as {expected}."
         )

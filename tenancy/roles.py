@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from tenancy.settings import APP_ROLE, OWNER_ROLE, RELAY_ROLE, RESOLVER_ROLE, TenancySettings
+from tenancy.settings import (
+    APP_ROLE,
+    CHAIN_ROLE,
+    OWNER_ROLE,
+    RELAY_ROLE,
+    RESOLVER_ROLE,
+    TenancySettings,
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,7 @@ class RoleSpec:
 
 
 def role_specs(settings: TenancySettings) -> tuple[RoleSpec, ...]:
-    """Return the four roles and the attributes each must carry."""
+    """Return the five roles and the attributes each must carry."""
     base = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
     return (
         # Owns the schema and runs migrations; FORCE RLS applies to it like anyone.
@@ -35,6 +42,12 @@ def role_specs(settings: TenancySettings) -> tuple[RoleSpec, ...]:
         RoleSpec(APP_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.app_password.get_secret_value()),
         # Reads and marks outbox rows of every tenant; its grants cover the outbox only.
         RoleSpec(RELAY_ROLE, f"LOGIN {base} BYPASSRLS", settings.relay_password.get_secret_value()),
+        # The chain-wide jobs' tenant-less steps: grants on the chain tables and two
+        # resolvers only. NOBYPASSRLS too, so a stray grant on a tenant table would
+        # still show it nothing (it never binds a tenant).
+        RoleSpec(
+            CHAIN_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.chain_password.get_secret_value()
+        ),
         # Owns the SECURITY DEFINER resolvers; cannot log in; column grants only.
         RoleSpec(RESOLVER_ROLE, f"NOLOGIN {base} BYPASSRLS", None),
     )
@@ -68,7 +81,7 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> None:
     # The owner hands the resolver functions to tenancy_resolver, which requires membership.
     _execute_formatted(connection, "GRANT %I TO %I", RESOLVER_ROLE, OWNER_ROLE)
     database = connection.execute(text("SELECT current_database()")).scalar_one()
-    for role in (OWNER_ROLE, APP_ROLE, RELAY_ROLE):
+    for role in (OWNER_ROLE, APP_ROLE, RELAY_ROLE, CHAIN_ROLE):
         _execute_formatted(connection, "GRANT CONNECT ON DATABASE %I TO %I", database, role)
     # CREATE on the database lets the owner install trusted extensions (btree_gin).
     _execute_formatted(connection, "GRANT CREATE ON DATABASE %I TO %I", database, OWNER_ROLE)
@@ -79,7 +92,7 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> None:
     # Postgres requires a function's new owner to hold CREATE on its schema; the
     # resolver role cannot log in, so only the owner (its member) could use it.
     _execute_formatted(connection, "GRANT CREATE ON SCHEMA public TO %I", RESOLVER_ROLE)
-    for role in (APP_ROLE, RELAY_ROLE, RESOLVER_ROLE):
+    for role in (APP_ROLE, RELAY_ROLE, CHAIN_ROLE, RESOLVER_ROLE):
         _execute_formatted(connection, "GRANT USAGE ON SCHEMA public TO %I", role)
 
 

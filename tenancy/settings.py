@@ -14,6 +14,7 @@ OWNER_ROLE = "tenancy_owner"
 APP_ROLE = "tenancy_app"
 RELAY_ROLE = "tenancy_relay"
 RESOLVER_ROLE = "tenancy_resolver"
+CHAIN_ROLE = "tenancy_chain"
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://tenancy_app:tenancy_app@127.0.0.1:5432/tenancy"
 
@@ -34,6 +35,7 @@ class TenancySettings(BaseSettings):
     owner_password: SecretStr = SecretStr("tenancy_owner")
     app_password: SecretStr = SecretStr("tenancy_app")
     relay_password: SecretStr = SecretStr("tenancy_relay")
+    chain_password: SecretStr = SecretStr("tenancy_chain")
 
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
@@ -64,6 +66,7 @@ class TenancySettings(BaseSettings):
             OWNER_ROLE: self.owner_password,
             APP_ROLE: self.app_password,
             RELAY_ROLE: self.relay_password,
+            CHAIN_ROLE: self.chain_password,
         }
         if role not in passwords:
             raise ValueError(f"no login password is configured for role {role!r}")

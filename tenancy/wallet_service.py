@@ -2,8 +2,9 @@
 
 The deposit scan and its reorganisation handling live in ``tenancy.deposit_scanner``.
 Chain-wide passes learn which tenants need attention through the narrow
-``unsettled_wallet_tenants`` resolver and then work inside one unit of work per
-tenant, under that tenant's RLS; they never read another tenant's rows.
+``unsettled_wallet_tenants`` resolver, which only the chain role may run
+(``ChainDatabase``), and then work inside one unit of work per tenant, as the
+app role under that tenant's RLS; they never read another tenant's rows.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from tenancy.chain import (
     TransactionRejected,
     parse_address,
 )
+from tenancy.chain_database import ChainDatabase
 from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.chain_store import ChainStore
 from tenancy.database import Database
 from tenancy.deposit_scanner import DepositScanner
 from tenancy.errors import InvalidData
@@ -43,12 +44,16 @@ class WalletService:
     def __init__(
         self,
         db: Database,
+        chain_db: ChainDatabase,
         chains: ChainSettings,
         gateways: Mapping[str, ChainGateway],
         *,
         signer: Signer | None = None,
     ) -> None:
+        # Two roles: ``db`` (the app role) for everything done for one tenant,
+        # ``chain_db`` (the chain role) for the tenant-less steps of chain-wide passes.
         self._db = db
+        self._chain_db = chain_db
         self._chains = chains
         self._gateways = dict(gateways)
         self._signer = signer
@@ -96,7 +101,7 @@ class WalletService:
             ChainError: the node failed; nothing after the last good pass is lost.
         """
         config, gateway = self.chain(chain)
-        return await DepositScanner(self._db, chain, config, gateway).sync()
+        return await DepositScanner(self._db, self._chain_db, chain, config, gateway).sync()
 
     # -- confirmations -------------------------------------------------------
 
@@ -113,8 +118,8 @@ class WalletService:
         """
         config, gateway = self.chain(chain)
         head = await gateway.block_number()
-        async with self._db.engine.connect() as conn:
-            org_ids = await ChainStore(conn, chain).unsettled_tenants(head + 1)
+        async with self._chain_db.store(chain) as store:
+            org_ids = await store.unsettled_tenants(head + 1)
         canonical: dict[int, str | None] = {}
         confirmed = updated = failed = 0
         for org_id in org_ids:
@@ -232,8 +237,8 @@ class WalletService:
             ChainError: the node failed.
         """
         config, gateway = self.chain(chain)
-        async with self._db.engine.connect() as conn:
-            scanned = await ChainStore(conn, chain).checkpoint()
+        async with self._chain_db.store(chain) as store:
+            scanned = await store.checkpoint()
         # Before the first scan nothing is recorded: compare with the genesis state.
         block = max(0, min(await gateway.block_number(), scanned if scanned is not None else 0))
         assets = [NATIVE, *sorted(config.token_addresses())]

@@ -128,6 +128,33 @@ async def test_the_app_role_is_reported_safe(audited_settings: TenancySettings) 
     )
 
 
+async def test_the_chain_role_is_reported_safe_and_kept_to_the_chain(
+    audited_settings: TenancySettings,
+) -> None:
+    report = await audit_database(audited_settings)
+
+    role = report.chain_role
+    assert role is not None
+    assert (role.superuser, role.bypassrls, role.privileged_member, role.owned_objects) == (
+        False,
+        False,
+        False,
+        0,
+    )
+    assert role.tables == ("chain_blocks", "chain_checkpoints")
+    assert role.definers == ("resolve_wallet", "unsettled_wallet_tenants")
+
+
+async def test_the_app_role_cannot_list_a_chains_tenants(
+    audited_settings: TenancySettings,
+) -> None:
+    report = await audit_database(audited_settings)
+
+    assert report.app_role is not None
+    assert "unsettled_wallet_tenants" not in report.app_role.definers
+    assert "resolve_wallet" in report.app_role.definers
+
+
 async def test_removing_force_from_one_table_is_a_gap(breakable: AsyncConnection) -> None:
     await execute(breakable, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY")
 
@@ -349,6 +376,55 @@ async def test_a_relay_role_reaching_beyond_the_outbox_is_a_gap(breakable: Async
     assert problems(report, "role tenancy_relay") == [
         "bypasses RLS and has privileges on customers"
     ]
+
+
+async def test_an_app_role_that_can_list_a_chains_tenants_is_a_gap(
+    breakable: AsyncConnection,
+) -> None:
+    await execute(
+        breakable,
+        "GRANT EXECUTE ON FUNCTION unsettled_wallet_tenants(text, bigint) TO tenancy_app",
+    )
+
+    report = await audit_connection(breakable)
+
+    assert problems(report, "role tenancy_app") == [
+        "can execute unsettled_wallet_tenants, which lists every tenant with transactions "
+        "on a chain"
+    ]
+
+
+async def test_a_chain_role_reaching_beyond_the_chain_tables_is_a_gap(
+    breakable: AsyncConnection,
+) -> None:
+    await execute(breakable, "GRANT SELECT ON customers TO tenancy_chain")
+
+    report = await audit_connection(breakable)
+
+    assert problems(report, "role tenancy_chain") == [
+        "has privileges beyond the chain tables, on customers"
+    ]
+
+
+async def test_a_chain_role_running_another_definer_function_is_a_gap(
+    breakable: AsyncConnection,
+) -> None:
+    await execute(breakable, "GRANT EXECUTE ON FUNCTION resolve_login(text) TO tenancy_chain")
+
+    report = await audit_connection(breakable)
+
+    assert problems(report, "role tenancy_chain") == [
+        "can execute definer functions beyond the chain resolvers: resolve_login"
+    ]
+
+
+async def test_a_chain_role_with_bypassrls_is_a_gap(breakable: AsyncConnection) -> None:
+    # Rolled back with the test's transaction; other sessions never see it.
+    await execute(breakable, "ALTER ROLE tenancy_chain BYPASSRLS")
+
+    report = await audit_connection(breakable)
+
+    assert problems(report, "role tenancy_chain") == ["has BYPASSRLS"]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Role self-check: ``Database.connect`` refuses any role for which RLS would not apply."""
+"""Role self-check: ``Database.connect`` (and ``ChainDatabase.connect``) refuse any role for
+which RLS would not apply."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import Database, TenancySettings, UnsafeDatabaseRole
-from tenancy.settings import APP_ROLE, OWNER_ROLE, RELAY_ROLE
+from tenancy.chain_database import ChainDatabase
+from tenancy.engine import create_engine, verify_role
+from tenancy.settings import APP_ROLE, CHAIN_ROLE, OWNER_ROLE, RELAY_ROLE
 
 pytestmark = pytest.mark.security
 
@@ -67,3 +70,25 @@ async def test_app_role_is_accepted(settings: TenancySettings) -> None:
         await database.dispose()
 
     assert role == APP_ROLE
+
+
+async def test_chain_role_is_accepted_by_the_chain_database(settings: TenancySettings) -> None:
+    chain_db = await ChainDatabase.connect(settings)
+    try:
+        async with chain_db.engine.connect() as connection:
+            role = (await connection.execute(text("SELECT current_user"))).scalar()
+    finally:
+        await chain_db.dispose()
+
+    assert role == CHAIN_ROLE
+
+
+async def test_the_chain_self_check_refuses_a_superuser_and_names_the_chain_role(
+    settings: TenancySettings, admin_url: URL
+) -> None:
+    engine = create_engine(settings, url=admin_url)
+    try:
+        with pytest.raises(UnsafeDatabaseRole, match=r"superuser.*Connect as tenancy_chain"):
+            await verify_role(engine, expected=CHAIN_ROLE)
+    finally:
+        await engine.dispose()

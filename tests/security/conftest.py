@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tenancy import Database, TenancySettings
+from tenancy.settings import CHAIN_ROLE
 from tests.security.support import Seeded, connect, seed_tenant
 
 #: Summary categories by test module; a module not listed is named after its file.
@@ -45,6 +46,14 @@ async def pair(db: Database) -> tuple[Seeded, Seeded]:
 async def app_conn(settings: TenancySettings) -> AsyncIterator[asyncpg.Connection]:
     """A raw asyncpg connection as the application role, outside the library."""
     connection = await connect(settings.app_url())
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def chain_conn(settings: TenancySettings) -> AsyncIterator[asyncpg.Connection]:
+    """A raw asyncpg connection as the chain-jobs role, outside the library."""
+    connection = await connect(settings.url_for_role(CHAIN_ROLE))
     yield connection
     await connection.close()
 

@@ -23,8 +23,6 @@ pytestmark = pytest.mark.security
 
 INSUFFICIENT_PRIVILEGE = "42501"
 RESOLVERS = {"resolve_login", "resolve_payment_link", "resolve_wallet"}
-#: Definer functions reviewed and accepted beyond the resolvers (see the xfail below).
-ACCEPTED_DEFINERS = {"unsettled_wallet_tenants"}
 
 REFUSED = {
     "copy to a server file": "COPY customers TO '/tmp/sec_leak.csv'",
@@ -51,6 +49,7 @@ REFUSED = {
     "set role to the owner": "SET ROLE tenancy_owner",
     "set role to the relay": "SET ROLE tenancy_relay",
     "set role to the resolver owner": "SET ROLE tenancy_resolver",
+    "set role to the chain jobs' role": "SET ROLE tenancy_chain",
     "set session authorization": "SET SESSION AUTHORIZATION postgres",
     "grant itself the owner role": "GRANT tenancy_owner TO tenancy_app",
     "alter role bypassrls": "ALTER ROLE tenancy_app BYPASSRLS",
@@ -194,35 +193,61 @@ async def test_every_definer_function_the_app_runs_is_a_narrow_resolver(
           AND has_function_privilege('tenancy_app', p.oid, 'EXECUTE')
         """
     )
-    assert {row["proname"] for row in definers} - RESOLVERS <= ACCEPTED_DEFINERS
+    assert {row["proname"] for row in definers} <= RESOLVERS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="unsettled_wallet_tenants(chain, 0) lists every tenant with transactions on a "
-    "chain to tenancy_app; grant it to a chain-jobs role instead (see report)",
-)
-async def test_no_function_the_app_runs_lists_other_tenants(
-    db: Database, app_conn: asyncpg.Connection
-) -> None:
-    a, b = await seed_tenant(db, "a"), await seed_tenant(db, "b")
-    for tenant in (a, b):
+async def seed_with_transactions(db: Database, chain: str) -> tuple[Seeded, Seeded]:
+    """Seed two tenants, each with a pending transaction on ``chain``."""
+    pair = await seed_tenant(db, "a"), await seed_tenant(db, "b")
+    for tenant in pair:
         async with db.session(tenant.org_id) as session:
             wallet = (await session.execute(select(Wallet.id))).scalar_one()
             session.add(
                 WalletTransaction(
                     wallet_id=wallet,
-                    chain="ethereum",
+                    chain=chain,
                     tx_hash=f"0x{uuid.uuid4().hex}",
                     direction="in",
                     amount=1,
                 )
             )
+    return pair
+
+
+async def test_no_function_the_app_runs_lists_other_tenants(
+    db: Database, app_conn: asyncpg.Connection
+) -> None:
+    # unsettled_wallet_tenants(chain, 0) names every tenant with transactions on a
+    # chain: the chain-jobs role runs it, a tenant's request must not.
+    a, _ = await seed_with_transactions(db, "ethereum")
     async with app_conn.transaction():
         await app_conn.execute(set_local_statement(a.org_id))
-        listed = await app_conn.fetch("SELECT org_id FROM unsettled_wallet_tenants('ethereum', 0)")
-    assert b.org_id not in {row["org_id"] for row in listed}
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app_conn.fetch("SELECT org_id FROM unsettled_wallet_tenants('ethereum', 0)")
+
+
+async def test_the_chain_role_lists_the_tenants_with_transactions_on_a_chain(
+    db: Database, chain_conn: asyncpg.Connection
+) -> None:
+    a, b = await seed_with_transactions(db, "ethereum")
+
+    listed = await chain_conn.fetch("SELECT org_id FROM unsettled_wallet_tenants('ethereum', 0)")
+
+    assert {a.org_id, b.org_id} <= {row["org_id"] for row in listed}
+
+
+async def test_the_chain_role_runs_only_the_two_chain_resolvers(
+    admin_conn: asyncpg.Connection,
+) -> None:
+    definers = await admin_conn.fetch(
+        """
+        SELECT p.proname FROM pg_proc AS p
+        JOIN pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND has_function_privilege('tenancy_chain', p.oid, 'EXECUTE')
+        """
+    )
+    assert {row["proname"] for row in definers} == {"resolve_wallet", "unsettled_wallet_tenants"}
 
 
 @pytest.mark.parametrize(

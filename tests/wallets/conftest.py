@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from eth_utils.exceptions import ValidationError
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
-from tenancy import Database
+from tenancy import Database, TenancySettings
+from tenancy.chain_database import ChainDatabase
 from tenancy.chain_settings import ChainConfig, ChainSettings
 from tenancy.signer import LocalKeySigner
 from tenancy.wallet_service import WalletService
@@ -137,14 +139,24 @@ def outbox_db(db: Database) -> Database:
     return Database(db.engine, db.settings)
 
 
+@pytest.fixture(scope="session")
+async def chain_db(settings: TenancySettings) -> AsyncIterator[ChainDatabase]:
+    """The chain-wide jobs' connection as ``tenancy_chain`` (verified non-bypassing)."""
+    database = await ChainDatabase.connect(settings)
+    yield database
+    await database.dispose()
+
+
 @pytest.fixture
 def service(
     outbox_db: Database,
+    chain_db: ChainDatabase,
     chain_name: str,
     chain_config: ChainConfig,
     gateway: Web3Gateway,
     signer: LocalKeySigner,
 ) -> WalletService:
-    """The wallet service on the test chain and the real database as ``tenancy_app``."""
+    """The wallet service on the test chain: tenant work as ``tenancy_app``, the rest as
+    ``tenancy_chain``."""
     settings = ChainSettings(chains={chain_name: chain_config})
-    return WalletService(outbox_db, settings, {chain_name: gateway}, signer=signer)
+    return WalletService(outbox_db, chain_db, settings, {chain_name: gateway}, signer=signer)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from models.enums import TransactionStatus
 from tenancy import Database
 from tenancy.chain import NATIVE
+from tenancy.chain_database import ChainDatabase
 from tenancy.errors import InvalidData
 from tenancy.wallet_service import WalletService
 from tests.wallets.support import ETHER, events, new_wallet, transactions
@@ -58,14 +59,19 @@ async def test_transfers_of_unregistered_addresses_are_not_recorded(
 
 
 async def test_rescanning_the_same_blocks_records_nothing_twice(
-    chain: Any, service: WalletService, outbox_db: Database, chain_name: str, org_a: uuid.UUID
+    chain: Any,
+    service: WalletService,
+    outbox_db: Database,
+    chain_db: ChainDatabase,
+    chain_name: str,
+    org_a: uuid.UUID,
 ) -> None:
     wallet = await new_wallet(service, org_a, chain_name)
     await chain.pay(wallet.address, ETHER)
     await chain.mint(wallet.address, 10)
     first = await service.sync_deposits(chain_name)
     # As after a crash between the tenant commits and the checkpoint: scan again.
-    async with outbox_db.engine.begin() as conn:
+    async with chain_db.engine.begin() as conn:
         await conn.execute(
             text("UPDATE chain_checkpoints SET block_number = -1 WHERE chain = :c"),
             {"c": chain_name},

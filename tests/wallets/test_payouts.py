@@ -11,6 +11,7 @@ from eth_account import Account
 from models.enums import TransactionDirection, TransactionStatus
 from tenancy import Database
 from tenancy.chain import NATIVE_LOG_INDEX
+from tenancy.chain_database import ChainDatabase
 from tenancy.chain_settings import ChainConfig, ChainSettings
 from tenancy.errors import InvalidData, NotFound
 from tenancy.signer import LocalKeySigner
@@ -46,6 +47,7 @@ async def funded_wallet(
 async def test_payout_is_recorded_pending_before_it_is_broadcast(
     chain: Any,
     outbox_db: Database,
+    chain_db: ChainDatabase,
     chain_name: str,
     chain_config: ChainConfig,
     signer: LocalKeySigner,
@@ -55,7 +57,7 @@ async def test_payout_is_recorded_pending_before_it_is_broadcast(
         chain_name, chain.w3, chain_config, rejections=TESTER_REJECTIONS, db=outbox_db, org_id=org_a
     )
     settings = ChainSettings(chains={chain_name: chain_config})
-    service = WalletService(outbox_db, settings, {chain_name: observed}, signer=signer)
+    service = WalletService(outbox_db, chain_db, settings, {chain_name: observed}, signer=signer)
     wallet = await funded_wallet(chain, service, signer, org_a, chain_name)
 
     payout = await service.send_payout(org_a, wallet.id, Account.create().address, ETHER)
