@@ -39,7 +39,7 @@ from tenancy.catalog import (
     read_views,
     render_predicates,
 )
-from tenancy.engine import create_engine
+from tenancy.engine import create_engine, rls_bypass_problems
 from tenancy.errors import raise_translated
 from tenancy.settings import APP_ROLE, CHAIN_ROLE, RELAY_ROLE, TenancySettings
 
@@ -148,16 +148,12 @@ def _app_role_gaps(role: Role | None, name: str) -> list[Gap]:
 
 def _rls_problems(role: Role) -> list[str]:
     # What makes row-level security apply to a role at all.
-    problems = []
-    if role.superuser:
-        problems.append("is a superuser, so row-level security does not apply")
-    if role.bypassrls:
-        problems.append("has BYPASSRLS")
-    if role.privileged_member:
-        problems.append("is a member of a superuser or BYPASSRLS role")
-    if role.owned_objects:
-        problems.append(f"owns {role.owned_objects} object(s); it must own nothing")
-    return problems
+    return rls_bypass_problems(
+        superuser=role.superuser,
+        bypassrls=role.bypassrls,
+        privileged_member=role.privileged_member,
+        owned=role.owned_objects,
+    )
 
 
 def _relay_role_gaps(role: Role | None) -> list[Gap]:

@@ -101,6 +101,25 @@ def _clear_pending(dbapi_connection: Any, connection_record: Any, *args: Any) ->
         driver.clear_pending()
 
 
+def rls_bypass_problems(
+    *, superuser: bool, bypassrls: bool, privileged_member: bool, owned: int
+) -> list[str]:
+    """Return why row-level security would not bind a role with these attributes (empty: it does).
+
+    Shared by the start-up self-check and ``tenancy audit``.
+    """
+    problems = []
+    if superuser:
+        problems.append("is a superuser, so row-level security does not apply")
+    if bypassrls:
+        problems.append("has BYPASSRLS")
+    if privileged_member:
+        problems.append("is a member of a superuser or BYPASSRLS role")
+    if owned:
+        problems.append(f"owns {owned} object(s); it must own nothing")
+    return problems
+
+
 async def verify_role(engine: AsyncEngine, *, expected: str = APP_ROLE) -> None:
     """Refuse to run as a role for which row-level security would not apply.
 
@@ -117,15 +136,12 @@ async def verify_role(engine: AsyncEngine, *, expected: str = APP_ROLE) -> None:
     except Exception as exc:
         raise_translated(exc)
         raise
-    problems = []
-    if row.rolsuper:
-        problems.append("is a superuser")
-    if row.rolbypassrls:
-        problems.append("has BYPASSRLS")
-    if row.can_become_privileged:
-        problems.append("is a member of a superuser or BYPASSRLS role")
-    if row.owned_relations:
-        problems.append(f"owns {row.owned_relations} relation(s)")
+    problems = rls_bypass_problems(
+        superuser=row.rolsuper,
+        bypassrls=row.rolbypassrls,
+        privileged_member=row.can_become_privileged,
+        owned=row.owned_relations,
+    )
     if problems:
         raise UnsafeDatabaseRole(
             f"refusing to run as role {row.rolname!r}: it {', '.join(problems)}; "
