@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Generic, overload
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,9 +23,12 @@ from repositories.lifecycle import (
     AggregateCreated,
     AggregateDeleted,
     AggregateUpdated,
+    column_names,
     lifecycle_event,
+    loaded_columns,
 )
 from repositories.row_mapper import row_mapper
+from repositories.source import IdT, ModelT, TransactionSource
 from tenancy.connection import TenantConnection
 from tenancy.errors import Conflict, InvalidData, NotFound, raise_translated
 from tenancy.events import DomainEvent
@@ -41,48 +44,6 @@ from tenancy.pagination import (
 )
 from tenancy.session import adopt, session_driver, session_tenant
 from tenancy.specification import Specification
-
-
-class Aggregate(Protocol):
-    """What the base repository needs of a model instance."""
-
-    id: Any
-
-    def record_event(self, event: object) -> None:
-        """Queue a domain event until commit."""
-
-    def pull_events(self) -> list[object]:
-        """Return and forget queued events."""
-
-
-ModelT = TypeVar("ModelT", bound=Aggregate)
-
-
-class TransactionSource(Protocol):
-    """What a repository needs of its unit of work: the session and the driver."""
-
-    org_id: uuid.UUID
-
-    def adopt(self, obj: Any) -> Any:
-        """Make a detached instance part of the unit of work (no SQL)."""
-
-    @property
-    def session(self) -> AsyncSession:
-        """The ORM session joined to the transaction."""
-
-    def connection(self) -> AsyncConnection:
-        """The Core connection of the transaction."""
-
-    async def insert_with_event(
-        self, insert_sql: str, values: Sequence[Any], event: DomainEvent
-    ) -> None:
-        """Insert a row and outbox its created event in one statement."""
-
-    async def driver(self) -> TenantConnection:
-        """The driver connection, inside the transaction."""
-
-
-IdT = TypeVar("IdT")
 
 #: Columns callers may never set through ``update``: identity and tenancy.
 PROTECTED_COLUMNS = frozenset({"org_id", "id", "created_at", "version"})
@@ -142,7 +103,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
 
     def _created_event(self, obj: ModelT) -> DomainEvent | None:
         """Return the event ``add`` raises for ``obj`` (override for a richer one, or None)."""
-        return self._event(AggregateCreated, obj.id, data=_columns(obj))
+        return self._event(AggregateCreated, obj.id, data=loaded_columns(obj))
 
     # -- bookkeeping -------------------------------------------------------
 
@@ -437,21 +398,10 @@ class AsyncRepository(Generic[ModelT, IdT]):
         ]
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
-        columns = _column_names(self.model)
+        columns = column_names(self.model)
         bad = [name for name in changes if name not in columns or name in PROTECTED_COLUMNS]
         if bad:
             raise InvalidData(f"cannot change {bad} on {self.model.__name__}")
-
-
-def _column_names(model: type[Any]) -> frozenset[str]:
-    return frozenset(attr.key for attr in model.__mapper__.column_attrs)
-
-
-def _columns(obj: object) -> dict[str, Any]:
-    # Loaded values only: reading a deferred column would be I/O (and may be refused).
-    # DomainEvent.payload() renders datetimes, UUIDs and Decimals as JSON.
-    loaded = obj.__dict__
-    return {name: loaded[name] for name in _column_names(type(obj)) if name in loaded}
 
 
 __all__ = ["PROTECTED_COLUMNS", "AsyncRepository", "IdT", "ModelT"]

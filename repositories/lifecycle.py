@@ -45,3 +45,18 @@ def lifecycle_event(base: type[DomainEvent], model_name: str, table_name: str) -
     }
     event_class: type[DomainEvent] = type(f"{model_name}{suffix}", (base,), namespace)
     return event_class
+
+
+def column_names(model: type[Any]) -> frozenset[str]:
+    """Return the attribute names of ``model``'s mapped columns."""
+    return frozenset(attr.key for attr in model.__mapper__.column_attrs)
+
+
+def loaded_columns(obj: object) -> dict[str, Any]:
+    """Return ``obj``'s loaded column values (for event payloads).
+
+    Loaded values only: reading a deferred column would be I/O, and may be refused.
+    ``DomainEvent.payload()`` renders datetimes, UUIDs and Decimals as JSON.
+    """
+    loaded = obj.__dict__
+    return {name: loaded[name] for name in column_names(type(obj)) if name in loaded}

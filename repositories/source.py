@@ -1,0 +1,53 @@
+"""What a repository works with: its aggregates, and the transaction it runs in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from tenancy.connection import TenantConnection
+from tenancy.events import DomainEvent
+
+IdT = TypeVar("IdT")
+
+
+class Aggregate(Protocol):
+    """What the base repository needs of a model instance."""
+
+    id: Any
+
+    def record_event(self, event: object) -> None:
+        """Queue a domain event until commit."""
+
+    def pull_events(self) -> list[object]:
+        """Return and forget queued events."""
+
+
+ModelT = TypeVar("ModelT", bound=Aggregate)
+
+
+class TransactionSource(Protocol):
+    """What a repository needs of its unit of work: the session and the driver."""
+
+    org_id: uuid.UUID
+
+    def adopt(self, obj: Any) -> Any:
+        """Make a detached instance part of the unit of work (no SQL)."""
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session joined to the transaction."""
+
+    def connection(self) -> AsyncConnection:
+        """The Core connection of the transaction."""
+
+    async def insert_with_event(
+        self, insert_sql: str, values: Sequence[Any], event: DomainEvent
+    ) -> None:
+        """Insert a row and outbox its created event in one statement."""
+
+    async def driver(self) -> TenantConnection:
+        """The driver connection, inside the transaction."""
