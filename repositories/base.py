@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
+from repositories.compiled import prepare
 from repositories.lifecycle import (
     AggregateCreated,
     AggregateDeleted,
@@ -106,6 +107,16 @@ class AsyncRepository(Generic[ModelT, IdT]):
         return self._event(AggregateCreated, obj.id, data=loaded_columns(obj))
 
     # -- bookkeeping -------------------------------------------------------
+
+    def _release(self) -> None:
+        """Forget every aggregate handed out and every pending event (the unit of work ended).
+
+        Repositories and their unit of work refer to each other; dropping the
+        aggregates here lets reference counting free them at once instead of
+        leaving them to the cyclic garbage collector, which is costly under load.
+        """
+        self.seen.clear()
+        self.loose_events.clear()
 
     def _see(self, obj: ModelT) -> ModelT:
         self.seen[id(obj)] = obj
@@ -387,14 +398,22 @@ class AsyncRepository(Generic[ModelT, IdT]):
         if limit is not None:
             statement = statement.limit(limit)
         mapper = row_mapper(self.model)
-        connection = await self._connection()
+        prepared = prepare(statement)
         try:
-            result = await connection.execute(statement)
+            if prepared is not None:
+                # The common shapes run as cached SQL text straight on the driver.
+                driver = await self._driver()
+                rows: Sequence[Any] = await driver.fetch(prepared[0], *prepared[1])
+                processed = False
+            else:
+                connection = await self._connection()
+                rows = (await connection.execute(statement)).all()
+                processed = True
         except Exception as exc:
             raise_translated(exc)
             raise
         return [
-            self._see(self._adopt(mapper.materialize(row, processed=True))) for row in result.all()
+            self._see(self._adopt(mapper.materialize(row, processed=processed))) for row in rows
         ]
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:

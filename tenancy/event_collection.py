@@ -24,6 +24,9 @@ class EventSource(Protocol):
     def loose_events(self) -> list[DomainEvent]:
         """Events of rows changed without being loaded (bulk statements)."""
 
+    def _release(self) -> None:
+        """Forget every aggregate and event (the unit of work has ended)."""
+
 
 def pull_events(loose: list[DomainEvent], sources: Iterable[EventSource]) -> list[DomainEvent]:
     """Return and forget every pending event, ordered by when it was raised."""

@@ -111,6 +111,8 @@ class UnitOfWork:
                 await greenlet_spawn(self._close)
         finally:
             self._connection = self._adapter = None
+            for source in self._event_sources():
+                source._release()
             try:
                 if exc is not None and isinstance(exc, Exception):
                     raise_translated(exc)
