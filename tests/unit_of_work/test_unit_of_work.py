@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import text
 
 from models import Customer
-from tenancy import Conflict, Database, NotFound, TenantContextRequired
+from tenancy import (
+    Conflict,
+    Database,
+    DatabaseUnavailable,
+    NotFound,
+    TenancySettings,
+    TenantContextRequired,
+)
+from tenancy.engine import create_engine
 from tenancy.events import DomainEvent
 from tenancy.specification import Specification
 
@@ -169,3 +177,16 @@ async def test_unit_of_work_goes_on_after_commit(db: Database, org_a: uuid.UUID)
     async with db.unit_of_work(org_a) as uow:
         assert (await uow.customers.get(first.id)).name == "renamed"
         assert await uow.customers.get_or_none(second.id) is not None
+
+
+async def test_unreachable_database_is_a_typed_error(settings: TenancySettings) -> None:
+    unreachable = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://tenancy_app:x@127.0.0.1:1/nowhere"}
+    )
+    database = Database(create_engine(unreachable), unreachable)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with database.unit_of_work(uuid.uuid4()) as uow:
+                await uow.customers.count()
+    finally:
+        await database.dispose()
