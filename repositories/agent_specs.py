@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from models import Agent, AgentStatus
+from repositories.validation import parse_member
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification
 
@@ -39,12 +40,7 @@ def parse_status(status: AgentStatus | str) -> AgentStatus:
     Raises:
         InvalidData: ``status`` is not an agent status.
     """
-    try:
-        return AgentStatus(status)
-    except ValueError as exc:
-        raise InvalidData(
-            f"unknown agent status {status!r}", constraint="ck_agents_status"
-        ) from exc
+    return parse_member(AgentStatus, status, what="agent status", constraint="ck_agents_status")
 
 
 class AgentSpecs:

@@ -8,6 +8,7 @@ from sqlalchemy import exists
 
 from models import Customer, PaymentMethod, PaymentMethodType
 from repositories.user import normalize_email
+from repositories.validation import parse_member
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification
 
@@ -18,12 +19,9 @@ def parse_method_type(kind: PaymentMethodType | str) -> PaymentMethodType:
     Raises:
         InvalidData: ``kind`` is not a payment method type.
     """
-    try:
-        return PaymentMethodType(kind)
-    except ValueError as exc:
-        raise InvalidData(
-            f"unknown payment method type {kind!r}", constraint="ck_payment_methods_type"
-        ) from exc
+    return parse_member(
+        PaymentMethodType, kind, what="payment method type", constraint="ck_payment_methods_type"
+    )
 
 
 class CustomerSpecs:

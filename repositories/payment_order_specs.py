@@ -13,6 +13,7 @@ from sqlalchemy import exists
 
 from models import Customer, PaymentOrder
 from models.enums import PaymentOrderStatus
+from repositories.user import normalize_email
 from repositories.validation import normalize_currency, require_aware, statuses_of
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification
@@ -79,7 +80,7 @@ class PaymentOrderSpecs:
             exists().where(
                 Customer.org_id == PaymentOrder.org_id,
                 Customer.id == PaymentOrder.customer_id,
-                Customer.email == email.strip().lower(),
+                Customer.email == normalize_email(email),
             )
         )
 

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from models import MemberRole, Membership, User
 from repositories.base import AsyncRepository
 from repositories.lifecycle import AggregateCreated, lifecycle_event
-from tenancy.errors import InvalidData, raise_translated
+from repositories.validation import parse_member
+from tenancy.errors import raise_translated
 from tenancy.events import DomainEvent
 
 #: Columns never copied into events: the outbox and the broker must not carry hashes.
@@ -47,12 +48,7 @@ def parse_role(role: MemberRole | str) -> MemberRole:
     Raises:
         InvalidData: ``role`` is not one of the member roles.
     """
-    try:
-        return MemberRole(role)
-    except ValueError as exc:
-        raise InvalidData(
-            f"unknown member role {role!r}", constraint="ck_memberships_role"
-        ) from exc
+    return parse_member(MemberRole, role, what="member role", constraint="ck_memberships_role")
 
 
 def public_columns(values: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,25 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from tenancy.errors import InvalidData
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+def parse_member(enum: type[EnumT], value: str, *, what: str, constraint: str) -> EnumT:
+    """Return ``value`` as a member of ``enum``.
+
+    Raises:
+        InvalidData: it is not one (``what`` names it, ``constraint`` is the check it would fail).
+    """
+    try:
+        return enum(value)
+    except ValueError as exc:
+        raise InvalidData(f"unknown {what} {value!r}", constraint=constraint) from exc
 
 
 def normalize_currency(currency: str) -> str:

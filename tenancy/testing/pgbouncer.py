@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from tenancy.errors import ConfigurationError
+from tenancy.local_broker import free_port
 
 # pgbouncer refuses to run as root; any unprivileged account will do.
 UNPRIVILEGED_USER = "nobody"
@@ -58,13 +58,6 @@ class Bouncer:
         """Return ``base`` routed through pgbouncer (``single``: the one-connection pool)."""
         database = f"{self.database}_single" if single else self.database
         return base.set(host="127.0.0.1", port=self.port, database=database)
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager

@@ -7,7 +7,6 @@ name constraints, never values, so they cannot carry another tenant's data.
 from __future__ import annotations
 
 import asyncio
-import socket
 import traceback
 import uuid
 from collections.abc import AsyncIterator
@@ -29,14 +28,8 @@ from tenancy import (
     TenancySettings,
 )
 from tenancy.errors import translate
+from tenancy.local_broker import free_port
 from tests.core.tenant_graph import Tenants
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _leaks(error: TenancyError, *values: object) -> list[str]:
@@ -180,7 +173,7 @@ async def _lock(session: AsyncSession, customer_id: uuid.UUID) -> None:
 
 
 async def test_unreachable_database_is_unavailable(settings: TenancySettings) -> None:
-    url = settings.app_url().set(port=_closed_port())
+    url = settings.app_url().set(port=free_port())
     unreachable = settings.model_copy(
         update={"database_url": url.render_as_string(hide_password=False)}
     )
@@ -190,7 +183,7 @@ async def test_unreachable_database_is_unavailable(settings: TenancySettings) ->
 
 
 async def test_session_on_unreachable_database_is_unavailable(settings: TenancySettings) -> None:
-    url = settings.app_url().set(port=_closed_port())
+    url = settings.app_url().set(port=free_port())
     unreachable = settings.model_copy(
         update={"database_url": url.render_as_string(hide_password=False)}
     )
