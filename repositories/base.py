@@ -17,7 +17,6 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.exc import StaleDataError
 
 from repositories.compiled import prepare
 from repositories.lifecycle import (
@@ -133,8 +132,6 @@ class AsyncRepository(Generic[ModelT, IdT]):
     async def _flush(self) -> None:
         try:
             await self.session.flush()
-        except StaleDataError as exc:
-            raise Conflict("the row was changed by someone else (stale version)") from exc
         except Exception as exc:
             raise_translated(exc)
             raise

@@ -10,7 +10,7 @@ works exactly as for ORM-loaded instances.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,8 +156,3 @@ def _result_processor(column: Column[Any]) -> Processor:
     coltype = _NUMERIC_OID if isinstance(column.type, Numeric) else None
     processor: Processor = column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, coltype)
     return processor
-
-
-def column_values(obj: Any, keys: Sequence[str]) -> Mapping[str, Any]:
-    """Return ``obj``'s values for ``keys``."""
-    return {key: obj.__dict__.get(key) for key in keys}

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 
 
 class TenancyError(Exception):
@@ -108,6 +109,10 @@ def translate(exc: BaseException) -> TenancyError | None:
     """Map a SQLAlchemy/asyncpg exception to a ``TenancyError``, or ``None`` if it is not ours."""
     if isinstance(exc, TenancyError):
         return exc
+    if isinstance(exc, StaleDataError):
+        # An ORM update or delete of a versioned row matched nothing: someone else
+        # changed it since it was read (optimistic concurrency).
+        return Conflict("a row was changed by someone else (stale version)")
     if isinstance(exc, PoolTimeoutError):
         return DatabaseUnavailable("no database connection became free within the pool timeout")
     if isinstance(exc, (ConnectionError, OSError)):

@@ -27,12 +27,11 @@ from typing import Any, Protocol, Self
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm.base import instance_state
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.util import greenlet_spawn
 
 from tenancy.connection import TenantConnection
 from tenancy.context import bind_tenant, unbind_tenant
-from tenancy.errors import Conflict, raise_translated
+from tenancy.errors import raise_translated
 from tenancy.event_collection import (
     EventSource,
     event_marks,
@@ -274,9 +273,6 @@ class UnitOfWork:
                 await insert_events(await self.driver(), self.org_id, pending)
             # COMMIT, then the next transaction is prepared (no round trip), in one hop.
             await greenlet_spawn(self._commit_and_begin)
-        except StaleDataError as exc:
-            await self._abandon()
-            raise Conflict("a row was changed by someone else (stale version)") from exc
         except Exception as exc:
             await self._abandon()
             raise_translated(exc)
