@@ -56,9 +56,9 @@ class EventDispatcher(Protocol):
 class UnitOfWork:
     """A tenant transaction shared by several repositories.
 
-    Subclasses create their repositories in ``_start`` (passing ``self``, the
-    source of their session and driver connection) and list them in
-    ``_event_sources`` so that their events are collected at commit.
+    Subclasses declare their repositories as ``RepositoryAttribute``s; each is
+    created on first use with ``self`` as the source of its session and driver
+    connection, and its events are collected at commit.
     """
 
     def __init__(
@@ -81,6 +81,8 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         # Rows read or written before the session exists, by identity key.
         self._detached: dict[Any, Any] = {}
+        # (attribute name, repository) for every repository created so far.
+        self._created_repositories: list[tuple[str, EventSource]] = []
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -95,7 +97,6 @@ class UnitOfWork:
             unbind_tenant(self._context_token)
             raise_translated(exc)
             raise
-        self._start()
         return self
 
     async def __aexit__(
@@ -110,8 +111,7 @@ class UnitOfWork:
                 await greenlet_spawn(self._close)
         finally:
             self._connection = self._adapter = None
-            for source in self._event_sources():
-                source._release()
+            self._release_repositories()
             try:
                 if exc is not None and isinstance(exc, Exception):
                     raise_translated(exc)
@@ -241,12 +241,16 @@ class UnitOfWork:
 
     # -- events ----------------------------------------------------------------
 
-    def _start(self) -> None:
-        """Create the repositories (override)."""
-
     def _event_sources(self) -> Iterable[EventSource]:
-        """Return the repositories whose events are collected at commit (override)."""
-        return ()
+        return [repository for _, repository in self._created_repositories]
+
+    def _release_repositories(self) -> None:
+        # Repositories refer back to the unit of work: dropping them here breaks the
+        # cycle, so reference counting frees both (and the aggregates) at once.
+        created, self._created_repositories = self._created_repositories, []
+        for name, repository in created:
+            repository._release()
+            self.__dict__.pop(name, None)
 
     def collect(self, event: DomainEvent) -> None:
         """Queue an event not attached to any aggregate, written at commit."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
+import weakref
 from collections.abc import Sequence
 
 import pytest
@@ -190,3 +192,23 @@ async def test_unreachable_database_is_a_typed_error(settings: TenancySettings) 
                 await uow.customers.count()
     finally:
         await database.dispose()
+
+
+async def test_finished_unit_of_work_is_freed_without_the_garbage_collector(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    # Cycles between a unit of work and its repositories would be left to the cyclic
+    # collector, whose passes grow costly under load; reference counting must do.
+    gc.disable()
+    try:
+        async with db.unit_of_work(org_a) as uow:
+            repository_ref = weakref.ref(uow.customers)
+            await uow.customers.add(Customer(email="freed@example.com"))
+            await uow.customers.list()
+            await uow.commit()
+        uow_ref = weakref.ref(uow)
+        del uow
+        assert uow_ref() is None
+        assert repository_ref() is None
+    finally:
+        gc.enable()
