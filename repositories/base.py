@@ -18,7 +18,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from repositories.compiled import prepare
 from repositories.lifecycle import (
     AggregateCreated,
     AggregateDeleted,
@@ -27,6 +26,7 @@ from repositories.lifecycle import (
     lifecycle_event,
     loaded_columns,
 )
+from repositories.list_statement import ListShape, list_select, list_sql
 from repositories.row_mapper import row_mapper
 from repositories.source import IdT, ModelT, TransactionSource
 from tenancy.connection import TenantConnection
@@ -39,11 +39,14 @@ from tenancy.pagination import (
     PageResult,
     SortKey,
     encode_cursor,
-    keyset_clause,
+    keyset_values,
     resolve_sort,
 )
 from tenancy.session import adopt, session_driver, session_tenant
 from tenancy.specification import Specification
+
+#: Resolved sort keys per repository class and ``order_by``.
+_SORT_KEYS: dict[tuple[type[Any], tuple[str, ...]], tuple[SortKey, ...]] = {}
 
 #: Columns callers may never set through ``update``: identity and tenancy.
 PROTECTED_COLUMNS = frozenset({"org_id", "id", "created_at", "version"})
@@ -100,6 +103,12 @@ class AsyncRepository(Generic[ModelT, IdT]):
         if isinstance(source, AsyncSession):
             return adopt(source.sync_session, obj)
         return source.adopt(obj)
+
+    def _adopt_all(self, objs: builtins.list[Any]) -> builtins.list[Any]:
+        source = self._source
+        if isinstance(source, AsyncSession):
+            return [adopt(source.sync_session, obj) for obj in objs]
+        return source.adopt_all(objs)
 
     def _created_event(self, obj: ModelT) -> DomainEvent | None:
         """Return the event ``add`` raises for ``obj`` (override for a richer one, or None)."""
@@ -216,25 +225,18 @@ class AsyncRepository(Generic[ModelT, IdT]):
             InvalidData: unknown sort key, or a malformed cursor.
         """
         keys = self._sort(order_by or self.default_order)
-        mapper = row_mapper(self.model)
-        # Plain columns, not the ORM entity: rows are read through the connection and
-        # materialised by the row mapper, without the ORM's per-row loading machinery.
-        statement = self._filtered(select(*mapper.load_columns), spec)
-        if mapper.tenant_column is not None:
-            statement = statement.where(mapper.tenant_column == self._tenant())
         if isinstance(page, KeysetPage):
-            if page.after is not None:
-                statement = statement.where(keyset_clause(keys, page.after))
-            rows = await self._rows(statement, keys, page.limit + 1)
+            after = keyset_values(keys, page.after) if page.after is not None else []
+            rows = await self._rows(spec, keys, after=after, limit=page.limit + 1)
             more = len(rows) > page.limit
             rows = rows[: page.limit]
             cursor = encode_cursor([getattr(rows[-1], k.name) for k in keys]) if more else None
             return KeysetResult(items=rows, next_cursor=cursor)
         if isinstance(page, OffsetPage):
             total = await self.count(spec)
-            rows = await self._rows(statement.offset(page.offset), keys, page.limit)
+            rows = await self._rows(spec, keys, limit=page.limit, offset=page.offset)
             return PageResult(items=rows, total=total)
-        return await self._rows(statement, keys, None)
+        return await self._rows(spec, keys)
 
     async def count(self, spec: Specification[ModelT] | None = None) -> int:
         """Return how many aggregates match ``spec`` (the filter only)."""
@@ -377,41 +379,55 @@ class AsyncRepository(Generic[ModelT, IdT]):
 
     # -- helpers -----------------------------------------------------------
 
-    def _sort(self, order_by: Sequence[str]) -> builtins.list[SortKey]:
-        whitelist = {name: getattr(self.model, attr) for name, attr in self.sort_keys.items()}
-        keys = resolve_sort(order_by, whitelist)
-        if "id" not in {k.name for k in keys}:
-            descending = keys[-1].descending if keys else False
-            keys.append(SortKey("id", self.model.id, descending))
+    def _sort(self, order_by: Sequence[str]) -> tuple[SortKey, ...]:
+        cache_key = (type(self), tuple(order_by))
+        keys = _SORT_KEYS.get(cache_key)
+        if keys is None:
+            whitelist = {name: getattr(self.model, attr) for name, attr in self.sort_keys.items()}
+            resolved = resolve_sort(order_by, whitelist)  # InvalidData: not cached
+            if "id" not in {k.name for k in resolved}:
+                descending = resolved[-1].descending if resolved else False
+                resolved.append(SortKey("id", self.model.id, descending))
+            keys = _SORT_KEYS[cache_key] = tuple(resolved)
         return keys
 
     def _filtered(self, statement: Select[Any], spec: Specification[ModelT] | None) -> Select[Any]:
         return spec.apply(statement) if spec is not None else statement
 
     async def _rows(
-        self, statement: Select[Any], keys: builtins.list[SortKey], limit: int | None
+        self,
+        spec: Specification[ModelT] | None,
+        keys: tuple[SortKey, ...],
+        *,
+        after: Sequence[Any] = (),
+        limit: int | None = None,
+        offset: int | None = None,
     ) -> builtins.list[ModelT]:
-        statement = statement.order_by(*(k.order_clause() for k in keys))
-        if limit is not None:
-            statement = statement.limit(limit)
         mapper = row_mapper(self.model)
-        prepared = prepare(statement)
+        clause = spec.to_clause() if spec is not None else None
+        shape = ListShape(keys, bool(after), limit is not None, offset is not None)
+        planned = list_sql(
+            mapper, clause, shape, tenant=self._tenant(), after=after, limit=limit, offset=offset
+        )
         try:
-            if prepared is not None:
+            if planned is not None:
                 # The common shapes run as cached SQL text straight on the driver.
                 driver = await self._driver()
-                rows: Sequence[Any] = await driver.fetch(prepared[0], *prepared[1])
+                rows: Sequence[Any] = await driver.fetch(planned[0], *planned[1])
                 processed = False
             else:
+                statement = list_select(mapper, clause, shape, after=after)
+                params = {"tenancy_tenant": self._tenant(), "tenancy_limit": limit}
+                params["tenancy_offset"] = offset
                 connection = await self._connection()
-                rows = (await connection.execute(statement)).all()
+                rows = (await connection.execute(statement, params)).all()
                 processed = True
         except Exception as exc:
             raise_translated(exc)
             raise
-        return [
-            self._see(self._adopt(mapper.materialize(row, processed=processed))) for row in rows
-        ]
+        objs = self._adopt_all(mapper.materialize_all(rows, processed=processed))
+        self.seen.update((id(obj), obj) for obj in objs)
+        return objs
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = column_names(self.model)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Numeric, Table
@@ -43,6 +44,10 @@ class RowMapper:
     tenant_column: Column[Any] | None
     identity_class: type[Any]
     primary_key_positions: tuple[int, ...]
+    #: (position, processor) of the loaded columns that need a conversion.
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: The identity-key tuple of a row's (converted) values.
+    primary_key_of: Callable[[Sequence[Any]], tuple[Any, ...]]
 
     def insert_values(self, obj: Any) -> list[Any]:
         """Fill Python-side defaults on ``obj`` and return its column values for ``insert``."""
@@ -60,6 +65,27 @@ class RowMapper:
             state[key] = value
             values.append(process(value) if process is not None and value is not None else value)
         return values
+
+    def materialize_all(self, rows: Sequence[Sequence[Any]], *, processed: bool) -> list[Any]:
+        """Return detached instances (with identity) for many rows; see ``materialize``."""
+        new_instance = self.new_instance
+        keys = self.load_keys
+        identity_class = self.identity_class
+        primary_key = self.primary_key_of
+        conversions = None if processed else self.conversions
+        objs = []
+        for row in rows:
+            values = row
+            if conversions:
+                values = list(row)
+                for i, process in conversions:
+                    if values[i] is not None:
+                        values[i] = process(values[i])
+            obj = new_instance()
+            obj.__dict__.update(zip(keys, values, strict=True))
+            obj._sa_instance_state.key = (identity_class, primary_key(values), None)
+            objs.append(obj)
+        return objs
 
     def materialize(self, values: Sequence[Any], *, processed: bool) -> Any:
         """Return a detached instance (with identity) for one row's column values."""
@@ -111,6 +137,9 @@ def _build(model: type[Any]) -> RowMapper:
     select_by_id = f"SELECT {load_names} FROM {table_name} WHERE id = $1"
     if tenant_column is not None:
         select_by_id += f" AND {_quote(tenant_column.name)} = $2"
+    from_db = tuple(_result_processor(c) for c in load_columns)
+    # In the mapper's primary-key order, which is the identity key's order.
+    positions = tuple(load_columns.index(c) for c in mapper.primary_key)
     return RowMapper(
         model=model,
         table=table,
@@ -121,13 +150,23 @@ def _build(model: type[Any]) -> RowMapper:
         select_by_id=select_by_id,
         insert=f"INSERT INTO {table_name} ({names}) VALUES ({placeholders})",
         to_db=tuple(_bind_processor(c) for c in columns),
-        from_db=tuple(_result_processor(c) for c in load_columns),
+        from_db=from_db,
         new_instance=mapper.class_manager.new_instance,
         tenant_column=tenant_column,
         identity_class=mapper._identity_class,
-        # In the mapper's primary-key order, which is the identity key's order.
-        primary_key_positions=tuple(load_columns.index(c) for c in mapper.primary_key),
+        primary_key_positions=positions,
+        conversions=tuple((i, p) for i, p in enumerate(from_db) if p is not None),
+        primary_key_of=_tuple_getter(positions),
     )
+
+
+def _tuple_getter(positions: tuple[int, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    # itemgetter returns a bare value for one position; an identity key is a tuple.
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    getter: Callable[[Sequence[Any]], tuple[Any, ...]] = itemgetter(*positions)
+    return getter
 
 
 def _tenant_column(table: Table) -> Column[Any] | None:

@@ -37,6 +37,9 @@ class TransactionSource(Protocol):
     def adopt(self, obj: Any) -> Any:
         """Make a detached instance part of the unit of work (no SQL)."""
 
+    def adopt_all(self, objs: list[Any]) -> list[Any]:
+        """``adopt`` for many instances at once."""
+
     @property
     def session(self) -> AsyncSession:
         """The ORM session joined to the transaction."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenancy.connection import TenantConnection
 from tenancy.errors import UnsafeDatabaseRole, raise_translated
+from tenancy.json_codec import decode_json
 from tenancy.settings import APP_ROLE, TenancySettings
 
 _ROLE_CHECK = text(
@@ -72,6 +73,7 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
         # Errors and logs must not quote statement values (emails, hashes, ...).
         hide_parameters=True,
         connect_args=connect_args,
+        json_deserializer=decode_json,
     )
     # A tenant statement left pending by a transaction that never ran a query
     # must not reach the next user of the pooled connection.

@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tenancy.errors import InvalidData
@@ -97,18 +97,15 @@ def resolve_sort(
     return keys
 
 
-def keyset_clause(keys: Sequence[SortKey], cursor: str) -> ColumnElement[bool]:
-    """Return the predicate selecting rows strictly after ``cursor`` in ``keys`` order.
+def keyset_values(keys: Sequence[SortKey], cursor: str) -> list[Any]:
+    """Return the sort values of ``cursor``; rows come strictly after them in ``keys`` order.
 
     Raises:
         InvalidData: the cursor is malformed, or the keys mix directions.
     """
     if len({k.descending for k in keys}) > 1:
         raise InvalidData("keyset pagination needs every sort key in the same direction")
-    values = decode_cursor(cursor, keys)
-    left = tuple_(*(k.column for k in keys))
-    right = tuple_(*values)
-    return left < right if keys[0].descending else left > right
+    return decode_cursor(cursor, keys)
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

@@ -213,6 +213,21 @@ class UnitOfWork:
         self._detached[key] = obj
         return obj
 
+    def adopt_all(self, objs: list[Any]) -> list[Any]:
+        """``adopt`` for many instances at once (a list's rows)."""
+        if self._session is not None:
+            sync_session = self._session.sync_session
+            return [adopt(sync_session, obj) for obj in objs]
+        detached = self._detached
+        adopted = []
+        for obj in objs:
+            key = obj._sa_instance_state.key
+            existing = detached.get(key)
+            if existing is None:
+                detached[key] = existing = obj
+            adopted.append(existing)
+        return adopted
+
     def connection(self) -> AsyncConnection:
         """The Core connection this unit of work's transaction runs on."""
         return self._live_connection()

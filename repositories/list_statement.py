@@ -1,0 +1,180 @@
+"""List statements compiled once per shape, run as SQL text on the driver.
+
+A repository ``list`` call differs from the previous one mostly in values: the
+filter's literals, the tenant, the cursor, the page size. Building a SQLAlchemy
+``select`` for every call, generating its cache key and executing it through
+Core costs more than the query itself. Here the statement for a *shape* (the
+model, the filter's SQLAlchemy cache key, the sort keys and which paging parts
+are present) is built and compiled once; a call only generates the filter's
+cache key, which also yields the filter's current bound values in the order
+SQLAlchemy's own statement cache relies on, and runs the cached text on asyncpg.
+
+Filters that cannot be cached, and statements needing SQLAlchemy's post-compile
+step (expanding ``IN`` lists, literal execution), get ``None``: the caller runs
+them through Core. Pinned to SQLAlchemy 2.x (``pyproject.toml``), whose
+compiler API this uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, bindparam, select, tuple_
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql import Select
+
+from repositories.row_mapper import RowMapper
+from tenancy.pagination import SortKey
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+#: Distinct shapes kept; the repositories produce a few dozen.
+MAX_SHAPES = 512
+
+_TENANT = "tenancy_tenant"
+_LIMIT = "tenancy_limit"
+_OFFSET = "tenancy_offset"
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """Everything of a list call but its values, beyond the filter.
+
+    Compared and hashed by the sort keys' names and directions (the columns
+    follow from the model), so it can key the cache.
+    """
+
+    keys: tuple[SortKey, ...] = field(compare=False)
+    has_after: bool
+    has_limit: bool
+    has_offset: bool
+    order: tuple[tuple[str, bool], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order", tuple((k.name, k.descending) for k in self.keys))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    #: Per positional parameter: an index into the filter's bound parameters,
+    #: or the name of one of this module's own parameters.
+    sources: tuple[int | str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_PLANS: dict[Any, _Plan | None] = {}
+_MISSING: Any = object()
+
+
+def list_select(
+    mapper: RowMapper,
+    clause: ColumnElement[bool] | None,
+    shape: ListShape,
+    *,
+    after: Sequence[Any] = (),
+) -> Select[Any]:
+    """Return the Core ``select`` of a list call, with its values inline (the general path)."""
+    statement = select(*mapper.load_columns)
+    if clause is not None:
+        statement = statement.where(clause)
+    return _finish(statement, mapper, shape, list(after))
+
+
+def list_sql(
+    mapper: RowMapper,
+    clause: ColumnElement[bool] | None,
+    shape: ListShape,
+    *,
+    tenant: Any,
+    after: Sequence[Any] = (),
+    limit: int | None = None,
+    offset: int | None = None,
+) -> tuple[str, list[Any]] | None:
+    """Return the SQL text and positional values of a list call, or ``None`` if unsupported."""
+    if clause is None:
+        filter_key: Any = None
+        binds: Sequence[Any] = ()
+    else:
+        cache_key = clause._generate_cache_key()
+        if cache_key is None:
+            return None
+        filter_key, binds = cache_key.key, cache_key.bindparams
+    plan_key = (mapper.model, filter_key, shape)
+    plan = _PLANS.get(plan_key, _MISSING)
+    if plan is _MISSING:
+        plan = _plan(mapper, clause, binds, shape)
+        if len(_PLANS) >= MAX_SHAPES:
+            _PLANS.clear()
+        _PLANS[plan_key] = plan
+    if plan is None:
+        return None
+    own = {_TENANT: tenant, _LIMIT: limit, _OFFSET: offset}
+    own.update((f"tenancy_after_{i}", value) for i, value in enumerate(after))
+    values = []
+    for source, process in zip(plan.sources, plan.processors, strict=True):
+        value = binds[source].effective_value if isinstance(source, int) else own[source]
+        values.append(process(value) if process is not None and value is not None else value)
+    return plan.sql, values
+
+
+def _finish(
+    statement: Select[Any], mapper: RowMapper, shape: ListShape, after: list[Any]
+) -> Select[Any]:
+    # ``after`` holds either the cursor's values or this module's named parameters.
+    if mapper.tenant_column is not None:
+        statement = statement.where(
+            mapper.tenant_column == bindparam(_TENANT, type_=mapper.tenant_column.type)
+        )
+    keys = shape.keys
+    if shape.has_after:
+        row = tuple_(*(k.column for k in keys))
+        bound = tuple_(*after)
+        statement = statement.where(row < bound if keys[0].descending else row > bound)
+    statement = statement.order_by(*(k.order_clause() for k in keys))
+    if shape.has_limit:
+        statement = statement.limit(bindparam(_LIMIT, type_=Integer()))
+    if shape.has_offset:
+        statement = statement.offset(bindparam(_OFFSET, type_=Integer()))
+    return statement
+
+
+def _plan(
+    mapper: RowMapper,
+    clause: ColumnElement[bool] | None,
+    binds: Sequence[Any],
+    shape: ListShape,
+) -> _Plan | None:
+    after = [bindparam(f"tenancy_after_{i}", type_=k.column.type) for i, k in enumerate(shape.keys)]
+    statement = select(*mapper.load_columns)
+    if clause is not None:
+        statement = statement.where(clause)
+    statement = _finish(statement, mapper, shape, after if shape.has_after else [])
+    compiled = _DIALECT.statement_compiler(_DIALECT, statement)
+    if compiled.post_compile_params or compiled.literal_execute_params:
+        return None
+    position = {id(b): i for i, b in reversed(list(enumerate(binds)))}
+    own = {_TENANT, _LIMIT, _OFFSET, *(b.key for b in after)}
+    sources: list[int | str] = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        if bind.key in own:
+            sources.append(bind.key)
+        elif id(bind) in position:
+            sources.append(position[id(bind)])
+        else:
+            # A parameter whose value the filter's cache key does not carry.
+            return None
+    processors = compiled._bind_processors
+    return _Plan(
+        sql=compiled.string,
+        sources=tuple(sources),
+        processors=tuple(
+            p if callable(p := processors.get(name)) else None
+            for name in compiled.positiontup or ()
+        ),
+    )
+
+
+__all__ = ["MAX_SHAPES", "ListShape", "list_select", "list_sql"]
