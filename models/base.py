@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, text
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
 
 #: Constraint names are part of the contract: errors are translated by them and
 #: the audit reads them, so every constraint gets a predictable name.
@@ -30,6 +30,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: ``Session.info`` key of the dict in which a unit of work holds (strongly) the
+#: aggregates with pending events until it collects them.
+EVENT_HOLDERS_KEY = "tenancy.event_holders"
+
+
 class Base(DeclarativeBase):
     """Base class of every ORM model; each instance can record domain events.
 
@@ -48,6 +53,12 @@ class Base(DeclarativeBase):
         # Kept in __dict__ rather than a mapped attribute: instances loaded from the
         # database never run __init__, and events are never persisted on the row.
         self.__dict__.setdefault("_pending_events", []).append(event)
+        # A unit of work holds unchanged aggregates weakly; one with events must
+        # live until commit even if the caller drops it.
+        session = object_session(self)
+        holders = session.info.get(EVENT_HOLDERS_KEY) if session is not None else None
+        if holders is not None:
+            holders[id(self)] = self
 
     def pull_events(self) -> list[object]:
         """Return and forget the events recorded since the last pull."""

@@ -127,11 +127,18 @@ class AsyncRepository(Generic[ModelT, IdT]):
         self.loose_events.clear()
 
     def _see(self, obj: ModelT) -> ModelT:
-        self.seen[id(obj)] = obj
+        # On a plain session the repository holds what it hands out, for the events
+        # write_outbox collects; a unit of work holds aggregates itself (weakly
+        # while they have no events), so that unused ones are freed at once.
+        if isinstance(self._source, AsyncSession):
+            self.seen[id(obj)] = obj
         return obj
 
     def _see_all(self, objs: Iterable[ModelT]) -> builtins.list[ModelT]:
-        return [self._see(o) for o in objs]
+        listed: builtins.list[ModelT] = builtins.list(objs)
+        if isinstance(self._source, AsyncSession):
+            self.seen.update((id(obj), obj) for obj in listed)
+        return listed
 
     def _event(self, base: type[DomainEvent], obj_id: object, **fields: Any) -> DomainEvent:
         model = self.model
@@ -425,9 +432,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
         except Exception as exc:
             raise_translated(exc)
             raise
-        objs = self._adopt_all(mapper.materialize_all(rows, processed=processed))
-        self.seen.update((id(obj), obj) for obj in objs)
-        return objs
+        return self._see_all(self._adopt_all(mapper.materialize_all(rows, processed=processed)))
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = column_names(self.model)

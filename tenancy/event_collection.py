@@ -28,6 +28,18 @@ class EventSource(Protocol):
         """Forget every aggregate and event (the unit of work has ended)."""
 
 
+class HeldAggregates:
+    """The aggregates a unit of work holds for their pending events, as an event source."""
+
+    def __init__(self, held: dict[int, object]) -> None:
+        self.seen = held
+        self.loose_events: list[DomainEvent] = []
+
+    def _release(self) -> None:
+        self.seen.clear()
+        self.loose_events.clear()
+
+
 def pull_events(loose: list[DomainEvent], sources: Iterable[EventSource]) -> list[DomainEvent]:
     """Return and forget every pending event, ordered by when it was raised."""
     events: list[DomainEvent] = list(loose)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, make_transient_to_detached
 from sqlalchemy.orm.base import instance_state
 
-from models.base import is_tenant_owned
+from models.base import EVENT_HOLDERS_KEY, is_tenant_owned
 from tenancy.connection import TenantConnection
 from tenancy.errors import ConfigurationError, TenantContextRequired
 
@@ -130,8 +130,32 @@ def adopt(session: Session, obj: Any) -> Any:
     state = instance_state(obj)
     if state.key is None:
         make_transient_to_detached(obj)
-    existing = session.identity_map.get(state.key) if state.key is not None else None
-    if existing is not None:
-        return existing
-    session.add(obj)
-    return obj
+    return adopt_all(session, [obj])[0]
+
+
+def adopt_all(session: Session, objs: list[Any]) -> list[Any]:
+    """``adopt`` for instances that have their identity key and no pending changes.
+
+    They join the session's identity map the way SQLAlchemy's loader puts rows
+    there: held weakly while unchanged (an aggregate the caller drops is freed at
+    once), strongly from its first change until flushed. An instance that
+    already has pending events is held until the unit of work collects them.
+    """
+    identity_map = session.identity_map
+    hash_key = session.hash_key
+    holders = session.info.get(EVENT_HOLDERS_KEY)
+    adopted = []
+    for obj in objs:
+        state = obj._sa_instance_state
+        existing = identity_map.get(state.key)
+        if existing is None:
+            if state.modified or state.session_id is not None:
+                session.add(obj)  # the general path keeps its changes
+            else:
+                state.session_id = hash_key
+                identity_map._add_unpresent(state, state.key)
+            if holders is not None and "_pending_events" in obj.__dict__:
+                holders[id(obj)] = obj
+            existing = obj
+        adopted.append(existing)
+    return adopted

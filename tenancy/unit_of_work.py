@@ -26,14 +26,15 @@ from typing import Any, Protocol, Self
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.orm.base import instance_state
 from sqlalchemy.util import greenlet_spawn
 
+from models.base import EVENT_HOLDERS_KEY
 from tenancy.connection import TenantConnection
 from tenancy.context import bind_tenant, unbind_tenant
 from tenancy.errors import raise_translated
 from tenancy.event_collection import (
     EventSource,
+    HeldAggregates,
     event_marks,
     pull_events,
     rewind_events,
@@ -41,7 +42,7 @@ from tenancy.event_collection import (
 from tenancy.events import DomainEvent
 from tenancy.log import get_logger
 from tenancy.outbox import insert_events, insert_with_event
-from tenancy.session import TENANT_KEY, JoinedSession, adopt, set_local_statement
+from tenancy.session import TENANT_KEY, JoinedSession, adopt, adopt_all, set_local_statement
 
 logger = get_logger(__name__)
 
@@ -79,8 +80,9 @@ class UnitOfWork:
         self._connection: AsyncConnection | None = None
         self._adapter: Any = None
         self._session: AsyncSession | None = None
-        # Rows read or written before the session exists, by identity key.
-        self._detached: dict[Any, Any] = {}
+        # Aggregates with pending events, held until commit (see adopt_all).
+        self._event_holders: dict[int, Any] = {}
+        self._held = HeldAggregates(self._event_holders)
         # (attribute name, repository) for every repository created so far.
         self._created_repositories: list[tuple[str, EventSource]] = []
 
@@ -145,7 +147,7 @@ class UnitOfWork:
         self._sync_connection().close()
 
     def _close_session_sync(self) -> None:
-        self._detached.clear()
+        self._event_holders.clear()
         session, self._session = self._session, None
         if session is not None:
             # Detach instead of expiring: callers may still read what they loaded.
@@ -190,43 +192,22 @@ class UnitOfWork:
                 join_transaction_mode="rollback_only",
                 expire_on_commit=False,
                 autoflush=False,
-                info={TENANT_KEY: self.org_id},
+                info={TENANT_KEY: self.org_id, EVENT_HOLDERS_KEY: self._event_holders},
             )
-            sync_session = self._session.sync_session
-            for obj in self._detached.values():
-                sync_session.add(obj)
-            self._detached.clear()
         return self._session
 
     def adopt(self, obj: Any) -> Any:
         """Make a detached instance part of this unit of work, without SQL.
 
         Returns the instance already held for that row, if any, so one row is
-        one object within a transaction.
+        one object within a transaction. Unchanged instances are held weakly,
+        as SQLAlchemy's identity map does; changed ones until they are flushed.
         """
-        if self._session is not None:
-            return adopt(self._session.sync_session, obj)
-        key = instance_state(obj).key
-        existing = self._detached.get(key)
-        if existing is not None:
-            return existing
-        self._detached[key] = obj
-        return obj
+        return adopt(self.session.sync_session, obj)
 
     def adopt_all(self, objs: list[Any]) -> list[Any]:
         """``adopt`` for many instances at once (a list's rows)."""
-        if self._session is not None:
-            sync_session = self._session.sync_session
-            return [adopt(sync_session, obj) for obj in objs]
-        detached = self._detached
-        adopted = []
-        for obj in objs:
-            key = obj._sa_instance_state.key
-            existing = detached.get(key)
-            if existing is None:
-                detached[key] = existing = obj
-            adopted.append(existing)
-        return adopted
+        return adopt_all(self.session.sync_session, objs)
 
     def connection(self) -> AsyncConnection:
         """The Core connection this unit of work's transaction runs on."""
@@ -257,7 +238,7 @@ class UnitOfWork:
     # -- events ----------------------------------------------------------------
 
     def _event_sources(self) -> Iterable[EventSource]:
-        return [repository for _, repository in self._created_repositories]
+        return [self._held, *(repository for _, repository in self._created_repositories)]
 
     def _release_repositories(self) -> None:
         # Repositories refer back to the unit of work: dropping them here breaks the

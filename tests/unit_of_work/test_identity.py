@@ -1,0 +1,105 @@
+"""What a unit of work holds: one object per row, changes kept, unused aggregates freed."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+import weakref
+from typing import ClassVar
+
+from sqlalchemy import text
+
+from models import Customer
+from tenancy import Database
+from tenancy.events import DomainEvent
+
+
+class CustomerFlagged(DomainEvent):
+    """An event a service raises on an aggregate it loaded."""
+
+    aggregate_type: ClassVar[str] = "customer"
+
+
+async def _customer(db: Database, org_id: uuid.UUID, email: str) -> uuid.UUID:
+    async with db.unit_of_work(org_id) as uow:
+        customer = await uow.customers.add(Customer(email=email))
+        await uow.commit()
+    return customer.id
+
+
+async def _name(db: Database, org_id: uuid.UUID, customer_id: uuid.UUID) -> str:
+    async with db.unit_of_work(org_id) as uow:
+        return (await uow.customers.get(customer_id)).name
+
+
+async def test_aggregate_changed_after_get_is_written_at_commit(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    customer_id = await _customer(db, org_a, "get-change@example.com")
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.get(customer_id)
+        customer.name = "changed after get"
+        await uow.commit()
+    assert await _name(db, org_a, customer_id) == "changed after get"
+
+
+async def test_aggregate_changed_after_list_is_written_at_commit(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    customer_id = await _customer(db, org_a, "list-change@example.com")
+    async with db.unit_of_work(org_a) as uow:
+        [customer] = await uow.customers.list()
+        customer.name = "changed after list"
+        await uow.commit()
+    assert await _name(db, org_a, customer_id) == "changed after list"
+
+
+async def test_changed_aggregate_dropped_before_commit_is_still_written(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    customer_id = await _customer(db, org_a, "dropped-change@example.com")
+    async with db.unit_of_work(org_a) as uow:
+        (await uow.customers.get(customer_id)).name = "changed, then dropped"
+        gc.collect()
+        await uow.commit()
+    assert await _name(db, org_a, customer_id) == "changed, then dropped"
+
+
+async def test_one_row_is_one_object_within_a_unit_of_work(db: Database, org_a: uuid.UUID) -> None:
+    customer_id = await _customer(db, org_a, "same-object@example.com")
+    async with db.unit_of_work(org_a) as uow:
+        by_get = await uow.customers.get(customer_id)
+        [by_list] = await uow.customers.list()
+        assert by_list is by_get
+
+
+async def test_unchanged_aggregate_the_caller_drops_is_freed_at_once(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    customer_id = await _customer(db, org_a, "freed-early@example.com")
+    gc.disable()
+    try:
+        async with db.unit_of_work(org_a) as uow:
+            ref = weakref.ref(await uow.customers.get(customer_id))
+            # Held weakly, like SQLAlchemy's identity map: nothing keeps it alive.
+            assert ref() is None
+    finally:
+        gc.enable()
+
+
+async def test_event_recorded_on_a_dropped_aggregate_still_reaches_the_outbox(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    customer_id = await _customer(db, org_a, "event-dropped@example.com")
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.get(customer_id)
+        customer.record_event(CustomerFlagged(aggregate_id=str(customer_id)))
+        del customer
+        gc.collect()
+        await uow.commit()
+    async with db.session(org_a) as session:
+        types = await session.execute(
+            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
+            {"id": str(customer_id)},
+        )
+        assert "CustomerFlagged" in list(types.scalars())
