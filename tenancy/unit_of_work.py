@@ -22,9 +22,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, PoolProxiedConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
@@ -77,6 +77,7 @@ class UnitOfWork:
         self._loose: list[DomainEvent] = []
         # Events already in the outbox (written with their row), kept for dispatch.
         self._written: list[DomainEvent] = []
+        self._pooled: PoolProxiedConnection | None = None
         self._connection: AsyncConnection | None = None
         self._adapter: Any = None
         self._session: AsyncSession | None = None
@@ -92,9 +93,9 @@ class UnitOfWork:
         # Bound for the block, so that log records (refusals included) name the tenant.
         self._context_token = bind_tenant(self.org_id)
         try:
-            # Checkout and BEGIN in one hop into SQLAlchemy's sync core: each hop
-            # costs a greenlet switch, and this runs for every unit of work.
-            self._connection = await greenlet_spawn(self._open)
+            # Checkout (and, if needed, the Core connection) in one hop into
+            # SQLAlchemy's sync core: each hop costs a greenlet switch.
+            self._pooled = await greenlet_spawn(self._open)
         except Exception as exc:
             unbind_tenant(self._context_token)
             raise_translated(exc)
@@ -108,11 +109,11 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._connection is not None:
+            if self._pooled is not None:
                 # Closing rolls back whatever was not committed, error or not.
-                await greenlet_spawn(self._close)
+                await self._close()
         finally:
-            self._connection = self._adapter = None
+            self._pooled = self._connection = self._adapter = None
             self._release_repositories()
             try:
                 if exc is not None and isinstance(exc, Exception):
@@ -120,31 +121,70 @@ class UnitOfWork:
             finally:
                 unbind_tenant(self._context_token)
 
-    def _open(self) -> AsyncConnection:
-        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here.
-        sync_connection = self._engine.sync_engine.connect()
+    def _open(self) -> PoolProxiedConnection:
+        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here. The hot
+        # paths need only the pooled driver connection; SQLAlchemy's Connection
+        # (Core, the ORM session, savepoints) is built over it on first need, or
+        # now when the engine carries execution options (an isolation level),
+        # which only a Connection applies.
+        pooled = self._engine.sync_engine.raw_connection()
         try:
-            self._adapter = sync_connection.connection.dbapi_connection
-            self._begin_sync(sync_connection)
+            self._adapter = pooled.dbapi_connection
+            self._prepare_begin()
+            if self._engine.sync_engine.get_execution_options():
+                self._connect_core(pooled)
         except BaseException:
-            sync_connection.close()
+            self._connection = None
+            pooled.close()
             raise
-        return AsyncConnection(self._engine, sync_connection)
+        return pooled
 
-    def _begin_sync(self, sync_connection: Connection) -> None:
+    def _prepare_begin(self) -> None:
         # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.
         self._driver_connection().begin_with(set_local_statement(self.org_id))
+
+    def _connect_core(self, pooled: PoolProxiedConnection) -> AsyncConnection:
+        # The Connection joins whatever the adapter has (its BEGIN may already have
+        # been sent by a hot path): SQLAlchemy's begin() does no I/O for asyncpg.
+        sync_connection = Connection(self._engine.sync_engine, connection=pooled)
         sync_connection.begin()
+        self._connection = AsyncConnection(self._engine, sync_connection)
+        return self._connection
 
     def _sync_connection(self) -> Connection:
-        sync_connection = self._live_connection().sync_connection
+        sync_connection = self._core().sync_connection
         if sync_connection is None:
             raise RuntimeError("the unit of work's connection is closed")
         return sync_connection
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
+        if self._connection is not None:
+            await greenlet_spawn(self._close_core)
+            return
+        pooled = self._pooled
+        assert pooled is not None  # checked by the caller
+        self._close_session_sync()
+        try:
+            await self._end_transaction("rollback")
+        except BaseException:
+            # A connection whose ROLLBACK failed is not given to anyone else.
+            await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            # Check-in may do I/O (closing an overflow connection): in a greenlet.
+            await greenlet_spawn(pooled.close)
+
+    def _close_core(self) -> None:
         self._close_session_sync()
         self._sync_connection().close()
+
+    async def _end_transaction(self, how: Literal["commit", "rollback"]) -> None:
+        # COMMIT or ROLLBACK straight on the driver, as the adapter would do it.
+        adapter = self._adapter
+        transaction = adapter._transaction if adapter is not None else None
+        if transaction is not None:
+            end = transaction.commit if how == "commit" else transaction.rollback
+            await adapter._call_and_discard(end)
 
     def _close_session_sync(self) -> None:
         self._event_holders.clear()
@@ -155,23 +195,32 @@ class UnitOfWork:
             session.sync_session.close()
 
     def _commit_and_begin(self) -> None:
-        sync_connection = self._live_connection().sync_connection
-        assert sync_connection is not None  # set by _open
+        sync_connection = self._sync_connection()
         sync_connection.commit()
         self._close_session_sync()
-        self._begin_sync(sync_connection)
+        self._prepare_begin()
+        sync_connection.begin()
 
     def _rollback_and_begin(self) -> None:
         self._close_session_sync()
-        sync_connection = self._live_connection().sync_connection
-        assert sync_connection is not None  # set by _open
+        sync_connection = self._sync_connection()
         sync_connection.rollback()
-        self._begin_sync(sync_connection)
+        self._prepare_begin()
+        sync_connection.begin()
 
-    def _live_connection(self) -> AsyncConnection:
-        if self._connection is None:
+    def _active(self) -> PoolProxiedConnection:
+        if self._pooled is None:
             raise RuntimeError("the unit of work is not active; use `async with`")
-        return self._connection
+        return self._pooled
+
+    def _core(self) -> AsyncConnection:
+        pooled = self._active()
+        if self._connection is not None:
+            return self._connection
+        connection = self._connect_core(pooled)
+        if self._session is not None:
+            _bind(self._session, connection)
+        return connection
 
     def _driver_connection(self) -> TenantConnection:
         driver = self._adapter.driver_connection if self._adapter is not None else None
@@ -184,9 +233,18 @@ class UnitOfWork:
     @property
     def session(self) -> AsyncSession:
         """The ORM session, joined to this unit of work's connection and transaction."""
+        session = self._identity_session()
+        if session.bind is None:
+            _bind(session, self._core())
+        return session
+
+    def _identity_session(self) -> AsyncSession:
+        # Created unbound: the hot paths use only its identity map. It is bound to
+        # the Core connection when it must run SQL (``session``).
         if self._session is None:
+            self._active()
             self._session = AsyncSession(
-                bind=self._live_connection(),
+                bind=self._connection,
                 sync_session_class=self._session_class,
                 # The unit of work, not the session, ends the transaction.
                 join_transaction_mode="rollback_only",
@@ -203,15 +261,15 @@ class UnitOfWork:
         one object within a transaction. Unchanged instances are held weakly,
         as SQLAlchemy's identity map does; changed ones until they are flushed.
         """
-        return adopt(self.session.sync_session, obj)
+        return adopt(self._identity_session().sync_session, obj)
 
     def adopt_all(self, objs: list[Any]) -> list[Any]:
         """``adopt`` for many instances at once (a list's rows)."""
-        return adopt_all(self.session.sync_session, objs)
+        return adopt_all(self._identity_session().sync_session, objs)
 
     def connection(self) -> AsyncConnection:
         """The Core connection this unit of work's transaction runs on."""
-        return self._live_connection()
+        return self._core()
 
     async def driver(self) -> TenantConnection:
         """The driver connection, inside this unit of work's transaction."""
@@ -263,16 +321,19 @@ class UnitOfWork:
             Conflict, ForeignKeyViolation, IsolationViolation, RetryableError, ...:
                 the transaction could not commit; it is rolled back.
         """
-        self._live_connection()  # raises when not inside `async with`
+        self._active()  # raises when not inside `async with`
         try:
-            session = self._session
-            if session is not None and (session.new or session.dirty or session.deleted):
-                await session.flush()
+            await self._flush_changes()
             pending = pull_events(self._loose, self._event_sources())
             if pending:
                 await insert_events(await self.driver(), self.org_id, pending)
-            # COMMIT, then the next transaction is prepared (no round trip), in one hop.
-            await greenlet_spawn(self._commit_and_begin)
+            if self._connection is not None:
+                # COMMIT, then the next transaction is prepared (no round trip), in one hop.
+                await greenlet_spawn(self._commit_and_begin)
+            else:
+                await self._end_transaction("commit")
+                self._close_session_sync()
+                self._prepare_begin()
         except Exception as exc:
             await self._abandon()
             raise_translated(exc)
@@ -289,7 +350,19 @@ class UnitOfWork:
 
     async def _abandon(self) -> None:
         self._written.clear()
-        await greenlet_spawn(self._rollback_and_begin)
+        if self._connection is not None:
+            await greenlet_spawn(self._rollback_and_begin)
+            return
+        self._close_session_sync()
+        try:
+            await self._end_transaction("rollback")
+        finally:
+            self._prepare_begin()
+
+    async def _flush_changes(self) -> None:
+        session = self._session
+        if session is not None and (session.new or session.dirty or session.deleted):
+            await self.session.flush()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -299,21 +372,16 @@ class UnitOfWork:
         aggregates loaded so far are detached (their state may be the block's):
         get them again to go on changing them.
         """
-        session = self._session
-        if session is not None and (session.new or session.dirty or session.deleted):
-            await session.flush()
+        await self._flush_changes()
         marks = event_marks(self._loose, self._event_sources())
         written = len(self._written)
         await self.driver()  # the savepoint needs the transaction on the server
         # The savepoint belongs to the connection, which the hot paths and the
         # session share, so it covers writes made either way.
-        nested = await self._live_connection().begin_nested()
+        nested = await self._core().begin_nested()
         try:
             yield
-            if self._session is not None and (
-                self._session.new or self._session.dirty or self._session.deleted
-            ):
-                await self._session.flush()
+            await self._flush_changes()
         except BaseException:
             rewind_events(marks, self._loose, self._event_sources())
             del self._written[written:]
@@ -322,3 +390,9 @@ class UnitOfWork:
             raise
         else:
             await nested.commit()
+
+
+def _bind(session: AsyncSession, connection: AsyncConnection) -> None:
+    # What AsyncSession(bind=connection) would have set up.
+    session.bind = connection
+    session.sync_session.bind = connection.sync_connection
