@@ -6,9 +6,11 @@
 
 Each operation runs for ``--seconds`` at concurrency ``--concurrency`` for every
 variant in turn, in one process against one database; prints the figures and the
-ratios a/b and a/c, and writes them as JSON.
+ratios a/b and a/c (medians over interleaved rounds, each round's ratio taken
+from figures measured seconds apart, with the range of a/b), and writes them
+as JSON.
 
-    python -m bench.repository_throughput --seconds 1 --rounds 3
+    python -m bench.repository_throughput --seconds 1 --rounds 5
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import random
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -117,7 +120,7 @@ async def seed(settings: TenancySettings, admin_dsn: str) -> list[tuple[uuid.UUI
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="per variant and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--out", type=Path, default=Path("bench/results/repository_throughput.json")
@@ -199,7 +202,7 @@ async def main() -> None:
                 )
                 await conn.execute("COMMIT")
 
-        results: dict[str, dict[str, float]] = {}
+        results: dict[str, dict[str, Any]] = {}
         for name, ops in {
             "get": (a_get, b_get, c_get),
             "list50": (a_list, b_list, c_list),
@@ -207,18 +210,28 @@ async def main() -> None:
         }.items():
             for op in ops:
                 await run_for(0.3, args.concurrency, op, keys)  # warm caches and pools
-            # Interleaved rounds, so that drifting machine load hits every variant alike.
-            totals = dict.fromkeys(VARIANTS, 0.0)
+            # Interleaved rounds, so that drifting machine load hits every variant alike;
+            # each round's ratios come from figures measured seconds apart.
+            rounds: list[dict[str, float]] = []
             for _ in range(args.rounds):
-                for variant, op in zip(VARIANTS, ops, strict=True):
-                    totals[variant] += await run_for(args.seconds, args.concurrency, op, keys)
-            figures = {v: total / args.rounds for v, total in totals.items()}
-            figures["a/b"] = figures["a"] / figures["b"]
-            figures["a/c"] = figures["a"] / figures["c"]
+                measured = {
+                    variant: await run_for(args.seconds, args.concurrency, op, keys)
+                    for variant, op in zip(VARIANTS, ops, strict=True)
+                }
+                measured["a/b"] = measured["a"] / measured["b"]
+                measured["a/c"] = measured["a"] / measured["c"]
+                rounds.append(measured)
+            figures: dict[str, Any] = {
+                key: statistics.median(r[key] for r in rounds) for key in rounds[0]
+            }
+            figures["a/b range"] = [min(r["a/b"] for r in rounds), max(r["a/b"] for r in rounds)]
+            figures["rounds"] = rounds
             results[name] = figures
             print(
                 f"{name:11s} a={figures['a']:7.0f}/s b={figures['b']:7.0f}/s"
-                f" c={figures['c']:7.0f}/s  a/b={figures['a/b']:.2f}  a/c={figures['a/c']:.2f}",
+                f" c={figures['c']:7.0f}/s  a/b={figures['a/b']:.2f}"
+                f" ({figures['a/b range'][0]:.2f}-{figures['a/b range'][1]:.2f})"
+                f"  a/c={figures['a/c']:.2f}",
                 flush=True,
             )
         await pool.close()

@@ -41,6 +41,8 @@ class RowMapper:
     to_db: tuple[Processor, ...]
     from_db: tuple[Processor, ...]
     new_instance: Callable[[], Any]
+    class_manager: Any
+    state_class: Callable[[Any, Any], Any]
     tenant_column: Column[Any] | None
     identity_class: type[Any]
     primary_key_positions: tuple[int, ...]
@@ -68,7 +70,11 @@ class RowMapper:
 
     def materialize_all(self, rows: Sequence[Sequence[Any]], *, processed: bool) -> list[Any]:
         """Return detached instances (with identity) for many rows; see ``materialize``."""
-        new_instance = self.new_instance
+        # ClassManager.new_instance, inlined: this loop runs once per row.
+        model = self.model
+        new: Callable[[type[Any]], Any] = model.__new__  # type: ignore[assignment]  # type.__new__ overloads
+        new_state = self.state_class
+        manager = self.class_manager
         keys = self.load_keys
         identity_class = self.identity_class
         primary_key = self.primary_key_of
@@ -81,9 +87,11 @@ class RowMapper:
                 for i, process in conversions:
                     if values[i] is not None:
                         values[i] = process(values[i])
-            obj = new_instance()
+            obj = new(model)
+            state = new_state(obj, manager)
+            state.key = (identity_class, primary_key(values), None)
+            obj._sa_instance_state = state
             obj.__dict__.update(zip(keys, values, strict=True))
-            obj._sa_instance_state.key = (identity_class, primary_key(values), None)
             objs.append(obj)
         return objs
 
@@ -152,6 +160,8 @@ def _build(model: type[Any]) -> RowMapper:
         to_db=tuple(_bind_processor(c) for c in columns),
         from_db=from_db,
         new_instance=mapper.class_manager.new_instance,
+        class_manager=mapper.class_manager,
+        state_class=mapper.class_manager._state_constructor,
         tenant_column=tenant_column,
         identity_class=mapper._identity_class,
         primary_key_positions=positions,

@@ -142,18 +142,24 @@ def adopt_all(session: Session, objs: list[Any]) -> list[Any]:
     already has pending events is held until the unit of work collects them.
     """
     identity_map = session.identity_map
+    # The loader's own inlined form (WeakInstanceDict._add_unpresent), per row.
+    states = identity_map._dict
+    identity_ref = identity_map._wr
     hash_key = session.hash_key
     holders = session.info.get(EVENT_HOLDERS_KEY)
     adopted = []
     for obj in objs:
         state = obj._sa_instance_state
-        existing = identity_map.get(state.key)
+        key = state.key
+        held = states.get(key)
+        existing = held.obj() if held is not None else None
         if existing is None:
             if state.modified or state.session_id is not None:
                 session.add(obj)  # the general path keeps its changes
             else:
                 state.session_id = hash_key
-                identity_map._add_unpresent(state, state.key)
+                states[key] = state
+                state._instance_dict = identity_ref
             if holders is not None and "_pending_events" in obj.__dict__:
                 holders[id(obj)] = obj
             existing = obj
