@@ -49,7 +49,13 @@ def lifecycle_event(base: type[DomainEvent], model_name: str, table_name: str) -
 
 def column_names(model: type[Any]) -> frozenset[str]:
     """Return the attribute names of ``model``'s mapped columns."""
-    return frozenset(attr.key for attr in model.__mapper__.column_attrs)
+    names = _COLUMN_NAMES.get(model)
+    if names is None:
+        names = _COLUMN_NAMES[model] = frozenset(attr.key for attr in model.__mapper__.column_attrs)
+    return names
+
+
+_COLUMN_NAMES: dict[type[Any], frozenset[str]] = {}
 
 
 def loaded_columns(obj: object) -> dict[str, Any]:

@@ -40,6 +40,10 @@ class DomainEvent(BaseModel):
         """Return the JSON-ready payload stored in the outbox and sent to the broker."""
         return self.model_dump(mode="json")
 
+    def payload_json(self) -> str:
+        """Return ``payload()`` as JSON text (serialised by pydantic's core, in one call)."""
+        return self.model_dump_json()
+
 
 # -- Organizations and memberships -------------------------------------------
 

@@ -8,7 +8,6 @@ Postgres delivers a notification only when its transaction commits.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -62,7 +61,7 @@ def _event_params(org_id: uuid.UUID, events: Sequence[DomainEvent]) -> dict[str,
         "aggregate_types": [type(event).aggregate_type for event in events],
         "aggregate_ids": [event.aggregate_id for event in events],
         "event_types": [event.event_type() for event in events],
-        "payloads": [json.dumps(event.payload(), separators=(",", ":")) for event in events],
+        "payloads": [event.payload_json() for event in events],
         "positions": list(range(len(events))),
         "channel": OUTBOX_CHANNEL,
     }
@@ -151,7 +150,7 @@ async def insert_with_event(
         type(event).aggregate_type,
         event.aggregate_id,
         event.event_type(),
-        json.dumps(event.payload(), separators=(",", ":")),
+        event.payload_json(),
         0,
     ]
     try:

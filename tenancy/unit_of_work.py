@@ -190,8 +190,7 @@ class UnitOfWork:
         self._event_holders.clear()
         session, self._session = self._session, None
         if session is not None:
-            # Detach instead of expiring: callers may still read what they loaded.
-            session.sync_session.expunge_all()
+            # Closing detaches (no expiry): callers may still read what they loaded.
             session.sync_session.close()
 
     def _commit_and_begin(self) -> None:
