@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.scratch import bench_database
 from models import Customer, Organization
+from models.base import utcnow
 from tenancy import Database, TenancySettings
 from tenancy.pagination import KeysetPage
 from tenancy.specification import Specification
@@ -49,7 +50,7 @@ class PlainBase(DeclarativeBase):
 
 
 class PlainCustomer(PlainBase):
-    """Same columns as ``customers``, in a table without policies."""
+    """Mapped to ``plain_customers``: a copy of ``customers`` without tenancy."""
 
     __tablename__ = "plain_customers"
 
@@ -58,7 +59,8 @@ class PlainCustomer(PlainBase):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set in Python, as ``Customer.created_at`` is (models.base.utcnow).
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 Op = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
@@ -99,19 +101,12 @@ async def seed(settings: TenancySettings, admin_dsn: str) -> list[tuple[uuid.UUI
                 keys.append((org_id, row.id))
     await db.dispose()
     admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(
-        "CREATE TABLE plain_customers (org_id uuid NOT NULL, id uuid NOT NULL,"
-        " email varchar(320) NOT NULL,"
-        " name varchar(200) NOT NULL DEFAULT '', attributes jsonb NOT NULL DEFAULT '{}',"
-        " created_at timestamptz DEFAULT now(),"
-        " PRIMARY KEY (org_id, id))"
-    )
-    await admin.execute("CREATE INDEX ON plain_customers (org_id, created_at, id)")
+    # Identical to customers: columns, defaults, checks, keys and indexes (LIKE ...
+    # INCLUDING ALL); what it lacks is tenancy: RLS, policies and the foreign key
+    # to organizations.
+    await admin.execute("CREATE TABLE plain_customers (LIKE customers INCLUDING ALL)")
     await admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON plain_customers TO tenancy_app")
-    await admin.execute(
-        "INSERT INTO plain_customers SELECT org_id, id, email, name, attributes, created_at"
-        " FROM customers"
-    )
+    await admin.execute("INSERT INTO plain_customers SELECT * FROM customers")
     await admin.execute("ANALYZE")
     await admin.close()
     return keys
