@@ -73,6 +73,8 @@ class UnitOfWork:
         self._engine = engine
         self._session_class = session_class
         self.org_id = org_id
+        # Built (and the id checked) once; sent with every BEGIN of this unit of work.
+        self._set_local = set_local_statement(org_id)
         self._dispatcher = dispatcher
         self._loose: list[DomainEvent] = []
         # Events already in the outbox (written with their row), kept for dispatch.
@@ -141,7 +143,7 @@ class UnitOfWork:
 
     def _prepare_begin(self) -> None:
         # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.
-        self._driver_connection().begin_with(set_local_statement(self.org_id))
+        self._driver_connection().begin_with(self._set_local)
 
     def _connect_core(self, pooled: PoolProxiedConnection) -> AsyncConnection:
         # The Connection joins whatever the adapter has (its BEGIN may already have
