@@ -186,7 +186,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
             raise
         if record is None:
             return None
-        obj: ModelT = self._adopt(mapper.materialize(record, processed=False))
+        obj: ModelT = self._adopt_all(mapper.materialize_all([record], processed=False))[0]
         return self._see(obj)
 
     @overload

@@ -1,6 +1,7 @@
 """Precompiled SQL and row materialisation for the repositories' hot paths.
 
-The hot operations (``get`` by id, ``add``) run straight on the driver
+The hot operations (``get`` by id, ``add``, and ``list`` with
+``list_statement``) run straight on the driver
 connection of the unit of work's transaction, with SQL compiled once per model.
 Values pass through SQLAlchemy's own bind and result processors for each column
 type, so a row read here equals one the ORM would load. Materialised instances
@@ -18,7 +19,6 @@ from typing import Any
 from sqlalchemy import Column, Numeric, Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.orm import Mapper, class_mapper
-from sqlalchemy.orm.base import instance_state
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
@@ -39,13 +39,10 @@ class RowMapper:
     select_by_id: str
     insert: str
     to_db: tuple[Processor, ...]
-    from_db: tuple[Processor, ...]
-    new_instance: Callable[[], Any]
     class_manager: Any
     state_class: Callable[[Any, Any], Any]
     tenant_column: Column[Any] | None
     identity_class: type[Any]
-    primary_key_positions: tuple[int, ...]
     #: (position, processor) of the loaded columns that need a conversion.
     conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
     #: The identity-key tuple of a row's (converted) values.
@@ -69,8 +66,14 @@ class RowMapper:
         return values
 
     def materialize_all(self, rows: Sequence[Sequence[Any]], *, processed: bool) -> list[Any]:
-        """Return detached instances (with identity) for many rows; see ``materialize``."""
-        # ClassManager.new_instance, inlined: this loop runs once per row.
+        """Return detached instances, with their identity keys, for rows of ``load_columns``.
+
+        ``processed``: the values already went through the result processors.
+        """
+        # Values placed in __dict__ directly are the loaded (committed) state, and a
+        # fresh instance has no history; giving its state the identity key is then
+        # all make_transient_to_detached() would do. ClassManager.new_instance is
+        # inlined: this loop runs once per row.
         model = self.model
         new: Callable[[type[Any]], Any] = model.__new__  # type: ignore[assignment]  # type.__new__ overloads
         new_state = self.state_class
@@ -94,25 +97,6 @@ class RowMapper:
             obj.__dict__.update(zip(keys, values, strict=True))
             objs.append(obj)
         return objs
-
-    def materialize(self, values: Sequence[Any], *, processed: bool) -> Any:
-        """Return a detached instance (with identity) for one row's column values."""
-        if not processed:
-            values = [
-                process(value) if process is not None and value is not None else value
-                for value, process in zip(values, self.from_db, strict=True)
-            ]
-        obj = self.new_instance()
-        # Values placed in __dict__ directly are the loaded (committed) state, and a
-        # fresh instance has no history; giving its state the identity key is then
-        # all make_transient_to_detached() would do, at a fraction of the cost.
-        obj.__dict__.update(zip(self.load_keys, values, strict=True))
-        instance_state(obj).key = (
-            self.identity_class,
-            tuple(values[i] for i in self.primary_key_positions),
-            None,
-        )
-        return obj
 
 
 def row_mapper(model: type[Any]) -> RowMapper:
@@ -158,13 +142,10 @@ def _build(model: type[Any]) -> RowMapper:
         select_by_id=select_by_id,
         insert=f"INSERT INTO {table_name} ({names}) VALUES ({placeholders})",
         to_db=tuple(_bind_processor(c) for c in columns),
-        from_db=from_db,
-        new_instance=mapper.class_manager.new_instance,
         class_manager=mapper.class_manager,
         state_class=mapper.class_manager._state_constructor,
         tenant_column=tenant_column,
         identity_class=mapper._identity_class,
-        primary_key_positions=positions,
         conversions=tuple((i, p) for i, p in enumerate(from_db) if p is not None),
         primary_key_of=_tuple_getter(positions),
     )
