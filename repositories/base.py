@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Generic, overload
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from repositories.lifecycle import (
     AggregateCreated,
@@ -96,13 +95,13 @@ class AsyncRepository(Generic[ModelT, IdT]):
             return session_tenant(source.sync_session)
         return source.org_id
 
-    def _adopt(self, obj: Any) -> Any:
+    def _adopt_inserted(self, obj: Any) -> Any:
         # A row becomes persistent in the session, or, inside a unit of work that
         # has no session yet, waits detached until the session is created.
         source = self._source
         if isinstance(source, AsyncSession):
             return adopt(source.sync_session, obj)
-        return source.adopt(obj)
+        return source.adopt_inserted(obj)
 
     def _adopt_all(self, objs: builtins.list[Any]) -> builtins.list[Any]:
         source = self._source
@@ -282,8 +281,8 @@ class AsyncRepository(Generic[ModelT, IdT]):
         else:
             # Inside a unit of work the created event goes to the outbox with the row.
             await source.insert_with_event(mapper.insert, values, event)
-        make_transient_to_detached(obj)
-        obj = self._adopt(obj)
+        mapper.mark_inserted(obj)
+        obj = self._adopt_inserted(obj)
         return self._see(obj)
 
     async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Column, Numeric, Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.orm import Mapper, class_mapper
+from sqlalchemy.orm import Mapper, class_mapper, make_transient_to_detached
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
@@ -45,6 +45,7 @@ class RowMapper:
     identity_class: type[Any]
     #: (position, processor) of the loaded columns that need a conversion.
     conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+    primary_key_keys: tuple[str, ...]
     #: The identity-key tuple of a row's (converted) values.
     primary_key_of: Callable[[Sequence[Any]], tuple[Any, ...]]
 
@@ -64,6 +65,19 @@ class RowMapper:
             state[key] = value
             values.append(process(value) if process is not None and value is not None else value)
         return values
+
+    def mark_inserted(self, obj: Any) -> None:
+        """Give a just-inserted instance its identity and a clean history.
+
+        What ``make_transient_to_detached`` does for an instance whose columns
+        ``insert_values`` filled, with the identity key read off the row mapper.
+        """
+        state = obj._sa_instance_state
+        if state.key is not None or state.session_id is not None:
+            make_transient_to_detached(obj)  # raises SQLAlchemy's own error
+        loaded = obj.__dict__
+        state.key = (self.identity_class, tuple(loaded[k] for k in self.primary_key_keys), None)
+        state._commit_all(loaded)
 
     def materialize_all(self, rows: Sequence[Sequence[Any]], *, processed: bool) -> list[Any]:
         """Return detached instances, with their identity keys, for rows of ``load_columns``.
@@ -147,6 +161,7 @@ def _build(model: type[Any]) -> RowMapper:
         tenant_column=tenant_column,
         identity_class=mapper._identity_class,
         conversions=tuple((i, p) for i, p in enumerate(from_db) if p is not None),
+        primary_key_keys=tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key),
         primary_key_of=_tuple_getter(positions),
     )
 

@@ -34,8 +34,8 @@ class TransactionSource(Protocol):
 
     org_id: uuid.UUID
 
-    def adopt(self, obj: Any) -> Any:
-        """Make a detached instance part of the unit of work (no SQL)."""
+    def adopt_inserted(self, obj: Any) -> Any:
+        """Make a just-inserted instance part of the unit of work (no SQL)."""
 
     def adopt_all(self, objs: list[Any]) -> list[Any]:
         """``adopt`` for many instances at once."""

@@ -86,6 +86,8 @@ class UnitOfWork:
         # Aggregates with pending events, held until commit (see adopt_all).
         self._event_holders: dict[int, Any] = {}
         self._held = HeldAggregates(self._event_holders)
+        # Instances inserted before the session exists (see adopt_inserted).
+        self._inserted: list[Any] = []
         # (attribute name, repository) for every repository created so far.
         self._created_repositories: list[tuple[str, EventSource]] = []
 
@@ -190,6 +192,7 @@ class UnitOfWork:
 
     def _close_session_sync(self) -> None:
         self._event_holders.clear()
+        self._inserted.clear()
         session, self._session = self._session, None
         if session is not None:
             # Closing detaches (no expiry): callers may still read what they loaded.
@@ -244,7 +247,7 @@ class UnitOfWork:
         # the Core connection when it must run SQL (``session``).
         if self._session is None:
             self._active()
-            self._session = AsyncSession(
+            session = self._session = AsyncSession(
                 bind=self._connection,
                 sync_session_class=self._session_class,
                 # The unit of work, not the session, ends the transaction.
@@ -253,20 +256,32 @@ class UnitOfWork:
                 autoflush=False,
                 info={TENANT_KEY: self.org_id, EVENT_HOLDERS_KEY: self._event_holders},
             )
+            inserted, self._inserted = self._inserted, []
+            for obj in inserted:
+                adopt(session.sync_session, obj)
+            return session
         return self._session
 
-    def adopt(self, obj: Any) -> Any:
-        """Make a detached instance part of this unit of work, without SQL.
+    def adopt_all(self, objs: list[Any]) -> list[Any]:
+        """Make detached instances (a read's rows) part of this unit of work, without SQL.
 
-        Returns the instance already held for that row, if any, so one row is
-        one object within a transaction. Unchanged instances are held weakly,
+        Returns the instance already held for a row instead, if any, so one row
+        is one object within a transaction. Unchanged instances are held weakly,
         as SQLAlchemy's identity map does; changed ones until they are flushed.
         """
-        return adopt(self._identity_session().sync_session, obj)
-
-    def adopt_all(self, objs: list[Any]) -> list[Any]:
-        """``adopt`` for many instances at once (a list's rows)."""
         return adopt_all(self._identity_session().sync_session, objs)
+
+    def adopt_inserted(self, obj: Any) -> Any:
+        """Make an instance this unit of work just inserted part of it, without SQL.
+
+        Until the session exists the instance waits in a list, held strongly (the
+        caller just created it), and commit flushes it if it changed meanwhile: a
+        unit of work that only inserts never builds a session.
+        """
+        if self._session is not None:
+            return adopt(self._session.sync_session, obj)
+        self._inserted.append(obj)
+        return obj
 
     def connection(self) -> AsyncConnection:
         """The Core connection this unit of work's transaction runs on."""
@@ -297,6 +312,10 @@ class UnitOfWork:
     # -- events ----------------------------------------------------------------
 
     def _event_sources(self) -> Iterable[EventSource]:
+        holders = self._event_holders
+        for obj in self._inserted:
+            if "_pending_events" in obj.__dict__:
+                holders[id(obj)] = obj
         return [self._held, *(repository for _, repository in self._created_repositories)]
 
     def _release_repositories(self) -> None:
@@ -361,6 +380,8 @@ class UnitOfWork:
             self._prepare_begin()
 
     async def _flush_changes(self) -> None:
+        if self._session is None and any(obj._sa_instance_state.modified for obj in self._inserted):
+            self._identity_session()  # adopts them; their changes are flushed below
         session = self._session
         if session is not None and (session.new or session.dirty or session.deleted):
             await self.session.flush()

@@ -103,3 +103,36 @@ async def test_event_recorded_on_a_dropped_aggregate_still_reaches_the_outbox(
             {"id": str(customer_id)},
         )
         assert "CustomerFlagged" in list(types.scalars())
+
+
+async def test_aggregate_changed_after_add_is_written_at_commit(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email="add-change@example.com"))
+        customer.name = "changed after add"
+        await uow.commit()
+    assert await _name(db, org_a, customer.id) == "changed after add"
+
+
+async def test_added_aggregate_is_the_object_a_later_get_returns(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        added = await uow.customers.add(Customer(email="add-then-get@example.com"))
+        assert await uow.customers.get(added.id) is added
+
+
+async def test_event_recorded_on_an_added_aggregate_reaches_the_outbox(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email="add-event@example.com"))
+        customer.record_event(CustomerFlagged(aggregate_id=str(customer.id)))
+        await uow.commit()
+    async with db.session(org_a) as session:
+        types = await session.execute(
+            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
+            {"id": str(customer.id)},
+        )
+        assert sorted(types.scalars()) == ["CustomerCreated", "CustomerFlagged"]
