@@ -31,7 +31,7 @@ from sqlalchemy.util import greenlet_spawn
 from models.base import EVENT_HOLDERS_KEY
 from tenancy.connection import TenantConnection
 from tenancy.context import bind_tenant, unbind_tenant
-from tenancy.errors import raise_translated
+from tenancy.errors import DatabaseUnavailable, raise_translated
 from tenancy.event_collection import (
     EventSource,
     HeldAggregates,
@@ -116,6 +116,11 @@ class UnitOfWork:
             if self._pooled is not None:
                 # Closing rolls back whatever was not committed, error or not.
                 await self._close()
+        except Exception as close_error:
+            if exc is None:
+                raise
+            # The block's own error is the one to report; this one follows from it.
+            logger.warning("unit of work closed after an error: %s", type(close_error).__name__)
         finally:
             self._pooled = self._connection = self._adapter = None
             self._release_repositories()
@@ -169,10 +174,17 @@ class UnitOfWork:
         assert pooled is not None  # checked by the caller
         self._close_session_sync()
         try:
-            await self._end_transaction("rollback")
-        except BaseException:
+            if self._driver_connection().is_closed():
+                # Lost mid-transaction (that error was raised where it happened):
+                # there is nothing to roll back, and the connection is discarded.
+                self._adapter._transaction = None
+                await greenlet_spawn(pooled.invalidate)
+            else:
+                await self._end_transaction("rollback")
+        except BaseException as exc:
             # A connection whose ROLLBACK failed is not given to anyone else.
             await greenlet_spawn(pooled.invalidate)
+            raise_translated(exc)
             raise
         finally:
             # Check-in may do I/O (closing an overflow connection): in a greenlet.
@@ -292,6 +304,9 @@ class UnitOfWork:
         adapter = self._adapter
         if adapter is None:
             raise RuntimeError("the unit of work is not active; use `async with`")
+        if adapter.driver_connection.is_closed():
+            # asyncpg would raise an InterfaceError, which says nothing typed.
+            raise DatabaseUnavailable("the database connection was lost")
         if adapter._transaction is None:
             # The transaction has not reached the server yet: send BEGIN (with
             # its SET LOCAL) now, through the adapter so that it tracks it.

@@ -212,3 +212,25 @@ async def test_finished_unit_of_work_is_freed_without_the_garbage_collector(
         assert repository_ref() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("path", ["driver", "core"])
+async def test_connection_lost_mid_transaction_is_a_typed_error_and_the_pool_recovers(
+    settings: TenancySettings, org_a: uuid.UUID, path: str
+) -> None:
+    database = Database(create_engine(settings), settings)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with database.unit_of_work(org_a) as uow:
+                driver = await uow.driver()
+                pid = await driver.fetchval("SELECT pg_backend_pid()")
+                async with database.engine.connect() as other:
+                    await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                if path == "driver":
+                    await uow.customers.get_or_none(uuid.uuid4())
+                else:
+                    await uow.customers.count()
+        async with database.unit_of_work(org_a) as uow:
+            assert await uow.customers.count() >= 0
+    finally:
+        await database.dispose()
