@@ -225,7 +225,10 @@ async def test_connection_lost_mid_transaction_is_a_typed_error_and_the_pool_rec
                 driver = await uow.driver()
                 pid = await driver.fetchval("SELECT pg_backend_pid()")
                 async with database.engine.connect() as other:
-                    await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    # Waits (up to 5 s) until the backend has exited.
+                    await other.execute(
+                        text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}
+                    )
                 if path == "driver":
                     await uow.customers.get_or_none(uuid.uuid4())
                 else:
