@@ -203,7 +203,13 @@ class UnitOfWork:
             await adapter._call_and_discard(end)
 
     def _close_session_sync(self) -> None:
+        # The transaction ended: its aggregates and their pending events go too.
         self._event_holders.clear()
+        self._detach_all()
+
+    def _detach_all(self) -> None:
+        # Aggregates with events stay held: a rolled-back savepoint rewinds only
+        # the events raised inside it.
         self._inserted.clear()
         session, self._session = self._session, None
         if session is not None:
@@ -423,7 +429,7 @@ class UnitOfWork:
             rewind_events(marks, self._loose, self._event_sources())
             del self._written[written:]
             await nested.rollback()
-            await greenlet_spawn(self._close_session_sync)
+            await greenlet_spawn(self._detach_all)
             raise
         else:
             await nested.commit()

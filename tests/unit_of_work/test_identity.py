@@ -7,6 +7,7 @@ import uuid
 import weakref
 from typing import ClassVar
 
+import pytest
 from sqlalchemy import text
 
 from models import Customer
@@ -136,3 +137,25 @@ async def test_event_recorded_on_an_added_aggregate_reaches_the_outbox(
             {"id": str(customer.id)},
         )
         assert sorted(types.scalars()) == ["CustomerCreated", "CustomerFlagged"]
+
+
+async def test_events_recorded_before_a_rolled_back_savepoint_are_kept(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    customer_id = await _customer(db, org_a, "before-savepoint@example.com")
+    async with db.unit_of_work(org_a) as uow:
+        customer = await uow.customers.get(customer_id)
+        customer.record_event(CustomerFlagged(aggregate_id=str(customer_id)))
+        del customer
+        with pytest.raises(RuntimeError):
+            async with uow.savepoint():
+                await uow.customers.add(Customer(email="inside-savepoint@example.com"))
+                raise RuntimeError("abandon")
+        gc.collect()
+        await uow.commit()
+    async with db.session(org_a) as session:
+        types = await session.execute(
+            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
+            {"id": str(customer_id)},
+        )
+        assert "CustomerFlagged" in list(types.scalars())
