@@ -10,10 +10,14 @@ Rules it keeps (after *Architecture Patterns with Python*):
 
 How it runs: the unit of work holds one pooled connection for its whole life.
 Each transaction on it starts with ``BEGIN; SET LOCAL app.org_id = ...`` sent as
-one message, on first use. Repositories reach that transaction two ways: the
-hot paths straight through the driver (``driver()``), everything else through an
-ORM ``session`` joined to the same connection and transaction, created only
-when first needed. Both see the same rows, locks and savepoints.
+one message, on first use. The hot paths (get, list, add) run straight on the
+driver connection, and COMMIT/ROLLBACK go there too; SQLAlchemy's Connection
+(Core, the ORM session's SQL, savepoints) is built over the same pooled
+connection only when first needed, and then carries on the same transaction.
+Rows read or inserted join an ORM session's identity map as SQLAlchemy's loader
+puts them there: unchanged ones held weakly, changed ones until flushed, ones
+with pending events until commit; a unit of work that only inserts keeps its
+new aggregates in a list and builds no session at all.
 """
 
 from __future__ import annotations
