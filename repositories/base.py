@@ -233,16 +233,20 @@ class AsyncRepository(Generic[ModelT, IdT]):
         keys = self._sort(order_by or self.default_order)
         if isinstance(page, KeysetPage):
             after = keyset_values(keys, page.after) if page.after is not None else []
-            rows = await self._rows(spec, keys, after=after, limit=page.limit + 1)
-            more = len(rows) > page.limit
-            rows = rows[: page.limit]
+            # One row more than the page tells whether another page follows; it is
+            # counted, not materialised.
+            rows, fetched = await self._rows(
+                spec, keys, after=after, limit=page.limit + 1, keep=page.limit
+            )
+            more = fetched > page.limit
             cursor = encode_cursor([getattr(rows[-1], k.name) for k in keys]) if more else None
             return KeysetResult(items=rows, next_cursor=cursor)
         if isinstance(page, OffsetPage):
             total = await self.count(spec)
-            rows = await self._rows(spec, keys, limit=page.limit, offset=page.offset)
+            rows, _ = await self._rows(spec, keys, limit=page.limit, offset=page.offset)
             return PageResult(items=rows, total=total)
-        return await self._rows(spec, keys)
+        rows, _ = await self._rows(spec, keys)
+        return rows
 
     async def count(self, spec: Specification[ModelT] | None = None) -> int:
         """Return how many aggregates match ``spec`` (the filter only)."""
@@ -408,7 +412,10 @@ class AsyncRepository(Generic[ModelT, IdT]):
         after: Sequence[Any] = (),
         limit: int | None = None,
         offset: int | None = None,
-    ) -> builtins.list[ModelT]:
+        keep: int | None = None,
+    ) -> tuple[builtins.list[ModelT], int]:
+        # Returns the aggregates of the first ``keep`` rows (all by default) and
+        # how many rows the query returned.
         mapper = row_mapper(self.model)
         clause = spec.to_clause() if spec is not None else None
         shape = ListShape(keys, bool(after), limit is not None, offset is not None)
@@ -431,7 +438,9 @@ class AsyncRepository(Generic[ModelT, IdT]):
         except Exception as exc:
             raise_translated(exc)
             raise
-        return self._see_all(self._adopt_all(mapper.materialize_all(rows, processed=processed)))
+        kept = rows if keep is None else rows[:keep]
+        objs = self._see_all(self._adopt_all(mapper.materialize_all(kept, processed=processed)))
+        return objs, len(rows)
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = column_names(self.model)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenancy.connection import TenantConnection
 from tenancy.errors import UnsafeDatabaseRole, raise_translated
-from tenancy.json_codec import decode_json
+from tenancy.json_codec import decode_json, setup_jsonb_codec
 from tenancy.settings import APP_ROLE, TenancySettings
 
 _ROLE_CHECK = text(
@@ -75,6 +75,8 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
         connect_args=connect_args,
         json_deserializer=decode_json,
     )
+    # A per-engine override of the dialect's documented codec hook (see json_codec).
+    engine.dialect.setup_asyncpg_jsonb_codec = setup_jsonb_codec  # type: ignore[attr-defined]
     # A tenant statement left pending by a transaction that never ran a query
     # must not reach the next user of the pooled connection.
     event.listen(engine.sync_engine.pool, "checkout", _clear_pending)
