@@ -92,6 +92,7 @@ class RowMapper:
         new: Callable[[type[Any]], Any] = model.__new__  # type: ignore[assignment]  # type.__new__ overloads
         new_state = self.state_class
         manager = self.class_manager
+        state_attr = manager.STATE_ATTR
         keys = self.load_keys
         identity_class = self.identity_class
         primary_key = self.primary_key_of
@@ -107,8 +108,9 @@ class RowMapper:
             obj = new(model)
             state = new_state(obj, manager)
             state.key = (identity_class, primary_key(values), None)
-            obj._sa_instance_state = state
-            obj.__dict__.update(zip(keys, values, strict=True))
+            loaded = obj.__dict__
+            loaded[state_attr] = state
+            loaded.update(zip(keys, values, strict=True))
             objs.append(obj)
         return objs
 
