@@ -38,7 +38,8 @@ class RowMapper:
     load_keys: tuple[str, ...]
     select_by_id: str
     insert: str
-    to_db: tuple[Processor, ...]
+    #: Per column of ``insert``: attribute key, Python-side default, bind processor.
+    insert_plan: tuple[tuple[str, Callable[[], Any] | None, Processor], ...]
     class_manager: Any
     state_class: Callable[[Any, Any], Any]
     tenant_column: Column[Any] | None
@@ -51,18 +52,15 @@ class RowMapper:
 
     def insert_values(self, obj: Any) -> list[Any]:
         """Fill Python-side defaults on ``obj`` and return its column values for ``insert``."""
-        state = obj.__dict__
+        loaded = obj.__dict__
         values = []
-        for column, key, process in zip(self.columns, self.keys, self.to_db, strict=True):
-            value = state.get(key)
-            default: Any = column.default
-            if value is None and default is not None and default.is_scalar:
-                value = default.arg
-            elif value is None and default is not None and default.is_callable:
-                value = default.arg(None)  # SQLAlchemy wraps it to take a context
+        for key, default, process in self.insert_plan:
+            value = loaded.get(key)
+            if value is None and default is not None:
+                value = default()
             # Every column gets a value, None included: the instance is then fully
             # loaded once it becomes persistent, and never lazy-loads (no I/O here).
-            state[key] = value
+            loaded[key] = value
             values.append(process(value) if process is not None and value is not None else value)
         return values
 
@@ -157,7 +155,10 @@ def _build(model: type[Any]) -> RowMapper:
         load_keys=load_keys,
         select_by_id=select_by_id,
         insert=f"INSERT INTO {table_name} ({names}) VALUES ({placeholders})",
-        to_db=tuple(_bind_processor(c) for c in columns),
+        insert_plan=tuple(
+            (key, _python_default(column), _bind_processor(column))
+            for key, column in zip(keys, columns, strict=True)
+        ),
         class_manager=mapper.class_manager,
         state_class=mapper.class_manager._state_constructor,
         tenant_column=tenant_column,
@@ -175,6 +176,19 @@ def _tuple_getter(positions: tuple[int, ...]) -> Callable[[Sequence[Any]], tuple
         return lambda values: (values[only],)
     getter: Callable[[Sequence[Any]], tuple[Any, ...]] = itemgetter(*positions)
     return getter
+
+
+def _python_default(column: Column[Any]) -> Callable[[], Any] | None:
+    default: Any = column.default
+    if default is None:
+        return None
+    if default.is_scalar:
+        value = default.arg
+        return lambda: value
+    if default.is_callable:
+        wrapped = default.arg
+        return lambda: wrapped(None)  # SQLAlchemy wraps it to take a context
+    return None
 
 
 def _tenant_column(table: Table) -> Column[Any] | None:
