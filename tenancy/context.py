@@ -28,8 +28,11 @@ def parse_tenant_id(value: object) -> uuid.UUID:
     Raises:
         InvalidTenant: ``value`` is empty, not a string or UUID, or not a UUID.
     """
-    if isinstance(value, uuid.UUID):
+    if type(value) is uuid.UUID:
         return value
+    if isinstance(value, uuid.UUID):
+        # A subclass (a driver's UUID type, or one overriding __str__) is copied by value.
+        return uuid.UUID(int=value.int)
     if not isinstance(value, str) or not value.strip():
         raise InvalidTenant("tenant id must be a non-empty UUID string")
     try:

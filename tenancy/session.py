@@ -33,7 +33,8 @@ def set_local_statement(org_id: uuid.UUID) -> str:
     if not isinstance(org_id, uuid.UUID):
         # Only a parsed UUID may reach the literal; see the module docstring.
         raise TypeError("org_id must be a uuid.UUID")
-    return f"SET LOCAL app.org_id = '{org_id}'"
+    # Rendered from its 128-bit value: a UUID subclass's own __str__ never reaches SQL.
+    return f"SET LOCAL app.org_id = '{uuid.UUID(int=org_id.int)}'"
 
 
 class TenantAwareSession(Session):

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from tenancy import Database, InvalidTenant, TenantContextRequired
+from tenancy.context import parse_tenant_id
+from tenancy.session import set_local_statement
 from tests.core.traffic import Traffic
 
 pytestmark = pytest.mark.security
@@ -94,3 +96,18 @@ async def test_other_spellings_of_a_uuid_set_its_canonical_form(
         setting = (await session.execute(text("SELECT current_setting('app.org_id')"))).scalar()
 
     assert setting == str(org_id)
+
+
+class _Forged(uuid.UUID):
+    """A UUID subclass whose text is SQL, as a hostile or buggy caller could pass."""
+
+    def __str__(self) -> str:
+        return "00000000-0000-0000-0000-000000000000'; RESET ROLE; --"
+
+
+def test_uuid_subclass_reaches_the_set_local_statement_only_as_its_value() -> None:
+    forged = _Forged(int=7)
+    parsed = parse_tenant_id(forged)
+    assert type(parsed) is uuid.UUID
+    assert set_local_statement(forged) == set_local_statement(parsed)
+    assert "RESET" not in set_local_statement(forged)
