@@ -33,26 +33,29 @@ async def _name(db: Database, org_id: uuid.UUID, customer_id: uuid.UUID) -> str:
         return (await uow.customers.get(customer_id)).name
 
 
-async def test_aggregate_changed_after_get_is_written_at_commit(
-    db: Database, org_a: uuid.UUID
-) -> None:
-    customer_id = await _customer(db, org_a, "get-change@example.com")
-    async with db.unit_of_work(org_a) as uow:
-        customer = await uow.customers.get(customer_id)
-        customer.name = "changed after get"
-        await uow.commit()
-    assert await _name(db, org_a, customer_id) == "changed after get"
+@pytest.mark.parametrize("read", ["get", "list"])
+async def _event_types(db: Database, org_id: uuid.UUID, aggregate_id: uuid.UUID) -> list[str]:
+    async with db.session(org_id) as session:
+        types = await session.execute(
+            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
+            {"id": str(aggregate_id)},
+        )
+        return sorted(types.scalars())
 
 
-async def test_aggregate_changed_after_list_is_written_at_commit(
-    db: Database, org_a: uuid.UUID
+@pytest.mark.parametrize("read", ["get", "list"])
+async def test_aggregate_changed_after_a_read_is_written_at_commit(
+    db: Database, org_a: uuid.UUID, read: str
 ) -> None:
-    customer_id = await _customer(db, org_a, "list-change@example.com")
+    customer_id = await _customer(db, org_a, f"{read}-change@example.com")
     async with db.unit_of_work(org_a) as uow:
-        [customer] = await uow.customers.list()
-        customer.name = "changed after list"
+        if read == "get":
+            customer = await uow.customers.get(customer_id)
+        else:
+            [customer] = await uow.customers.list()
+        customer.name = f"changed after {read}"
         await uow.commit()
-    assert await _name(db, org_a, customer_id) == "changed after list"
+    assert await _name(db, org_a, customer_id) == f"changed after {read}"
 
 
 async def test_changed_aggregate_dropped_before_commit_is_still_written(
@@ -98,12 +101,7 @@ async def test_event_recorded_on_a_dropped_aggregate_still_reaches_the_outbox(
         del customer
         gc.collect()
         await uow.commit()
-    async with db.session(org_a) as session:
-        types = await session.execute(
-            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
-            {"id": str(customer_id)},
-        )
-        assert "CustomerFlagged" in list(types.scalars())
+    assert "CustomerFlagged" in await _event_types(db, org_a, customer_id)
 
 
 async def test_aggregate_changed_after_add_is_written_at_commit(
@@ -131,12 +129,7 @@ async def test_event_recorded_on_an_added_aggregate_reaches_the_outbox(
         customer = await uow.customers.add(Customer(email="add-event@example.com"))
         customer.record_event(CustomerFlagged(aggregate_id=str(customer.id)))
         await uow.commit()
-    async with db.session(org_a) as session:
-        types = await session.execute(
-            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
-            {"id": str(customer.id)},
-        )
-        assert sorted(types.scalars()) == ["CustomerCreated", "CustomerFlagged"]
+    assert await _event_types(db, org_a, customer.id) == ["CustomerCreated", "CustomerFlagged"]
 
 
 async def test_events_recorded_before_a_rolled_back_savepoint_are_kept(
@@ -153,9 +146,4 @@ async def test_events_recorded_before_a_rolled_back_savepoint_are_kept(
                 raise RuntimeError("abandon")
         gc.collect()
         await uow.commit()
-    async with db.session(org_a) as session:
-        types = await session.execute(
-            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
-            {"id": str(customer_id)},
-        )
-        assert "CustomerFlagged" in list(types.scalars())
+    assert "CustomerFlagged" in await _event_types(db, org_a, customer_id)
