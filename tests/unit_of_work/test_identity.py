@@ -8,11 +8,11 @@ import weakref
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import text
 
 from models import Customer
 from tenancy import Database
 from tenancy.events import DomainEvent
+from tests.unit_of_work.outbox_support import outbox_event_types
 
 
 class CustomerFlagged(DomainEvent):
@@ -31,16 +31,6 @@ async def _customer(db: Database, org_id: uuid.UUID, email: str) -> uuid.UUID:
 async def _name(db: Database, org_id: uuid.UUID, customer_id: uuid.UUID) -> str:
     async with db.unit_of_work(org_id) as uow:
         return (await uow.customers.get(customer_id)).name
-
-
-@pytest.mark.parametrize("read", ["get", "list"])
-async def _event_types(db: Database, org_id: uuid.UUID, aggregate_id: uuid.UUID) -> list[str]:
-    async with db.session(org_id) as session:
-        types = await session.execute(
-            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id"),
-            {"id": str(aggregate_id)},
-        )
-        return sorted(types.scalars())
 
 
 @pytest.mark.parametrize("read", ["get", "list"])
@@ -101,7 +91,7 @@ async def test_event_recorded_on_a_dropped_aggregate_still_reaches_the_outbox(
         del customer
         gc.collect()
         await uow.commit()
-    assert "CustomerFlagged" in await _event_types(db, org_a, customer_id)
+    assert "CustomerFlagged" in await outbox_event_types(db, org_a, customer_id)
 
 
 async def test_aggregate_changed_after_add_is_written_at_commit(
@@ -129,7 +119,10 @@ async def test_event_recorded_on_an_added_aggregate_reaches_the_outbox(
         customer = await uow.customers.add(Customer(email="add-event@example.com"))
         customer.record_event(CustomerFlagged(aggregate_id=str(customer.id)))
         await uow.commit()
-    assert await _event_types(db, org_a, customer.id) == ["CustomerCreated", "CustomerFlagged"]
+    assert sorted(await outbox_event_types(db, org_a, customer.id)) == [
+        "CustomerCreated",
+        "CustomerFlagged",
+    ]
 
 
 async def test_events_recorded_before_a_rolled_back_savepoint_are_kept(
@@ -146,4 +139,4 @@ async def test_events_recorded_before_a_rolled_back_savepoint_are_kept(
                 raise RuntimeError("abandon")
         gc.collect()
         await uow.commit()
-    assert "CustomerFlagged" in await _event_types(db, org_a, customer_id)
+    assert "CustomerFlagged" in await outbox_event_types(db, org_a, customer_id)

@@ -22,6 +22,7 @@ from tenancy import (
 from tenancy.engine import create_engine
 from tenancy.events import DomainEvent
 from tenancy.specification import Specification
+from tests.unit_of_work.outbox_support import outbox_event_types
 
 
 class RecordingDispatcher:
@@ -131,22 +132,13 @@ async def test_get_of_another_tenants_id_is_not_found(
             await uow.customers.get(theirs.id)
 
 
-async def _outbox_types(db: Database, org_id: uuid.UUID, aggregate_id: uuid.UUID) -> list[str]:
-    async with db.session(org_id) as session:
-        rows = await session.execute(
-            text("SELECT event_type FROM outbox_events WHERE aggregate_id = :id ORDER BY position"),
-            {"id": str(aggregate_id)},
-        )
-        return list(rows.scalars())
-
-
 async def test_committed_add_leaves_its_created_event_in_the_outbox(
     db: Database, org_a: uuid.UUID
 ) -> None:
     async with db.unit_of_work(org_a) as uow:
         customer = await uow.customers.add(Customer(email="outbox@example.com"))
         await uow.commit()
-    assert await _outbox_types(db, org_a, customer.id) == ["CustomerCreated"]
+    assert await outbox_event_types(db, org_a, customer.id) == ["CustomerCreated"]
 
 
 async def test_rolled_back_add_leaves_no_event_in_the_outbox(
@@ -154,7 +146,7 @@ async def test_rolled_back_add_leaves_no_event_in_the_outbox(
 ) -> None:
     async with db.unit_of_work(org_a) as uow:
         customer = await uow.customers.add(Customer(email="no-outbox@example.com"))
-    assert await _outbox_types(db, org_a, customer.id) == []
+    assert await outbox_event_types(db, org_a, customer.id) == []
 
 
 async def test_add_inside_a_rolled_back_savepoint_leaves_no_event(
@@ -166,7 +158,7 @@ async def test_add_inside_a_rolled_back_savepoint_leaves_no_event(
                 customer = await uow.customers.add(Customer(email="sp-outbox@example.com"))
                 raise RuntimeError("abandon")
         await uow.commit()
-    assert await _outbox_types(db, org_a, customer.id) == []
+    assert await outbox_event_types(db, org_a, customer.id) == []
 
 
 async def test_unit_of_work_goes_on_after_commit(db: Database, org_a: uuid.UUID) -> None:
