@@ -41,7 +41,7 @@ from tenancy.pagination import (
     keyset_values,
     resolve_sort,
 )
-from tenancy.session import adopt, session_driver, session_tenant
+from tenancy.session import adopt, adopt_all, session_driver, session_tenant
 from tenancy.specification import Specification
 
 #: Resolved sort keys per repository class and ``order_by``.
@@ -106,7 +106,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
     def _adopt_all(self, objs: builtins.list[Any]) -> builtins.list[Any]:
         source = self._source
         if isinstance(source, AsyncSession):
-            return [adopt(source.sync_session, obj) for obj in objs]
+            return adopt_all(source.sync_session, objs)
         return source.adopt_all(objs)
 
     def _created_event(self, obj: ModelT) -> DomainEvent | None:
@@ -429,11 +429,17 @@ class AsyncRepository(Generic[ModelT, IdT]):
                 rows: Sequence[Any] = await driver.fetch(planned[0], *planned[1])
                 processed = False
             else:
-                statement = list_select(mapper, clause, shape, after=after)
-                params = {"tenancy_tenant": self._tenant(), "tenancy_limit": limit}
-                params["tenancy_offset"] = offset
+                statement = list_select(
+                    mapper,
+                    clause,
+                    shape,
+                    tenant=self._tenant(),
+                    after=after,
+                    limit=limit,
+                    offset=offset,
+                )
                 connection = await self._connection()
-                rows = (await connection.execute(statement, params)).all()
+                rows = (await connection.execute(statement)).all()
                 processed = True
         except Exception as exc:
             raise_translated(exc)

@@ -41,8 +41,9 @@ _OFFSET = "tenancy_offset"
 class ListShape:
     """Everything of a list call but its values, beyond the filter.
 
-    Compared and hashed by the sort keys' names and directions (the columns
-    follow from the model), so it can key the cache.
+    Compared and hashed by the sort keys' attributes and directions (not their
+    public names, which two repositories may map differently), so it can key
+    the cache together with the model.
     """
 
     keys: tuple[SortKey, ...] = field(compare=False)
@@ -52,7 +53,7 @@ class ListShape:
     order: tuple[tuple[str, bool], ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "order", tuple((k.name, k.descending) for k in self.keys))
+        object.__setattr__(self, "order", tuple((k.column.key, k.descending) for k in self.keys))
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,13 @@ def list_select(
     clause: ColumnElement[bool] | None,
     shape: ListShape,
     *,
+    tenant: Any,
     after: Sequence[Any] = (),
+    limit: int | None = None,
+    offset: int | None = None,
 ) -> Select[Any]:
-    """Return the Core ``select`` of a list call, with its values inline (the general path)."""
-    statement = select(*mapper.load_columns)
-    if clause is not None:
-        statement = statement.where(clause)
-    return _finish(statement, mapper, shape, list(after))
+    """Return the Core ``select`` of a list call with its values bound (the general path)."""
+    return _statement(mapper, clause, shape).params(_own_values(tenant, after, limit, offset))
 
 
 def list_sql(
@@ -110,8 +111,7 @@ def list_sql(
         _PLANS[plan_key] = plan
     if plan is None:
         return None
-    own = {_TENANT: tenant, _LIMIT: limit, _OFFSET: offset}
-    own.update((f"tenancy_after_{i}", value) for i, value in enumerate(after))
+    own = _own_values(tenant, after, limit, offset)
     values = []
     for source, process in zip(plan.sources, plan.processors, strict=True):
         value = binds[source].effective_value if isinstance(source, int) else own[source]
@@ -119,10 +119,27 @@ def list_sql(
     return plan.sql, values
 
 
-def _finish(
-    statement: Select[Any], mapper: RowMapper, shape: ListShape, after: list[Any]
+def _own_values(
+    tenant: Any, after: Sequence[Any], limit: int | None, offset: int | None
+) -> dict[str, Any]:
+    # The values of this module's named parameters (see _statement).
+    values = {_TENANT: tenant, _LIMIT: limit, _OFFSET: offset}
+    values.update((_after_name(i), value) for i, value in enumerate(after))
+    return values
+
+
+def _after_name(position: int) -> str:
+    return f"tenancy_after_{position}"
+
+
+def _statement(
+    mapper: RowMapper, clause: ColumnElement[bool] | None, shape: ListShape
 ) -> Select[Any]:
-    # ``after`` holds either the cursor's values or this module's named parameters.
+    # Tenant, cursor values, limit and offset are named parameters of this module;
+    # the filter keeps its own.
+    statement = select(*mapper.load_columns)
+    if clause is not None:
+        statement = statement.where(clause)
     if mapper.tenant_column is not None:
         statement = statement.where(
             mapper.tenant_column == bindparam(_TENANT, type_=mapper.tenant_column.type)
@@ -130,7 +147,9 @@ def _finish(
     keys = shape.keys
     if shape.has_after:
         row = tuple_(*(k.column for k in keys))
-        bound = tuple_(*after)
+        bound = tuple_(
+            *(bindparam(_after_name(i), type_=k.column.type) for i, k in enumerate(keys))
+        )
         statement = statement.where(row < bound if keys[0].descending else row > bound)
     statement = statement.order_by(*(k.order_clause() for k in keys))
     if shape.has_limit:
@@ -146,16 +165,11 @@ def _plan(
     binds: Sequence[Any],
     shape: ListShape,
 ) -> _Plan | None:
-    after = [bindparam(f"tenancy_after_{i}", type_=k.column.type) for i, k in enumerate(shape.keys)]
-    statement = select(*mapper.load_columns)
-    if clause is not None:
-        statement = statement.where(clause)
-    statement = _finish(statement, mapper, shape, after if shape.has_after else [])
-    compiled = _DIALECT.statement_compiler(_DIALECT, statement)
+    compiled = _DIALECT.statement_compiler(_DIALECT, _statement(mapper, clause, shape))
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None
     position = {id(b): i for i, b in reversed(list(enumerate(binds)))}
-    own = {_TENANT, _LIMIT, _OFFSET, *(b.key for b in after)}
+    own = {_TENANT, _LIMIT, _OFFSET, *(_after_name(i) for i in range(len(shape.keys)))}
     sources: list[int | str] = []
     for name in compiled.positiontup or ():
         bind = compiled.binds[name]
