@@ -30,9 +30,6 @@ class RowMapper:
     """SQL text and value conversion for one mapped model."""
 
     model: type[Any]
-    table: Table
-    columns: tuple[Column[Any], ...]
-    keys: tuple[str, ...]
     #: The columns a read loads: all but deferred ones (which may be unreadable).
     load_columns: tuple[Column[Any], ...]
     load_keys: tuple[str, ...]
@@ -148,9 +145,6 @@ def _build(model: type[Any]) -> RowMapper:
     positions = tuple(load_columns.index(c) for c in mapper.primary_key)
     return RowMapper(
         model=model,
-        table=table,
-        columns=columns,
-        keys=keys,
         load_columns=load_columns,
         load_keys=load_keys,
         select_by_id=select_by_id,
@@ -164,7 +158,7 @@ def _build(model: type[Any]) -> RowMapper:
         tenant_column=tenant_column,
         identity_class=mapper._identity_class,
         conversions=tuple((i, p) for i, p in enumerate(from_db) if p is not None),
-        primary_key_keys=tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key),
+        primary_key_keys=tuple(load_keys[i] for i in positions),
         primary_key_of=_tuple_getter(positions),
     )
 

@@ -18,8 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, make_transient_to_detached
-from sqlalchemy.orm.base import instance_state
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from models.base import EVENT_HOLDERS_KEY, is_tenant_owned
 from tenancy.connection import TenantConnection
@@ -124,13 +123,7 @@ def open_session(
 
 
 def adopt(session: Session, obj: Any) -> Any:
-    """Make a detached instance persistent in ``session`` without SQL.
-
-    Returns the session's own instance instead when it already holds that row.
-    """
-    state = instance_state(obj)
-    if state.key is None:
-        make_transient_to_detached(obj)
+    """``adopt_all`` for one instance: returns the session's own instance for its row, if any."""
     return adopt_all(session, [obj])[0]
 
 

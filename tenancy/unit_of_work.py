@@ -156,6 +156,11 @@ class UnitOfWork:
         # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.
         self._driver_connection().begin_with(self._set_local)
 
+    def _begin_core(self, sync_connection: Connection) -> None:
+        # The next transaction, on the Core path: SQLAlchemy's begin() does no I/O.
+        self._prepare_begin()
+        sync_connection.begin()
+
     def _connect_core(self, pooled: PoolProxiedConnection) -> AsyncConnection:
         # The Connection joins whatever the adapter has (its BEGIN may already have
         # been sent by a hot path): SQLAlchemy's begin() does no I/O for asyncpg.
@@ -224,15 +229,13 @@ class UnitOfWork:
         sync_connection = self._sync_connection()
         sync_connection.commit()
         self._close_session_sync()
-        self._prepare_begin()
-        sync_connection.begin()
+        self._begin_core(sync_connection)
 
     def _rollback_and_begin(self) -> None:
         self._close_session_sync()
         sync_connection = self._sync_connection()
         sync_connection.rollback()
-        self._prepare_begin()
-        sync_connection.begin()
+        self._begin_core(sync_connection)
 
     def _active(self) -> PoolProxiedConnection:
         if self._pooled is None:
@@ -337,6 +340,8 @@ class UnitOfWork:
     # -- events ----------------------------------------------------------------
 
     def _event_sources(self) -> Iterable[EventSource]:
+        # An inserted aggregate waiting for the session has no session for
+        # record_event to find its holders through: hold it here once it has events.
         holders = self._event_holders
         for obj in self._inserted:
             if "_pending_events" in obj.__dict__:
