@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import pytest
 
 from models import User
 from tenancy import Database
+from tests.repositories.members_support import new_user
 from tests.repositories.payments_support import RecordingDispatcher, recording
 
 
@@ -39,10 +39,9 @@ class FoundedOrganization:
 async def found_organization(db: Database) -> FoundedOrganization:
     """Create a new organization with a newly registered owner, committed."""
     org_id = uuid.uuid4()
-    tag = secrets.token_hex(6)
-    owner = User(email=f"owner-{tag}@example.com", username=f"owner-{tag}", password_hash="h")
+    owner = new_user("owner")
     async with db.unit_of_work(org_id) as uow:
-        await uow.organizations.create(f"Org {tag}", owner)
+        await uow.organizations.create(f"Org {owner.username}", owner)
         await uow.commit()
     return FoundedOrganization(org_id, owner)
 

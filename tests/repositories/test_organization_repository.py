@@ -25,6 +25,7 @@ from tenancy.events import (
     OrganizationCreated,
     OwnershipTransferred,
 )
+from tests.repositories.members_support import new_user, register
 from tests.repositories.payments_support import (
     RecordingDispatcher,
     backend_pid,
@@ -33,19 +34,6 @@ from tests.repositories.payments_support import (
 
 if TYPE_CHECKING:
     from tests.repositories.conftest import FoundedOrganization
-
-
-def new_user() -> User:
-    tag = secrets.token_hex(6)
-    return User(email=f"member-{tag}@example.com", username=f"member-{tag}", password_hash="h")
-
-
-async def register(db: Database, org_id: uuid.UUID, role: str = "member") -> User:
-    user = new_user()
-    async with db.unit_of_work(org_id) as uow:
-        await uow.organizations.register_member(user, role)
-        await uow.commit()
-    return user
 
 
 async def roles(db: Database, org_id: uuid.UUID) -> dict[uuid.UUID, str]:

@@ -13,23 +13,11 @@ from models import User
 from repositories.lifecycle import AggregateCreated, AggregateUpdated
 from repositories.user import LoginResolver
 from tenancy import Database, InvalidData, NotFound
+from tests.repositories.members_support import new_user, register
 from tests.repositories.payments_support import RecordingDispatcher
 
 if TYPE_CHECKING:
     from tests.repositories.conftest import FoundedOrganization
-
-
-def new_user() -> User:
-    tag = secrets.token_hex(6)
-    return User(email=f"user-{tag}@example.com", username=f"user-{tag}", password_hash="argon2")
-
-
-async def register(db: Database, org_id: uuid.UUID, role: str = "member") -> User:
-    user = new_user()
-    async with db.unit_of_work(org_id) as uow:
-        await uow.organizations.register_member(user, role)
-        await uow.commit()
-    return user
 
 
 # -- finding members ------------------------------------------------------------
