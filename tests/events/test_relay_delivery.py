@@ -22,6 +22,13 @@ from tenancy.relay_settings import KafkaSettings, RelaySettings
 pytestmark = pytest.mark.usefixtures("broker")
 
 
+def order_events(kafka_settings: KafkaSettings, relay_settings: RelaySettings) -> EventConsumer:
+    """A consumer of payment-order status changes under the relay's topic prefix."""
+    return EventConsumer(
+        kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
+    )
+
+
 async def test_committed_event_arrives_with_topic_key_headers_and_payload(
     settings: TenancySettings,
     relay_settings: RelaySettings,
@@ -38,9 +45,7 @@ async def test_committed_event_arrives_with_topic_key_headers_and_payload(
     async with (
         open_relay(settings, relay_settings, kafka_settings) as relay,
         relay.running(),
-        EventConsumer(
-            kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
-        ) as consumer,
+        order_events(kafka_settings, relay_settings) as consumer,
     ):
         [received] = await receive(consumer, {org_a}, 1)
 
@@ -73,9 +78,7 @@ async def test_rolled_back_event_is_never_published(
     async with (
         open_relay(settings, relay_settings, kafka_settings) as relay,
         relay.running(),
-        EventConsumer(
-            kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
-        ) as consumer,
+        order_events(kafka_settings, relay_settings) as consumer,
     ):
         # Same aggregate, same partition, outbox order: had the abandoned event
         # been published, it would have arrived before the marker.
@@ -98,9 +101,7 @@ async def test_notification_wakes_an_idle_relay_long_before_its_poll(
     async with (
         open_relay(settings, sleepy, kafka_settings) as relay,
         relay.running(),
-        EventConsumer(
-            kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
-        ) as consumer,
+        order_events(kafka_settings, relay_settings) as consumer,
     ):
         assert relay.listener is not None
         await asyncio.wait_for(relay.listener.connected.wait(), timeout=10)
@@ -129,11 +130,7 @@ async def test_relay_polls_when_it_cannot_listen(
     try:
         async with (
             relay.running(),
-            EventConsumer(
-                kafka_settings,
-                [PaymentOrderStatusChanged],
-                topic_prefix=relay_settings.topic_prefix,
-            ) as consumer,
+            order_events(kafka_settings, relay_settings) as consumer,
         ):
             await emit(org_a, [event])
             [received] = await receive(consumer, {org_a}, 1)
@@ -164,9 +161,7 @@ async def test_running_relay_deletes_published_rows_past_retention(
     async with (
         open_relay(settings, keep_nothing, kafka_settings) as relay,
         relay.running(),
-        EventConsumer(
-            kafka_settings, [PaymentOrderStatusChanged], topic_prefix=relay_settings.topic_prefix
-        ) as consumer,
+        order_events(kafka_settings, relay_settings) as consumer,
     ):
         await receive(consumer, {org_a}, 1)
 
