@@ -24,7 +24,8 @@ from sqlalchemy import select, update
 from models import Customer, PaymentMethod, PaymentMethodType
 from repositories.base import AsyncRepository
 from repositories.customer_specs import CustomerSpecs, parse_method_type
-from repositories.user import normalize_email
+from repositories.email_address import normalize_email
+from repositories.validation import Check, checked_values
 from tenancy.errors import InvalidData, NotFound
 from tenancy.events import (
     DefaultPaymentMethodChanged,
@@ -38,6 +39,9 @@ from tenancy.specification import Specification
 #: only through ``set_default``.
 UPDATABLE_METHOD_COLUMNS = frozenset({"label", "last4"})
 
+#: Customer columns checked (and normalised) before any write reaches SQL.
+CUSTOMER_CHECKS: Mapping[str, Check] = {"email": normalize_email}
+
 
 class CustomerRepository(AsyncRepository[Customer, uuid.UUID]):
     """Storage of ``Customer`` aggregates and their payment methods."""
@@ -47,25 +51,54 @@ class CustomerRepository(AsyncRepository[Customer, uuid.UUID]):
     natural_key: ClassVar = ("email",)
 
     async def add(self, obj: Customer) -> Customer:
-        """Insert ``obj`` with its email normalised.
+        """Insert ``obj`` with its email checked and normalised.
 
         Raises:
+            InvalidData: the email is blank or not an address (nothing is sent).
             Conflict: the tenant already has a customer with this email.
         """
         obj.email = normalize_email(obj.email)
         return await super().add(obj)
 
     async def add_many(self, objs: Sequence[Customer]) -> builtins.list[Customer]:
-        """Insert several customers with normalised emails."""
-        for obj in objs:
-            obj.email = normalize_email(obj.email)
+        """Insert several customers with checked, normalised emails.
+
+        Raises:
+            InvalidData: an email is refused (checked for all before any is inserted).
+        """
+        emails = [normalize_email(obj.email) for obj in objs]
+        for obj, email in zip(objs, emails, strict=True):
+            obj.email = email
         return await super().add_many(objs)
 
     async def upsert(self, values: Mapping[str, Any], *, update: Sequence[str] = ()) -> Customer:
-        """Insert, or update the ``update`` columns of the customer with the same email."""
-        if isinstance(values.get("email"), str):
-            values = {**values, "email": normalize_email(values["email"])}
-        return await super().upsert(values, update=update)
+        """Insert, or update the ``update`` columns of the customer with the same email.
+
+        Raises:
+            InvalidData: the email is refused.
+        """
+        return await super().upsert(checked_values(values, CUSTOMER_CHECKS), update=update)
+
+    async def update(
+        self, id_: uuid.UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Customer:
+        """Apply ``changes`` to one customer, a new email checked and normalised.
+
+        Raises:
+            NotFound: no such customer in this tenant.
+            Conflict: a stale version, or another customer has the new email.
+            InvalidData: a change names an unknown column, or the email is refused.
+        """
+        checked = checked_values(changes, CUSTOMER_CHECKS)
+        return await super().update(id_, checked, expected_version=expected_version)
+
+    async def update_where(self, spec: Specification[Customer], changes: Mapping[str, Any]) -> int:
+        """Apply ``changes`` to every matching customer; return the count.
+
+        Raises:
+            InvalidData: the email is refused.
+        """
+        return await super().update_where(spec, checked_values(changes, CUSTOMER_CHECKS))
 
     async def exists(self, spec: Specification[Customer]) -> bool:
         """Return whether any customer matches ``spec``."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import exists
 
 from models import Customer, PaymentMethod, PaymentMethodType
-from repositories.user import normalize_email
+from repositories.email_address import email_key
 from repositories.validation import parse_member
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification
@@ -30,7 +30,7 @@ class CustomerSpecs:
     @staticmethod
     def email_is(email: str) -> Specification[Customer]:
         """The customer with ``email`` (any case, surrounding blanks ignored)."""
-        return Specification(Customer.email == normalize_email(email))
+        return Specification(Customer.email == email_key(email))
 
     @staticmethod
     def name_contains(fragment: str) -> Specification[Customer]:

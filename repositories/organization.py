@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from models import MemberRole, Membership, Organization, User
 from repositories.base import AsyncRepository
+from repositories.email_address import normalize_email
 from repositories.user import (
     Member,
     list_members,
-    normalize_email,
     normalize_username,
     parse_role,
     resolve_login,

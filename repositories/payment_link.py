@@ -15,10 +15,9 @@ from models import PaymentLink
 from models.enums import PaymentLinkStatus
 from repositories.base import AsyncRepository
 from repositories.payment_link_specs import PaymentLinkSpecs
-from repositories.validation import require_aware
+from repositories.validation import require_aware, require_int
 from tenancy.errors import (
     Conflict,
-    InvalidData,
     NotFound,
     PaymentLinkExhausted,
     PaymentLinkUnavailable,
@@ -54,13 +53,15 @@ class PaymentLinkRepository(AsyncRepository[PaymentLink, uuid.UUID]):
 
         Raises:
             ForeignKeyViolation: the price does not exist in this tenant.
-            InvalidData: ``max_uses`` is not positive.
+            InvalidData: ``max_uses`` is not a positive int.
         """
         return (await self.add_many([obj]))[0]
 
     async def add_many(self, objs: Sequence[PaymentLink]) -> builtins.list[PaymentLink]:
         """Insert several links in one flush, each with its ``PaymentLinkCreated``."""
         for obj in objs:
+            if obj.max_uses is not None:
+                obj.max_uses = _max_uses(obj.max_uses)
             if not obj.token:
                 obj.token = new_token()
             if obj.expires_at is not None:
@@ -89,10 +90,10 @@ class PaymentLinkRepository(AsyncRepository[PaymentLink, uuid.UUID]):
 
         Raises:
             ForeignKeyViolation: the price does not exist in this tenant.
-            InvalidData: ``max_uses`` is not positive, or ``expires_at`` is naive.
+            InvalidData: ``max_uses`` is not a positive int, or ``expires_at`` is naive.
         """
-        if max_uses is not None and max_uses < 1:
-            raise InvalidData("max_uses must be positive")
+        if max_uses is not None:
+            max_uses = _max_uses(max_uses)
         return await self.add(
             PaymentLink(
                 price_id=price_id, token=new_token(), expires_at=expires_at, max_uses=max_uses
@@ -193,3 +194,8 @@ class PaymentLinkRepository(AsyncRepository[PaymentLink, uuid.UUID]):
         if link.max_uses is not None and link.use_count >= link.max_uses:
             return PaymentLinkExhausted(f"payment link {link_id} has no uses left")
         return Conflict(f"payment link {link_id} changed concurrently; retry")
+
+
+def _max_uses(value: object) -> int:
+    # An int column: 1.5 would be stored as 2, True as 1, 2**31 would overflow.
+    return require_int(value, "max_uses", minimum=1, maximum=2**31 - 1)

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models import PaymentOrder
 from repositories.base import AsyncRepository
+from repositories.currency import normalize_currency
 from repositories.payment_order_lifecycle import check_transition
 from repositories.payment_order_report import (
     DailyRevenue,
@@ -22,7 +23,13 @@ from repositories.payment_order_report import (
     totals_from,
     totals_statement,
 )
-from repositories.validation import normalize_currency
+from repositories.validation import (
+    Check,
+    amount_check,
+    check_object,
+    checked_values,
+    require_amount,
+)
 from tenancy.errors import Conflict, IdempotencyKeyReused, InvalidData
 from tenancy.events import PaymentOrderCreated, PaymentOrderStatusChanged
 from tenancy.session import session_tenant
@@ -30,6 +37,13 @@ from tenancy.specification import Specification
 
 #: Fields a replayed request must repeat exactly to get the existing order back.
 _REPLAYED_FIELDS = ("customer_id", "amount", "currency", "payment_link_id", "agent_id")
+
+#: Order columns checked (and normalised) before any write reaches SQL; the
+#: CHECK constraints ``amount_positive`` and ``currency_iso4217`` stay behind them.
+ORDER_CHECKS: Mapping[str, Check] = {
+    "amount": amount_check("amount", minimum=1),
+    "currency": normalize_currency,
+}
 
 
 class PaymentOrderRepository(AsyncRepository[PaymentOrder, uuid.UUID]):
@@ -53,13 +67,20 @@ class PaymentOrderRepository(AsyncRepository[PaymentOrder, uuid.UUID]):
         """Insert an order and raise ``PaymentOrderCreated``.
 
         Raises:
+            InvalidData: the amount is not a positive int, or the currency is refused.
             Conflict: its idempotency key is taken (``create`` replays instead).
             ForeignKeyViolation: its customer, link or agent is not this tenant's.
         """
         return (await self.add_many([obj]))[0]
 
     async def add_many(self, objs: Sequence[PaymentOrder]) -> builtins.list[PaymentOrder]:
-        """Insert several orders in one flush, each with its ``PaymentOrderCreated``."""
+        """Insert several orders in one flush, each with its ``PaymentOrderCreated``.
+
+        Raises:
+            InvalidData: an amount or currency is refused (before anything is sent).
+        """
+        for obj in objs:
+            check_object(obj, ORDER_CHECKS)
         self.session.add_all(objs)
         await self._flush()
         for obj in objs:
@@ -86,15 +107,14 @@ class PaymentOrderRepository(AsyncRepository[PaymentOrder, uuid.UUID]):
         Raises:
             IdempotencyKeyReused: the key belongs to an order with other parameters.
             ForeignKeyViolation: the customer, link or agent is not this tenant's.
-            InvalidData: a non-positive amount, a malformed currency or an empty key.
+            InvalidData: the amount is not a positive int, the currency is not an
+                active ISO 4217 code, or the key is blank.
         """
-        if amount <= 0:
-            raise InvalidData("amount must be positive (minor units)")
         if idempotency_key is not None and not idempotency_key.strip():
             raise InvalidData("an idempotency key must not be blank")
         values: dict[str, Any] = {
             "customer_id": customer_id,
-            "amount": amount,
+            "amount": require_amount(amount, "amount", minimum=1),
             "currency": normalize_currency(currency),
             "payment_link_id": payment_link_id,
             "agent_id": agent_id,
@@ -142,6 +162,29 @@ class PaymentOrderRepository(AsyncRepository[PaymentOrder, uuid.UUID]):
             )
         )
         return order
+
+    async def update(
+        self, id_: uuid.UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> PaymentOrder:
+        """Apply ``changes`` (not the status) to one order, amount and currency checked.
+
+        Raises:
+            NotFound: no such order in this tenant.
+            Conflict: the version does not match (a stale update).
+            InvalidData: a change names the status or an unknown column, or a value is refused.
+        """
+        checked = checked_values(changes, ORDER_CHECKS)
+        return await super().update(id_, checked, expected_version=expected_version)
+
+    async def update_where(
+        self, spec: Specification[PaymentOrder], changes: Mapping[str, Any]
+    ) -> int:
+        """Apply ``changes`` to every matching order; return the count.
+
+        Raises:
+            InvalidData: a change names the status or an unknown column, or a value is refused.
+        """
+        return await super().update_where(spec, checked_values(changes, ORDER_CHECKS))
 
     async def totals_by_status_and_currency(
         self, spec: Specification[PaymentOrder] | None = None

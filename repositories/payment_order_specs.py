@@ -13,8 +13,9 @@ from sqlalchemy import exists
 
 from models import Customer, PaymentOrder
 from models.enums import PaymentOrderStatus
-from repositories.user import normalize_email
-from repositories.validation import normalize_currency, require_aware, statuses_of
+from repositories.currency import normalize_currency
+from repositories.email_address import email_key
+from repositories.validation import require_amount, require_aware, statuses_of
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification
 
@@ -51,8 +52,10 @@ class PaymentOrderSpecs:
         """Orders whose amount (minor units) lies in ``[low, high]``, both ends included.
 
         Raises:
-            InvalidData: ``high`` is below ``low``.
+            InvalidData: a bound is not an int, or ``high`` is below ``low``.
         """
+        low = require_amount(low, "low", minimum=None)
+        high = require_amount(high, "high", minimum=None)
         if high < low:
             raise InvalidData("the upper bound of an amount range must not be below its lower")
         return OrderSpec(PaymentOrder.amount.between(low, high))
@@ -62,7 +65,7 @@ class PaymentOrderSpecs:
         """Orders in ``currency`` (case-insensitive ISO 4217 code).
 
         Raises:
-            InvalidData: not a three-letter code.
+            InvalidData: not an active ISO 4217 code.
         """
         return OrderSpec(PaymentOrder.currency == normalize_currency(currency))
 
@@ -80,7 +83,7 @@ class PaymentOrderSpecs:
             exists().where(
                 Customer.org_id == PaymentOrder.org_id,
                 Customer.id == PaymentOrder.customer_id,
-                Customer.email == normalize_email(email),
+                Customer.email == email_key(email),
             )
         )
 

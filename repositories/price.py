@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from sqlalchemy import Select, select
 
 from models import Price, Product
 from models.base import utcnow
 from repositories.base import AsyncRepository
+from repositories.currency import normalize_currency
 from repositories.lifecycle import AggregateUpdated
-from repositories.validation import normalize_currency
+from repositories.validation import (
+    Check,
+    amount_check,
+    check_object,
+    checked_values,
+    require_amount,
+)
 from tenancy.errors import NotFound
 from tenancy.events import PriceChanged
+from tenancy.specification import Specification
+
+#: Price columns checked (and normalised) before any write reaches SQL; the CHECK
+#: constraints ``unit_amount_non_negative`` and ``currency_iso4217`` stay behind them.
+PRICE_CHECKS: Mapping[str, Check] = {
+    "unit_amount": amount_check("unit_amount", minimum=0),
+    "currency": normalize_currency,
+}
 
 
 class PriceRepository(AsyncRepository[Price, uuid.UUID]):
@@ -38,9 +54,11 @@ class PriceRepository(AsyncRepository[Price, uuid.UUID]):
 
         Raises:
             NotFound: the product does not exist in this tenant.
-            InvalidData: a malformed currency or a negative amount.
+            InvalidData: the currency is not an active ISO 4217 code, or the
+                amount is not a non-negative int.
         """
         code = normalize_currency(currency)
+        unit_amount = require_amount(unit_amount, "unit_amount", minimum=0)
         await self._lock_product(product_id)
         # Re-read after the lock: a concurrent adjuster may have committed meanwhile,
         # and a copy already in this session's identity map would be stale.
@@ -59,6 +77,46 @@ class PriceRepository(AsyncRepository[Price, uuid.UUID]):
             )
         )
         return price
+
+    async def add(self, obj: Price) -> Price:
+        """Insert ``obj`` with its amount and currency checked (prefer ``change_price``).
+
+        Raises:
+            InvalidData: the amount or currency is refused (nothing is sent).
+            Conflict: the product already has an active price in this currency.
+        """
+        check_object(obj, PRICE_CHECKS)
+        return await super().add(obj)
+
+    async def add_many(self, objs: Sequence[Price]) -> builtins.list[Price]:
+        """Insert several prices with their amounts and currencies checked.
+
+        Raises:
+            InvalidData: an amount or currency is refused (before anything is sent).
+        """
+        for obj in objs:
+            check_object(obj, PRICE_CHECKS)
+        return await super().add_many(objs)
+
+    async def update(
+        self, id_: uuid.UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Price:
+        """Apply ``changes`` to one price, amount and currency checked.
+
+        Raises:
+            NotFound: no such price in this tenant.
+            InvalidData: a change names an unknown column, or a value is refused.
+        """
+        checked = checked_values(changes, PRICE_CHECKS)
+        return await super().update(id_, checked, expected_version=expected_version)
+
+    async def update_where(self, spec: Specification[Price], changes: Mapping[str, Any]) -> int:
+        """Apply ``changes`` to every matching price; return the count.
+
+        Raises:
+            InvalidData: a change names an unknown column, or a value is refused.
+        """
+        return await super().update_where(spec, checked_values(changes, PRICE_CHECKS))
 
     async def active_price(self, product_id: uuid.UUID, currency: str) -> Price | None:
         """Return the active price of a product in ``currency``, or ``None``.

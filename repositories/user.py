@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -20,21 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from models import MemberRole, Membership, User
 from repositories.base import AsyncRepository
+from repositories.email_address import email_key, normalize_email
 from repositories.lifecycle import AggregateCreated, lifecycle_event
-from repositories.validation import parse_member
+from repositories.validation import Check, checked_values, parse_member
 from tenancy.errors import raise_translated
 from tenancy.events import DomainEvent
+from tenancy.specification import Specification
+
+#: User columns checked (and normalised) before an update reaches SQL.
+USER_CHECKS: Mapping[str, Check] = {"email": normalize_email}
 
 #: Columns never copied into events: the outbox and the broker must not carry hashes.
 SECRET_COLUMNS = frozenset({"password_hash"})
 
 # One exact email in, at most one row out: the function has no pattern semantics.
 _RESOLVE_LOGIN = text("SELECT user_id, password_hash, is_active FROM resolve_login(:email)")
-
-
-def normalize_email(email: str) -> str:
-    """Return ``email`` as stored: stripped and lower-cased."""
-    return email.strip().lower()
 
 
 def normalize_username(username: str) -> str:
@@ -94,7 +94,7 @@ async def resolve_login(executor: AsyncSession | AsyncConnection, email: str) ->
     Works in a session of any tenant and on a connection with no tenant at all:
     the SECURITY DEFINER function reads the one matching row whatever the tenant.
     """
-    normalized = normalize_email(email)
+    normalized = email_key(email)
     if not normalized:
         return None
     try:
@@ -190,9 +190,30 @@ class UserRepository(AsyncRepository[User, uuid.UUID]):
             _normalize(obj)
         return await super().add_many(objs)
 
+    async def update(
+        self, id_: uuid.UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> User:
+        """Apply ``changes`` to one member, a new email checked and normalised.
+
+        Raises:
+            NotFound: the user is not a member of the current organization.
+            Conflict: a stale version, or the new email is taken.
+            InvalidData: a change names an unknown column, or the email is refused.
+        """
+        checked = checked_values(changes, USER_CHECKS)
+        return await super().update(id_, checked, expected_version=expected_version)
+
+    async def update_where(self, spec: Specification[User], changes: Mapping[str, Any]) -> int:
+        """Apply ``changes`` to every matching member; return the count.
+
+        Raises:
+            InvalidData: the email is refused.
+        """
+        return await super().update_where(spec, checked_values(changes, USER_CHECKS))
+
     async def find_by_email(self, email: str) -> User | None:
         """Return the member with ``email`` (any case), or ``None``."""
-        return await self._first(select(User).where(User.email == normalize_email(email)))
+        return await self._first(select(User).where(User.email == email_key(email)))
 
     async def find_by_username(self, username: str) -> User | None:
         """Return the member with ``username`` (any case), or ``None``."""

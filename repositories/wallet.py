@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from models import Wallet, WalletTransaction
 from models.enums import TransactionDirection, TransactionStatus
 from repositories.base import AsyncRepository
+from repositories.validation import require_int
 from tenancy.chain import NATIVE, NATIVE_LOG_INDEX, parse_address, parse_tx_hash
 from tenancy.errors import InvalidData, NotFound
 from tenancy.events import WalletTransactionRecorded
@@ -126,6 +127,10 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
             ForeignKeyViolation: the wallet is not one of this tenant's.
         """
         parse_tx_hash(facts.tx_hash)
+        # Base units are whole (a float 1e18 is not exactly 10**18), and a numeric(78,0) column.
+        amount = require_int(facts.amount, "amount", minimum=0, maximum=2**256 - 1)
+        if type(facts.amount) is not int:  # a subclass: store and publish the plain value
+            facts = replace(facts, amount=amount)
         if facts.asset != NATIVE and facts.direction is TransactionDirection.OUT:
             claimed = await self._claim_token_payout(facts)
             if claimed is not None:
