@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tenancy.context import current_tenant, parse_tenant_id, tenant_context
 from tenancy.engine import create_engine, verify_role
-from tenancy.errors import TenantContextRequired, raise_translated
+from tenancy.errors import DatabaseUnavailable, TenantContextRequired, raise_translated
 from tenancy.log import get_logger
 from tenancy.orm_filter import filtered_joined_session_class, filtered_session_class
+from tenancy.pool_gate import PoolGate
 from tenancy.session import JoinedSession, TenantSession, open_session, tenant_sessionmaker
 from tenancy.settings import TenancySettings
 from tenancy.unit_of_work import EventDispatcher
@@ -45,7 +47,8 @@ class Database:
         )
         self._joined_session_class = filtered_joined_session_class() if filtered else JoinedSession
         self.dispatcher = dispatcher
-        self._isolated: dict[str, AsyncEngine] = {}
+        # Waiters for a connection are served first come, first served.
+        self.gate = PoolGate(settings.pool_size + settings.max_overflow)
 
     @classmethod
     async def connect(
@@ -86,20 +89,14 @@ class Database:
         from repositories.unit_of_work import PlatformUnitOfWork
 
         return PlatformUnitOfWork(
-            self._engine_for(isolation_level),
+            self.engine,
             self.resolve_tenant(org_id),
             dispatcher=self.dispatcher,
             session_class=self._joined_session_class,
+            isolation_level=isolation_level,
+            gate=self.gate,
+            checkout_timeout=self.settings.pool_timeout,
         )
-
-    def _engine_for(self, isolation_level: IsolationLevel | None) -> AsyncEngine:
-        if isolation_level is None:
-            return self.engine
-        if isolation_level not in self._isolated:
-            self._isolated[isolation_level] = self.engine.execution_options(
-                isolation_level=isolation_level
-            )
-        return self._isolated[isolation_level]
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -142,13 +139,26 @@ class Database:
         """
         parsed = self.resolve_tenant(org_id)
         session = open_session(self.sessionmaker, parsed)
+        await self._enter_gate()
         # Bound for the block, so that log records (refusals included) name the tenant.
-        with tenant_context(parsed):
-            try:
-                async with session.begin():
-                    yield session
-            except Exception as exc:
-                raise_translated(exc)
-                raise
-            finally:
-                await session.close()
+        try:
+            with tenant_context(parsed):
+                try:
+                    async with session.begin():
+                        yield session
+                except Exception as exc:
+                    raise_translated(exc)
+                    raise
+                finally:
+                    await session.close()
+        finally:
+            self.gate.release()
+
+    async def _enter_gate(self) -> None:
+        try:
+            async with asyncio.timeout(self.settings.pool_timeout):
+                await self.gate.acquire()
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                "no database connection became free within the pool timeout"
+            ) from exc

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenancy.connection import TenantConnection
-from tenancy.errors import UnsafeDatabaseRole, raise_translated
+from tenancy.errors import InvalidData, UnsafeDatabaseRole, raise_translated
 from tenancy.json_codec import decode_json, setup_jsonb_codec
 from tenancy.settings import APP_ROLE, TenancySettings
 
@@ -63,6 +63,10 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
             "prepared_statement_name_func": lambda: "",
             "server_settings": {"application_name": settings.application_name},
         }
+    # Client-side bounds: they hold when the server cannot answer at all (frozen,
+    # partitioned), where statement_timeout, enforced by the server, cannot.
+    connect_args["timeout"] = settings.connect_timeout
+    connect_args["command_timeout"] = settings.command_timeout
     engine = create_async_engine(
         url or settings.app_url(),
         pool_size=settings.pool_size,
@@ -79,8 +83,10 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     engine.dialect.setup_asyncpg_jsonb_codec = setup_jsonb_codec  # type: ignore[attr-defined]
     # A tenant statement left pending by a transaction that never ran a query
     # must not reach the next user of the pooled connection.
-    event.listen(engine.sync_engine.pool, "checkout", _clear_pending)
+    event.listen(engine.sync_engine.pool, "checkout", _check_settled)
     event.listen(engine.sync_engine.pool, "checkin", _clear_pending)
+    event.listen(engine.sync_engine, "before_cursor_execute", _check_parameter_count)
+    event.listen(engine.sync_engine, "before_cursor_execute", _open_armed_transaction)
     if settings.pooler == "pgbouncer-transaction":
         # The statement timeout cannot travel as a startup parameter through
         # pgbouncer; it rides with every BEGIN instead (transaction-local too).
@@ -103,6 +109,60 @@ def _clear_pending(dbapi_connection: Any, connection_record: Any, *args: Any) ->
     driver = getattr(connection_record, "driver_connection", None)
     if isinstance(driver, TenantConnection):
         driver.clear_pending()
+
+
+def _check_settled(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:
+    # The pool hands a connection out only if it is known to be idle outside any
+    # transaction. One whose last BEGIN, COMMIT or ROLLBACK never got its answer
+    # (cancelled, timed out) or that the server still sees in a transaction may
+    # carry another tenant's SET LOCAL: the pool discards it and connects anew
+    # (raising DisconnectionError here is SQLAlchemy's documented way to do that).
+    # A connection found closed (server restart) is replaced the same way, before
+    # anything is sent on it.
+    driver = getattr(connection_record, "driver_connection", None)
+    if isinstance(driver, TenantConnection):
+        if not driver.settled or driver.is_in_transaction():
+            raise exc.DisconnectionError("connection not idle outside a transaction")
+        driver.clear_pending()
+
+
+def _open_armed_transaction(
+    connection: Any,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    # A unit of work arms its next transaction instead of sending BEGIN at once;
+    # a Core or ORM statement run on its connection opens it first (BEGIN; SET
+    # LOCAL in one message), so no statement of a unit of work runs outside its
+    # tenant transaction. run_async is SQLAlchemy's public way to await the
+    # driver from inside its synchronous core.
+    adapted = connection.connection.dbapi_connection
+    driver = getattr(adapted, "driver_connection", None)
+    if isinstance(driver, TenantConnection) and driver.armed:
+        adapted.run_async(lambda armed: armed.begin_armed())
+
+
+#: The protocol's limit: the number of parameters is sent as a 16-bit integer.
+MAX_PARAMETERS = 32_767
+
+
+def _check_parameter_count(
+    connection: Any,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    # The driver's own error for this says nothing typed; refuse before sending.
+    if not executemany and parameters is not None and len(parameters) > MAX_PARAMETERS:
+        raise InvalidData(
+            f"a statement may carry at most {MAX_PARAMETERS} parameters, "
+            f"this one has {len(parameters)}: split the value list"
+        )
 
 
 def rls_bypass_problems(

@@ -7,8 +7,6 @@ quote row values) into the error a caller sees.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -72,7 +70,31 @@ class DatabaseUnavailable(TenancyError):
 
 
 class RetryableError(TenancyError):
-    """A serialization failure or deadlock: the whole transaction may be retried."""
+    """A serialization failure, deadlock or lock timeout: the whole transaction may be retried."""
+
+
+class TransactionAborted(TenancyError):
+    """The transaction was aborted by an earlier error; nothing of it was or will be committed.
+
+    Raised by ``commit()`` when Postgres answered COMMIT with ROLLBACK, and by any
+    statement run after a caught database error (SQLSTATE 25P02). Use
+    ``uow.savepoint()`` around a statement that may fail and be recovered from.
+    """
+
+
+class ReadOnlyDatabase(DatabaseUnavailable):
+    """The database accepts no writes (a standby, or ``default_transaction_read_only``)."""
+
+
+class DatabaseError(TenancyError):
+    """A database or driver error with no more specific meaning; ``sqlstate`` when known.
+
+    The message never carries SQL text or parameter values.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
 
 
 class ChainError(TenancyError):
@@ -106,7 +128,12 @@ _UNAVAILABLE_CLASSES = ("08", "53", "57P")
 
 
 def translate(exc: BaseException) -> TenancyError | None:
-    """Map a SQLAlchemy/asyncpg exception to a ``TenancyError``, or ``None`` if it is not ours."""
+    """Map a SQLAlchemy/asyncpg exception to a ``TenancyError``, or ``None`` if it is not ours.
+
+    Every error raised by the database, the driver or SQLAlchemy's adapter has a
+    translation; the fallback, ``DatabaseError``, names the SQLSTATE or the error
+    type and never copies the driver's message (it may quote SQL or values).
+    """
     if isinstance(exc, TenancyError):
         return exc
     if isinstance(exc, StaleDataError):
@@ -115,32 +142,37 @@ def translate(exc: BaseException) -> TenancyError | None:
         return Conflict("a row was changed by someone else (stale version)")
     if isinstance(exc, PoolTimeoutError):
         return DatabaseUnavailable("no database connection became free within the pool timeout")
+    if isinstance(exc, TimeoutError):
+        # asyncpg's client-side command_timeout or connect timeout (a caller's own
+        # asyncio.timeout reaches the library as a cancellation, not as this).
+        return DatabaseUnavailable("the database did not answer in time")
     if isinstance(exc, (ConnectionError, OSError)):
         return DatabaseUnavailable(f"database unreachable: {type(exc).__name__}")
-    if isinstance(exc, asyncpg.PostgresError):
-        # Raised directly by the driver on the repositories' hot paths.
-        return _from_sqlstate(
-            exc.sqlstate,
-            getattr(exc, "constraint_name", None),
-            getattr(exc, "column_name", None),
-        )
-    if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
-        return DatabaseUnavailable("the database connection was lost")
-    if not isinstance(exc, DBAPIError):
-        return None
     driver_exc = _driver_exception(exc)
-    sqlstate: str | None = getattr(driver_exc, "sqlstate", None) or getattr(
-        exc.orig, "sqlstate", None
-    )
-    constraint: str | None = getattr(driver_exc, "constraint_name", None)
-    column: str | None = getattr(driver_exc, "column_name", None)
-    if sqlstate is None:
-        if isinstance(exc, (OperationalError, InterfaceError)) or isinstance(
-            driver_exc, (ConnectionError, OSError)
-        ):
-            return DatabaseUnavailable(f"database unreachable: {type(driver_exc).__name__}")
+    if driver_exc is None:
         return None
-    return _from_sqlstate(sqlstate, constraint, column)
+    if isinstance(driver_exc, asyncpg.PostgresError):
+        sqlstate = driver_exc.sqlstate
+        translated = _from_sqlstate(
+            sqlstate,
+            getattr(driver_exc, "constraint_name", None),
+            getattr(driver_exc, "column_name", None),
+        )
+        return translated or DatabaseError(
+            f"database error (SQLSTATE {sqlstate})", sqlstate=sqlstate
+        )
+    if isinstance(driver_exc, asyncpg.ConnectionDoesNotExistError) or isinstance(
+        exc, (OperationalError, InterfaceError)
+    ):
+        return DatabaseUnavailable(f"database unreachable: {type(driver_exc).__name__}")
+    if isinstance(driver_exc, (ConnectionError, OSError)):
+        return translate(driver_exc)
+    sqlstate = getattr(driver_exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        translated = _from_sqlstate(sqlstate, None, None)
+        if translated is not None:
+            return translated
+    return DatabaseError(f"database driver error ({type(driver_exc).__name__})", sqlstate=sqlstate)
 
 
 def _from_sqlstate(
@@ -164,10 +196,20 @@ def _from_sqlstate(
         return InvalidData(
             f"value rejected by the database ({constraint or sqlstate})", constraint=constraint
         )
+    if sqlstate == "54000":
+        return InvalidData("statement exceeds a database limit (SQLSTATE 54000)")
     if sqlstate == "42501":
         return IsolationViolation("refused by row-level security or missing privilege")
     if sqlstate in ("40001", "40P01"):
         return RetryableError(f"transaction must be retried (SQLSTATE {sqlstate})")
+    if sqlstate == "55P03":
+        return RetryableError("a lock was not available in time (SQLSTATE 55P03)")
+    if sqlstate == "25P02":
+        return TransactionAborted(
+            "the transaction was aborted by an earlier error; roll back (or use a savepoint)"
+        )
+    if sqlstate == "25006":
+        return ReadOnlyDatabase("the database is read-only (SQLSTATE 25006)")
     if sqlstate == "57014":
         return DatabaseUnavailable("statement timed out or was cancelled")
     if sqlstate.startswith(_UNAVAILABLE_CLASSES):
@@ -175,12 +217,33 @@ def _from_sqlstate(
     return None
 
 
-def _driver_exception(exc: DBAPIError) -> Any:
-    # SQLAlchemy's asyncpg adapter wraps the asyncpg exception; the wrapped one
-    # carries the structured fields (constraint_name, column_name).
-    orig = exc.orig
-    cause = getattr(orig, "__cause__", None)
-    return cause if cause is not None and hasattr(cause, "sqlstate") else orig
+def _driver_exception(exc: BaseException) -> BaseException | None:
+    # The error that carries the structured fields (sqlstate, constraint_name,
+    # column_name): asyncpg's own, found under SQLAlchemy's DBAPIError (``orig``)
+    # and under the adapter's error class (its ``__cause__``). None: the error did
+    # not come from the database layer at all.
+    if isinstance(exc, DBAPIError):
+        orig: BaseException | None = exc.orig
+        return _driver_exception(orig) if orig is not None else exc
+    if isinstance(
+        exc, asyncpg.PostgresError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    ):
+        found: BaseException = exc
+        return found
+    if _is_adapter_error(exc):
+        cause = exc.__cause__
+        return cause if cause is not None and _driver_exception(cause) is not None else exc
+    return None
+
+
+def _is_adapter_error(exc: BaseException) -> bool:
+    # SQLAlchemy's asyncpg adapter raises its own DBAPI-style classes (Error,
+    # InternalClientError, ...) when it is driven outside a Connection; they are
+    # PEP 249 errors: a module-level ``Error`` class of the adapter module.
+    return any(
+        klass.__name__ == "Error" and "sqlalchemy" in klass.__module__
+        for klass in type(exc).__mro__
+    )
 
 
 def raise_translated(exc: BaseException) -> None:

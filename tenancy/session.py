@@ -89,12 +89,14 @@ async def session_driver(session: AsyncSession) -> TenantConnection:
         ConfigurationError: the session's engine was not made by ``create_engine``.
     """
     connection = await session.connection()
-    adapter = (await connection.get_raw_connection()).dbapi_connection
-    if adapter._transaction is None:  # type: ignore[union-attr]  # asyncpg adapter
-        await adapter._start_transaction()  # type: ignore[union-attr]
-    driver = adapter.driver_connection  # type: ignore[union-attr]
+    driver = (await connection.get_raw_connection()).driver_connection
     if not isinstance(driver, TenantConnection):
         raise ConfigurationError("the session's engine was not created by tenancy.engine")
+    if not driver.is_in_transaction():
+        # SQLAlchemy's adapter sends BEGIN (with the tenant) before its first
+        # statement; a trivial one makes it do so through its own bookkeeping and
+        # error handling, so the transaction is never started behind its back.
+        await connection.exec_driver_sql("SELECT 1")
     return driver
 
 

@@ -42,6 +42,19 @@ class TenancySettings(BaseSettings):
     pool_timeout: float = Field(default=5.0, gt=0)
     pool_recycle: int = Field(default=1800, description="Seconds before a connection is replaced.")
     statement_timeout_ms: int = Field(default=15_000, ge=0)
+    connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds to open one new connection (TCP, TLS, authentication, setup).",
+    )
+    command_timeout: float | None = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Client-side bound in seconds on any one round trip (statement, BEGIN, COMMIT); "
+            "holds when the server cannot answer at all. None: no client-side bound."
+        ),
+    )
     application_name: str = "tenancy"
     pooler: Literal["none", "pgbouncer-transaction"] = Field(
         default="none",

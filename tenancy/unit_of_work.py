@@ -1,33 +1,46 @@
-"""The unit of work: one pooled connection, one transaction, explicit commit.
+"""The unit of work: one pooled connection, one transaction at a time, explicit commit.
 
 Rules it keeps (after *Architecture Patterns with Python*):
 
 * Nothing is written by accident: leaving the block without ``commit()`` rolls
   back; an exception rolls back and leaves as a typed ``TenancyError``.
+* A commit tells the truth: when Postgres answers COMMIT with ROLLBACK (the
+  transaction was aborted by an earlier, caught error) it raises
+  ``TransactionAborted``.
 * Events raised while it runs are written to the outbox inside the same
   transaction, just before COMMIT; in-process subscribers see them only after
   the commit succeeded, never after a rollback.
 
-How it runs: the unit of work holds one pooled connection for its whole life.
-Each transaction on it starts with ``BEGIN; SET LOCAL app.org_id = ...`` sent as
-one message, on first use. The hot paths (get, list, add) run straight on the
-driver connection, and COMMIT/ROLLBACK go there too; SQLAlchemy's Connection
-(Core, the ORM session's SQL, savepoints) is built over the same pooled
-connection only when first needed, and then carries on the same transaction.
-Rows read or inserted join an ORM session's identity map as SQLAlchemy's loader
-puts them there: unchanged ones held weakly, changed ones until flushed, ones
-with pending events until commit; a unit of work that only inserts keeps its
-new aggregates in a list and builds no session at all.
+How it runs: the unit of work holds one pooled connection for its whole life
+and drives its transactions itself, with plain SQL on the driver connection:
+``BEGIN; SET LOCAL app.org_id = ...`` as one message before the first statement
+of each transaction, then ``COMMIT`` or ``ROLLBACK``. SQLAlchemy's adapter is
+switched to autocommit for the checkout, so neither it nor asyncpg keeps
+transaction state of its own that could fall out of step with the server. The
+hot paths (get, list, add) run straight on the driver connection; SQLAlchemy's
+Connection (Core, the ORM session's SQL) is built over the same pooled
+connection only when first needed, and its statements open the armed
+transaction through the engine's statement hook.
+
+Cancellation and timeouts: a unit of work that ends in any way other than a
+clean commit or rollback (cancelled or timed out at any await, inside BEGIN, a
+statement, COMMIT or the final ROLLBACK, or with the connection lost) does not
+await anything more: its connection is terminated and discarded, never handed
+to the next tenant. The pool's checkout guard (``tenancy.engine``) is the
+second line: it refuses any connection not known to be idle outside a
+transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Protocol, Self
 
+import asyncpg
 from sqlalchemy import Connection, PoolProxiedConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
@@ -35,7 +48,12 @@ from sqlalchemy.util import greenlet_spawn
 from models.base import EVENT_HOLDERS_KEY
 from tenancy.connection import TenantConnection
 from tenancy.context import bind_tenant, unbind_tenant
-from tenancy.errors import DatabaseUnavailable, raise_translated
+from tenancy.errors import (
+    DatabaseUnavailable,
+    TransactionAborted,
+    raise_translated,
+    translate,
+)
 from tenancy.event_collection import (
     EventSource,
     HeldAggregates,
@@ -46,9 +64,12 @@ from tenancy.event_collection import (
 from tenancy.events import DomainEvent
 from tenancy.log import get_logger
 from tenancy.outbox import insert_events, insert_with_event
+from tenancy.pool_gate import PoolGate
 from tenancy.session import TENANT_KEY, JoinedSession, adopt, adopt_all, set_local_statement
 
 logger = get_logger(__name__)
+
+_ISOLATION_LEVELS = frozenset({"READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"})
 
 
 class EventDispatcher(Protocol):
@@ -73,20 +94,33 @@ class UnitOfWork:
         *,
         dispatcher: EventDispatcher | None = None,
         session_class: type[JoinedSession] = JoinedSession,
+        isolation_level: str | None = None,
+        gate: PoolGate | None = None,
+        checkout_timeout: float | None = None,
     ) -> None:
+        if isolation_level is not None and isolation_level not in _ISOLATION_LEVELS:
+            raise ValueError(f"unknown isolation level {isolation_level!r}")
         self._engine = engine
         self._session_class = session_class
         self.org_id = org_id
         # Built (and the id checked) once; sent with every BEGIN of this unit of work.
         self._set_local = set_local_statement(org_id)
+        self._begin = f"BEGIN ISOLATION LEVEL {isolation_level}" if isolation_level else "BEGIN"
         self._dispatcher = dispatcher
+        self._gate = gate
+        self._gated = False
+        self._checkout_timeout = checkout_timeout
         self._loose: list[DomainEvent] = []
         # Events already in the outbox (written with their row), kept for dispatch.
         self._written: list[DomainEvent] = []
         self._pooled: PoolProxiedConnection | None = None
+        self._driver: TenantConnection | None = None
         self._connection: AsyncConnection | None = None
-        self._adapter: Any = None
         self._session: AsyncSession | None = None
+        # A boundary (BEGIN, COMMIT, ROLLBACK) or the connection failed without a
+        # clear answer: the connection is discarded at exit, never reused.
+        self._unsure = False
+        self._savepoints = 0
         # Aggregates with pending events, held until commit (see adopt_all).
         self._event_holders: dict[int, Any] = {}
         self._held = HeldAggregates(self._event_holders)
@@ -101,12 +135,11 @@ class UnitOfWork:
         # Bound for the block, so that log records (refusals included) name the tenant.
         self._context_token = bind_tenant(self.org_id)
         try:
-            # Checkout (and, if needed, the Core connection) in one hop into
-            # SQLAlchemy's sync core: each hop costs a greenlet switch.
-            self._pooled = await greenlet_spawn(self._open)
-        except Exception as exc:
+            await self._checkout()
+        except BaseException as exc:
             unbind_tenant(self._context_token)
-            raise_translated(exc)
+            if isinstance(exc, Exception):
+                raise_translated(exc)
             raise
         return self
 
@@ -117,16 +150,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._pooled is not None:
-                # Closing rolls back whatever was not committed, error or not.
-                await self._close()
-        except Exception as close_error:
-            if exc is None:
-                raise
-            # The block's own error is the one to report; this one follows from it.
-            logger.warning("unit of work closed after an error: %s", type(close_error).__name__)
+            await self._release_connection(exc)
         finally:
-            self._pooled = self._connection = self._adapter = None
+            self._pooled = self._connection = self._driver = None
+            self._release_gate()
             self._release_repositories()
             try:
                 if exc is not None and isinstance(exc, Exception):
@@ -134,36 +161,168 @@ class UnitOfWork:
             finally:
                 unbind_tenant(self._context_token)
 
+    async def _checkout(self) -> None:
+        # pool_timeout bounds the whole checkout: the wait for a permit, the wait
+        # for a pooled connection and opening a new one.
+        try:
+            async with asyncio.timeout(self._checkout_timeout):
+                if self._gate is not None:
+                    await self._gate.acquire()
+                    self._gated = True
+                self._pooled = await greenlet_spawn(self._open)
+        except TimeoutError as exc:
+            self._release_gate()
+            raise DatabaseUnavailable(
+                "no database connection within the pool timeout (waiting and connecting)"
+            ) from exc
+        except BaseException:
+            self._release_gate()
+            raise
+
+    def _release_gate(self) -> None:
+        if self._gated:
+            self._gated = False
+            assert self._gate is not None  # set together with _gated
+            self._gate.release()
+
     def _open(self) -> PoolProxiedConnection:
-        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here. The hot
-        # paths need only the pooled driver connection; SQLAlchemy's Connection
-        # (Core, the ORM session, savepoints) is built over it on first need, or
-        # now when the engine carries execution options (an isolation level),
-        # which only a Connection applies.
+        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here. The
+        # checkout guard has refused any connection not idle outside a transaction.
         pooled = self._engine.sync_engine.raw_connection()
         try:
-            self._adapter = pooled.dbapi_connection
-            self._prepare_begin()
-            if self._engine.sync_engine.get_execution_options():
-                self._connect_core(pooled)
+            adapter = _dbapi(pooled)
+            # The adapter must not start transactions of its own on this checkout:
+            # this unit of work sends BEGIN and COMMIT itself (a dialect API, no I/O).
+            self._engine.dialect.set_isolation_level(adapter, "AUTOCOMMIT")
+            driver = pooled.driver_connection
+            if not isinstance(driver, TenantConnection):
+                raise RuntimeError("the unit of work's engine was not created by tenancy.engine")
+            driver.arm(self._begin, self._set_local)
         except BaseException:
-            self._connection = None
-            pooled.close()
+            pooled.invalidate()
             raise
+        self._driver = driver
         return pooled
 
-    def _prepare_begin(self) -> None:
-        # No round trip: the adapter sends BEGIN lazily, and SET LOCAL rides with it.
-        self._driver_connection().begin_with(self._set_local)
+    async def _release_connection(self, exc: BaseException | None) -> None:
+        pooled = self._pooled
+        if pooled is None:
+            return
+        if not self._reusable(exc):
+            self._discard()
+            return
+        try:
+            self._close_session_sync()
+            if self._transaction_open():
+                # Leaving without commit (or after an error): roll back.
+                await self._end("ROLLBACK")
+            await greenlet_spawn(self._check_in)
+        except BaseException as close_error:
+            self._discard()
+            # The block's outcome stands (a commit it made is acknowledged and
+            # durable); a failing close only costs the connection.
+            logger.warning(
+                "unit of work's connection discarded while closing: %s",
+                type(close_error).__name__,
+            )
+            if not isinstance(close_error, Exception):
+                raise
 
-    def _begin_core(self, sync_connection: Connection) -> None:
-        # The next transaction, on the Core path: SQLAlchemy's begin() does no I/O.
-        self._prepare_begin()
-        sync_connection.begin()
+    def _reusable(self, exc: BaseException | None) -> bool:
+        # Cancellation (or any exit that is not an Exception) may have interrupted
+        # any await: nothing more is awaited, and the connection is not trusted.
+        if exc is not None and not isinstance(exc, Exception):
+            return False
+        if self._unsure or self._driver is None or not self._driver.settled:
+            return False
+        if exc is not None and isinstance(translate(exc), DatabaseUnavailable):
+            # Lost, timed out on the client, or the server is going away.
+            return False
+        return self._pooled is not None and self._pooled.is_valid
+
+    def _check_in(self) -> None:
+        pooled = self._pooled
+        assert pooled is not None  # checked by the caller
+        driver = self._driver
+        if driver is not None:
+            driver.clear_pending()
+        self._engine.dialect.reset_isolation_level(_dbapi(pooled))
+        if self._connection is not None and self._connection.sync_connection is not None:
+            self._connection.sync_connection.close()  # returns the pooled connection too
+        else:
+            pooled.close()
+
+    def _discard(self) -> None:
+        # Synchronous on purpose: awaiting here could be cancelled again (as anyio
+        # cancel scopes do). Terminating closes the socket without a round trip;
+        # the server rolls back whatever was open. The pool opens a new connection
+        # for its next user.
+        self._close_session_sync()
+        driver, pooled = self._driver, self._pooled
+        if driver is not None and not driver.is_closed():
+            driver.terminate()
+        connection = self._connection.sync_connection if self._connection is not None else None
+        if connection is not None and not connection.invalidated:
+            connection.invalidate()
+            connection.close()
+        elif pooled is not None and pooled.is_valid:
+            pooled.invalidate()
+
+    def _transaction_open(self) -> bool:
+        # Armed: the next transaction has not been opened yet. Otherwise BEGIN went
+        # out, from a hot path (driver) or from a Core statement (the engine hook).
+        driver = self._driver
+        return driver is not None and not driver.armed
+
+    async def _end(self, how: str) -> str:
+        # COMMIT or ROLLBACK on the driver. Unsure until the server answered.
+        driver = self._live_driver()
+        self._unsure = True
+        status = await driver.execute(how)
+        self._unsure = False
+        self._savepoints = 0
+        # The next transaction is armed at once: whatever runs next opens it.
+        driver.arm(self._begin, self._set_local)
+        return status
+
+    async def _open_transaction(self, driver: TenantConnection) -> TenantConnection:
+        # BEGIN; SET LOCAL ... in one message. A connection found dead before
+        # anything of this transaction reached the server is replaced, once.
+        replaced = False
+        while True:
+            self._unsure = True
+            try:
+                await driver.begin_armed()
+            except Exception as exc:
+                if replaced or self._connection is not None or not _lost(exc, driver):
+                    raise
+                driver = await self._replace_connection()
+                replaced = True
+                continue
+            self._unsure = False
+            return driver
+
+    async def _replace_connection(self) -> TenantConnection:
+        logger.info("replacing a pooled connection found closed before its first statement")
+        self._discard()
+        self._unsure = False
+        self._pooled = await greenlet_spawn(self._open)
+        return self._live_driver()
+
+    def _live_driver(self) -> TenantConnection:
+        driver = self._driver
+        if driver is None:
+            raise RuntimeError("the unit of work is not active; use `async with`")
+        if driver.is_closed():
+            self._unsure = True
+            # asyncpg would raise an InterfaceError, which says nothing typed.
+            raise DatabaseUnavailable("the database connection was lost")
+        return driver
 
     def _connect_core(self, pooled: PoolProxiedConnection) -> AsyncConnection:
-        # The Connection joins whatever the adapter has (its BEGIN may already have
-        # been sent by a hot path): SQLAlchemy's begin() does no I/O for asyncpg.
+        # The Connection wraps the same pooled connection; with the adapter in
+        # autocommit its begin/commit/rollback do no I/O, and its statements open
+        # the armed transaction first (tenancy.engine's statement hook).
         sync_connection = Connection(self._engine.sync_engine, connection=pooled)
         sync_connection.begin()
         self._connection = AsyncConnection(self._engine, sync_connection)
@@ -174,42 +333,6 @@ class UnitOfWork:
         if sync_connection is None:
             raise RuntimeError("the unit of work's connection is closed")
         return sync_connection
-
-    async def _close(self) -> None:
-        if self._connection is not None:
-            await greenlet_spawn(self._close_core)
-            return
-        pooled = self._pooled
-        assert pooled is not None  # checked by the caller
-        self._close_session_sync()
-        try:
-            if self._driver_connection().is_closed():
-                # Lost mid-transaction (that error was raised where it happened):
-                # there is nothing to roll back, and the connection is discarded.
-                self._adapter._transaction = None
-                await greenlet_spawn(pooled.invalidate)
-            else:
-                await self._end_transaction("rollback")
-        except BaseException as exc:
-            # A connection whose ROLLBACK failed is not given to anyone else.
-            await greenlet_spawn(pooled.invalidate)
-            raise_translated(exc)
-            raise
-        finally:
-            # Check-in may do I/O (closing an overflow connection): in a greenlet.
-            await greenlet_spawn(pooled.close)
-
-    def _close_core(self) -> None:
-        self._close_session_sync()
-        self._sync_connection().close()
-
-    async def _end_transaction(self, how: Literal["commit", "rollback"]) -> None:
-        # COMMIT or ROLLBACK straight on the driver, as the adapter would do it.
-        adapter = self._adapter
-        transaction = adapter._transaction if adapter is not None else None
-        if transaction is not None:
-            end = transaction.commit if how == "commit" else transaction.rollback
-            await adapter._call_and_discard(end)
 
     def _close_session_sync(self) -> None:
         # The transaction ended: its aggregates and their pending events go too.
@@ -223,19 +346,21 @@ class UnitOfWork:
         session, self._session = self._session, None
         if session is not None:
             # Closing detaches (no expiry): callers may still read what they loaded.
+            # The adapter is in autocommit, so this sends nothing.
             session.sync_session.close()
 
-    def _commit_and_begin(self) -> None:
-        sync_connection = self._sync_connection()
-        sync_connection.commit()
+    def _next_transaction(self) -> None:
+        # The transaction ended on the server: the Core connection's own (logical)
+        # transaction follows, with no I/O, and the next one is armed.
         self._close_session_sync()
-        self._begin_core(sync_connection)
-
-    def _rollback_and_begin(self) -> None:
-        self._close_session_sync()
-        sync_connection = self._sync_connection()
-        sync_connection.rollback()
-        self._begin_core(sync_connection)
+        if self._connection is not None and self._connection.sync_connection is not None:
+            sync_connection = self._connection.sync_connection
+            if sync_connection.in_transaction():
+                sync_connection.rollback()
+            sync_connection.begin()
+        driver = self._live_driver()
+        if not driver.armed:
+            driver.arm(self._begin, self._set_local)
 
     def _active(self) -> PoolProxiedConnection:
         if self._pooled is None:
@@ -252,10 +377,8 @@ class UnitOfWork:
         return connection
 
     def _driver_connection(self) -> TenantConnection:
-        driver = self._adapter.driver_connection if self._adapter is not None else None
-        if not isinstance(driver, TenantConnection):
-            raise RuntimeError("the unit of work is not active, or its engine is not tenancy's")
-        return driver
+        self._active()
+        return self._live_driver()
 
     # -- access for repositories -----------------------------------------------
 
@@ -313,22 +436,19 @@ class UnitOfWork:
         return self._core()
 
     async def driver(self) -> TenantConnection:
-        """The driver connection, inside this unit of work's transaction."""
-        adapter = self._adapter
-        if adapter is None:
-            raise RuntimeError("the unit of work is not active; use `async with`")
-        if adapter.driver_connection.is_closed():
-            # asyncpg would raise an InterfaceError, which says nothing typed.
-            raise DatabaseUnavailable("the database connection was lost")
-        if adapter._transaction is None:
-            # The transaction has not reached the server yet: send BEGIN (with
-            # its SET LOCAL) now, through the adapter so that it tracks it.
+        """The driver connection, inside this unit of work's transaction (opened if needed).
+
+        Raises:
+            DatabaseUnavailable: the connection was lost.
+        """
+        driver = self._driver_connection()
+        if driver.armed:
             try:
-                await adapter._start_transaction()
+                driver = await self._open_transaction(driver)
             except Exception as exc:
                 raise_translated(exc)
                 raise
-        return self._driver_connection()
+        return driver
 
     async def insert_with_event(
         self, insert_sql: str, values: Sequence[Any], event: DomainEvent
@@ -368,6 +488,8 @@ class UnitOfWork:
         The unit of work stays usable: the next statement starts a new transaction.
 
         Raises:
+            TransactionAborted: an earlier error aborted the transaction; nothing of
+                it was committed.
             Conflict, ForeignKeyViolation, IsolationViolation, RetryableError, ...:
                 the transaction could not commit; it is rolled back.
         """
@@ -377,13 +499,15 @@ class UnitOfWork:
             pending = pull_events(self._loose, self._event_sources())
             if pending:
                 await insert_events(await self.driver(), self.org_id, pending)
-            if self._connection is not None:
-                # COMMIT, then the next transaction is prepared (no round trip), in one hop.
-                await greenlet_spawn(self._commit_and_begin)
-            else:
-                await self._end_transaction("commit")
-                self._close_session_sync()
-                self._prepare_begin()
+            if self._transaction_open():
+                status = await self._end("COMMIT")
+                if status != "COMMIT":
+                    # Postgres answers COMMIT with ROLLBACK for an aborted transaction.
+                    raise TransactionAborted(
+                        "the transaction was aborted by an earlier error and rolled back; "
+                        "nothing of it was committed"
+                    )
+            self._next_transaction()
         except Exception as exc:
             await self._abandon()
             raise_translated(exc)
@@ -400,14 +524,15 @@ class UnitOfWork:
 
     async def _abandon(self) -> None:
         self._written.clear()
-        if self._connection is not None:
-            await greenlet_spawn(self._rollback_and_begin)
-            return
         self._close_session_sync()
-        try:
-            await self._end_transaction("rollback")
-        finally:
-            self._prepare_begin()
+        driver = self._driver
+        if driver is None or driver.is_closed():
+            # Lost with the connection; the server rolled it back. Not reusable.
+            self._unsure = True
+            return
+        if self._transaction_open():
+            await self._end("ROLLBACK")
+        self._next_transaction()
 
     async def _flush_changes(self) -> None:
         if self._session is None and any(obj._sa_instance_state.modified for obj in self._inserted):
@@ -420,6 +545,18 @@ class UnitOfWork:
     async def savepoint(self) -> AsyncIterator[None]:
         """Run the block in a nested transaction; an error rolls back only the block.
 
+        This is the way to recover from an expected database error, for example
+        "insert, on conflict look it up"::
+
+            try:
+                async with uow.savepoint():
+                    customer = await uow.customers.add(Customer(email=email, name=name))
+            except Conflict:
+                customer = await uow.customers.get_by_email(email)
+
+        Without the savepoint the failed insert aborts the whole transaction, and
+        ``commit()`` raises ``TransactionAborted``.
+
         Events raised inside a rolled-back savepoint are discarded with it, and the
         aggregates loaded so far are detached (their state may be the block's):
         get them again to go on changing them.
@@ -427,21 +564,56 @@ class UnitOfWork:
         await self._flush_changes()
         marks = event_marks(self._loose, self._event_sources())
         written = len(self._written)
-        await self.driver()  # the savepoint needs the transaction on the server
-        # The savepoint belongs to the connection, which the hot paths and the
-        # session share, so it covers writes made either way.
-        nested = await self._core().begin_nested()
+        driver = await self.driver()
+        self._savepoints += 1
+        name = f"tenancy_savepoint_{self._savepoints}"
+        try:
+            await driver.execute(f"SAVEPOINT {name}")
+        except Exception as exc:
+            raise_translated(exc)
+            raise
         try:
             yield
             await self._flush_changes()
-        except BaseException:
+        except BaseException as exc:
             rewind_events(marks, self._loose, self._event_sources())
             del self._written[written:]
-            await nested.rollback()
-            await greenlet_spawn(self._detach_all)
+            self._detach_all()
+            if not isinstance(exc, Exception) or driver.is_closed():
+                # Cancelled: nothing more is awaited; the unit of work's exit
+                # discards the connection.
+                self._unsure = True
+                raise
+            try:
+                await driver.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+            except Exception as rollback_error:
+                raise_translated(rollback_error)
+                raise
             raise
         else:
-            await nested.commit()
+            try:
+                await driver.execute(f"RELEASE SAVEPOINT {name}")
+            except Exception as exc:
+                raise_translated(exc)
+                raise
+
+
+def _dbapi(pooled: PoolProxiedConnection) -> Any:
+    dbapi_connection = pooled.dbapi_connection
+    if dbapi_connection is None:
+        raise DatabaseUnavailable("the database connection was lost")
+    return dbapi_connection
+
+
+def _lost(exc: BaseException, driver: TenantConnection) -> bool:
+    # The connection was dead before the server saw anything of the transaction:
+    # closed under us (server restart, idle timeout). A client-side timeout is
+    # not that: the server may be alive and slow.
+    if isinstance(exc, TimeoutError):
+        return False
+    return driver.is_closed() or isinstance(
+        exc, asyncpg.ConnectionDoesNotExistError | ConnectionResetError | BrokenPipeError
+    )
 
 
 def _bind(session: AsyncSession, connection: AsyncConnection) -> None:
