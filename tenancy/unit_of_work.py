@@ -386,7 +386,7 @@ class UnitOfWork:
     def session(self) -> AsyncSession:
         """The ORM session, joined to this unit of work's connection and transaction."""
         session = self._identity_session()
-        if session.bind is None:
+        if session.sync_session.bind is None:
             _bind(session, self._core())
         return session
 
