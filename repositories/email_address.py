@@ -31,9 +31,10 @@ def email_key(email: object) -> str:
     """
     if not isinstance(email, str):
         raise InvalidData(f"email must be a str, not {type(email).__name__}")
-    # NFC again after lower(): lower-casing a composed character can leave a
-    # decomposed sequence (İ becomes i and U+0307), and the key must be NFC.
-    nfc = unicodedata.normalize("NFC", email.strip())
+    # NFC first, so that everything after depends only on the NFC form: the NFC
+    # and NFD spellings of one address cannot come out different. NFC again after
+    # lower(): lower-casing can decompose (İ becomes i and U+0307).
+    nfc = unicodedata.normalize("NFC", email).strip()
     return unicodedata.normalize("NFC", nfc.lower())
 
 
