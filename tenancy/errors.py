@@ -165,6 +165,13 @@ def translate(exc: BaseException) -> TenancyError | None:
         exc, (OperationalError, InterfaceError)
     ):
         return DatabaseUnavailable(f"database unreachable: {type(driver_exc).__name__}")
+    if isinstance(driver_exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        # The driver's client-side errors say the connection cannot be used now
+        # (closed, lost mid-operation, or out of step). The unit of work discards
+        # such a connection, so a retry gets a fresh one.
+        return DatabaseUnavailable(
+            f"the database connection is unusable ({type(driver_exc).__name__})"
+        )
     if isinstance(driver_exc, (ConnectionError, OSError)):
         return translate(driver_exc)
     sqlstate = getattr(driver_exc, "sqlstate", None)
