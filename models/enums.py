@@ -78,6 +78,8 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     PUBLISHED = "published"
     DEAD = "dead"
+    #: Dead, then given up by an operator (``tenancy relay discard``): never published.
+    DISCARDED = "discarded"
 
 
 def values(enum: type[StrEnum]) -> tuple[str, ...]:

@@ -33,6 +33,14 @@ class OutboxEvent(Base):
             "available_at",
             postgresql_where=text("status = 'pending'"),
         ),
+        # Each claim skips the aggregates that have a dead row (few rows, a big table).
+        Index(
+            "ix_outbox_events_dead",
+            "org_id",
+            "aggregate_type",
+            "aggregate_id",
+            postgresql_where=text("status = 'dead'"),
+        ),
     )
 
     org_id: Mapped[uuid.UUID] = mapped_column(
