@@ -50,6 +50,21 @@ _MESSAGE_ERRORS = (
     kafka_errors.PolicyViolationError,
     kafka_errors.TopicAuthorizationFailedError,
 )
+# The only errors that sending the same record again cannot cure: it is too big,
+# malformed, addressed to a topic that cannot exist, or we are not allowed to
+# write. Everything else, including UnknownError [-1] that brokers answer while
+# restarting, is transient: a broker outage of any length must cost no attempts.
+_PERMANENT_ERRORS = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.CorruptRecordException,
+    kafka_errors.InvalidMessageError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.ClusterAuthorizationFailedError,
+    kafka_errors.GroupAuthorizationFailedError,
+)
 _CODECS = {"snappy": has_snappy, "lz4": has_lz4, "zstd": has_zstd}
 
 
@@ -68,11 +83,19 @@ def _client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def _to_publish_error(exc: BaseException) -> PublishError:
+def to_publish_error(exc: BaseException) -> PublishError:
+    """Classify a send failure: permanent only if it is one of ``_PERMANENT_ERRORS``.
+
+    aiokafka's own ``retriable`` flag is not used: it is false for errors a broker
+    answers while it restarts (``UnknownError``), which would dead-letter events
+    that the next attempt delivers.
+    """
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _PERMANENT_ERRORS):
+        return PublishError(message, retriable=False)
     if isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError):
-        return BrokerUnavailable(f"{type(exc).__name__}: {exc}")
-    retriable = bool(getattr(exc, "retriable", False))
-    return PublishError(f"{type(exc).__name__}: {exc}", retriable=retriable)
+        return BrokerUnavailable(message)
+    return PublishError(message, retriable=True)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -159,7 +182,7 @@ class KafkaPublisher:
                             headers=list(message.headers),
                         )
                     except kafka_errors.KafkaError as exc:
-                        results[index] = _to_publish_error(exc)
+                        results[index] = to_publish_error(exc)
                         rebuild |= not isinstance(exc, _MESSAGE_ERRORS)
                     else:
                         future.add_done_callback(_retrieve)
@@ -174,7 +197,7 @@ class KafkaPublisher:
             for future in done:
                 error = future.exception()
                 if error is not None:
-                    results[waiting[future]] = _to_publish_error(error)
+                    results[waiting[future]] = to_publish_error(error)
                     rebuild |= not isinstance(error, _MESSAGE_ERRORS)
             for future in late:
                 results[waiting[future]] = BrokerUnavailable("no acknowledgement within timeout")

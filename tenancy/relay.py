@@ -8,6 +8,13 @@ aggregates share each round, so a batch costs one round trip per event of its
 busiest aggregate. A failure therefore never lets a later event of the same
 aggregate overtake an earlier one, even without an idempotent producer.
 
+An event that fails stops its aggregate for the rest of the batch, and the
+outbox keeps it stopped: while the event backs off, and for good once it is
+dead-lettered, until an operator re-queues or discards it (``tenancy relay
+requeue|discard``). Broker errors are transient unless known to be permanent
+(``tenancy.kafka``); transient ones are retried without using up attempts, so
+a broker outage of any length dead-letters nothing.
+
 Rows are marked published only after the broker acknowledged them. A crash
 leaves its rows leased until the lease runs out; cancellation and ``stop()``
 release them at once. Either way a row is sent again, never lost: consumers
@@ -26,8 +33,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Self
 
-from sqlalchemy.engine import URL
-
 from tenancy.engine import create_engine
 from tenancy.errors import ConfigurationError, DatabaseUnavailable, RetryableError
 from tenancy.kafka import KafkaPublisher
@@ -44,9 +49,10 @@ from tenancy.publisher import (
     Publisher,
     PublishError,
 )
+from tenancy.relay_admin import RelayAdmin
 from tenancy.relay_outbox import ClaimedEvent, Failure, RelayOutbox, Retry
-from tenancy.relay_settings import KafkaSettings, RelaySettings
-from tenancy.settings import RELAY_ROLE, TenancySettings, async_url
+from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.settings import TenancySettings
 
 logger = get_logger(__name__)
 
@@ -54,6 +60,11 @@ _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # Stop opening new rounds once this share of the lease is used: the rest of the
 # batch is released rather than risk another relay claiming it mid-send.
 _LEASE_BUDGET = 0.8
+# Per-aggregate memory of consecutive transient failures (for their back-off); an
+# aggregate another relay took over is never cleared here, so the map is capped.
+_TRANSIENT_MEMORY = 10_000
+# How many blocked aggregates one periodic report names in the log.
+_BLOCKED_REPORT = 20
 
 AggregateKey = tuple[uuid.UUID, str, str]
 
@@ -84,10 +95,15 @@ def to_message(event: ClaimedEvent, topic_prefix: str) -> Message:
 class RelayStats:
     """Counters since the relay started."""
 
+    claims: int = 0
     batches: int = 0
     published: int = 0
     retried: int = 0
     dead: int = 0
+    #: Failures that used up no attempt (the broker away or restarting).
+    transient: int = 0
+    #: Passes that found the broker or database away and paused the relay.
+    pauses: int = 0
 
 
 class Relay:
@@ -120,6 +136,8 @@ class Relay:
         self._stopped = asyncio.Event()
         # Current back-off while the broker or database is away; 0 when healthy.
         self._backoff = 0.0
+        # Consecutive transient failures per aggregate: their retries back off too.
+        self._transient: dict[AggregateKey, int] = {}
 
     def stop(self) -> None:
         """Ask the relay to finish the round in flight, release the rest and return."""
@@ -148,10 +166,12 @@ class Relay:
                 try:
                     if loop.time() >= next_retention:
                         await self._delete_published()
+                        await self._report_blocked()
                         next_retention = loop.time() + self.settings.retention_interval
                     count = await self.relay_once()
                 except (BrokerUnavailable, DatabaseUnavailable, RetryableError) as exc:
                     delay = self._back_off()
+                    self.stats.pauses += 1
                     logger.warning("relay paused for %.1fs: %s", delay, exc)
                     await self._pause(delay)
                     continue
@@ -175,6 +195,7 @@ class Relay:
         self._wake.clear()
         await self.publisher.start()
         batch = await self.outbox.claim()
+        self.stats.claims += 1
         if not batch:
             self._backoff = 0.0
             return 0
@@ -210,7 +231,8 @@ class Relay:
                 try:
                     messages.append(to_message(chain[0], self.settings.topic_prefix))
                 except PublishError as exc:
-                    failures.append(Failure(chain.popleft(), str(exc), permanent=True))
+                    failures.append(Failure(chain[0], str(exc)))
+                    chain.clear()  # its later events wait behind it (released, blocked)
                     continue
                 heads.append(chain[0])
             results = await self.publisher.publish(messages) if messages else []
@@ -225,21 +247,32 @@ class Relay:
         published: list[ClaimedEvent],
         failures: list[Failure],
     ) -> None:
-        # Nothing acknowledged and every error transient: the broker is away, which
-        # is not the events' fault, so their attempts are not used up.
+        # Nothing acknowledged and every error transient: the broker is away, and the
+        # whole relay backs off (not only these events).
         outage = bool(results) and all(r is not None and r.retriable for r in results)
         delay = self._back_off() if outage else 0.0
         if any(r is None for r in results):
             self._backoff = 0.0
+        if len(self._transient) > _TRANSIENT_MEMORY:
+            self._transient.clear()
         for event, error in zip(heads, results, strict=True):
-            chain = chains[(event.org_id, event.aggregate_type, event.aggregate_id)]
+            key = (event.org_id, event.aggregate_type, event.aggregate_id)
+            chain = chains[key]
             if error is None:
                 published.append(chain.popleft())
-            elif error.retriable:
-                failures.append(Failure(event, str(error), counted=not outage, delay=delay))
-                chain.clear()  # its later events wait behind it (released, blocked)
+                self._transient.pop(key, None)
+                continue
+            # Whatever the error, the aggregate stops here: its later events must
+            # not overtake this one (they are released, and blocked while it waits).
+            chain.clear()
+            if error.retriable:
+                count = self._transient.get(key, 0) + 1
+                self._transient[key] = count
+                wait = max(delay, self.settings.backoff(count))
+                failures.append(Failure(event, str(error), transient=True, delay=wait))
             else:
-                failures.append(Failure(chain.popleft(), str(error), permanent=True))
+                self._transient.pop(key, None)
+                failures.append(Failure(event, str(error)))
 
     async def _settle(
         self, batch: Sequence[ClaimedEvent], published: list[ClaimedEvent], failures: list[Failure]
@@ -255,11 +288,27 @@ class Relay:
         self.stats.published += len(published)
         self.stats.dead += sum(1 for r in retries if r.dead)
         self.stats.retried += sum(1 for r in retries if not r.dead)
+        self.stats.transient += sum(1 for r in retries if r.failure.transient)
 
     async def _delete_published(self) -> None:
         deleted = await self.outbox.delete_published()
         if deleted:
             logger.info("deleted %d published outbox rows past retention", deleted)
+
+    async def _report_blocked(self) -> None:
+        # Repeated on every maintenance pass: a stopped aggregate needs a person.
+        for aggregate in await RelayAdmin(self.outbox.engine).blocked(_BLOCKED_REPORT):
+            logger.warning(
+                "aggregate %s %s of org %s is blocked behind dead event %s; %d later event(s) "
+                "wait (tenancy relay requeue|discard %s)",
+                aggregate.aggregate_type,
+                aggregate.aggregate_id,
+                aggregate.org_id,
+                aggregate.dead_id,
+                aggregate.waiting,
+                aggregate.dead_id,
+                extra={"org_id": str(aggregate.org_id), "event_id": str(aggregate.dead_id)},
+            )
 
     def _back_off(self) -> float:
         settings = self.settings
@@ -298,6 +347,16 @@ def _log_failure(retry: Retry) -> None:
             retry.failure.error,
             extra=extra,
         )
+        logger.warning(
+            "aggregate %s %s of org %s is blocked behind dead event %s: its later events "
+            "wait until it is re-queued or discarded (tenancy relay requeue|discard %s)",
+            event.aggregate_type,
+            event.aggregate_id,
+            event.org_id,
+            event.id,
+            event.id,
+            extra=extra,
+        )
     else:
         logger.warning(
             "publishing event %s of org %s (%s) failed, retry in %.1fs: %s",
@@ -308,13 +367,6 @@ def _log_failure(retry: Retry) -> None:
             retry.failure.error,
             extra=extra,
         )
-
-
-def relay_url(settings: TenancySettings, relay_settings: RelaySettings) -> URL:
-    """Return the relay role's URL: ``relay_settings.database_url``, else derived from admin."""
-    if relay_settings.database_url is not None:
-        return async_url(relay_settings.database_url)
-    return settings.url_for_role(RELAY_ROLE)
 
 
 @contextlib.asynccontextmanager

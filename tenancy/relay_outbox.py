@@ -13,7 +13,9 @@ Order per aggregate, with any number of relays:
   short statement; sending and settling still run in parallel), so a claim
   always sees the leases of the claims before it;
 * an aggregate with any pending row that is not claimable (leased elsewhere, or
-  backing off) is skipped entirely, so its later events cannot overtake;
+  backing off) or with a dead row is skipped entirely, so its later events cannot
+  overtake; a dead row holds its aggregate until an operator re-queues or
+  discards it (``tenancy.relay_admin``);
 * a claim takes rows in (occurred_at, position) order, so with an aggregate's
   later row it also takes every earlier one.
 """
@@ -45,9 +47,13 @@ _CLAIM_PLAN = text("SET LOCAL enable_seqscan = off")
 _CLAIM = text(
     """
     WITH blocked AS (
-        SELECT DISTINCT org_id, aggregate_type, aggregate_id
+        SELECT org_id, aggregate_type, aggregate_id
         FROM outbox_events
         WHERE status = 'pending' AND available_at > statement_timestamp()
+        UNION
+        SELECT org_id, aggregate_type, aggregate_id
+        FROM outbox_events
+        WHERE status = 'dead'
     ), candidates AS (
         -- No row locks here: with FOR UPDATE between them, Postgres cannot use a
         -- bounded (top-N) sort and sorts every pending row instead.
@@ -143,15 +149,15 @@ class ClaimedEvent:
 class Failure:
     """A claimed event the broker did not acknowledge.
 
-    ``counted`` failures use up an attempt (the event itself failed); uncounted
-    ones (the broker was unreachable) are retried after ``delay`` without penalty.
-    ``permanent`` failures can never succeed and are dead-lettered at once.
+    A ``transient`` failure (the broker away, restarting, electing a leader) is
+    not the event's fault: it is retried after ``delay`` without using up an
+    attempt, however long it lasts. Any other failure (too large, invalid,
+    not authorized) uses up one; the last attempt dead-letters the event.
     """
 
     event: ClaimedEvent
     error: str
-    permanent: bool = False
-    counted: bool = True
+    transient: bool = False
     delay: float = 0.0
 
 
@@ -202,10 +208,12 @@ class RelayOutbox:
 
     def plan_retry(self, failure: Failure) -> Retry:
         """Decide the next attempt count, delay and whether ``failure`` dead-letters."""
-        attempts = failure.event.attempts + (1 if failure.counted else 0)
-        dead = failure.permanent or attempts >= self.settings.max_attempts
-        delay = failure.delay if not failure.counted else self.settings.backoff(attempts)
-        return Retry(failure, attempts, dead, 0.0 if dead else delay)
+        if failure.transient:
+            return Retry(failure, failure.event.attempts, dead=False, delay=failure.delay)
+        attempts = failure.event.attempts + 1
+        dead = attempts >= self.settings.max_attempts
+        delay = 0.0 if dead else self.settings.backoff(attempts)
+        return Retry(failure, attempts, dead, delay)
 
     async def settle(
         self,
@@ -218,7 +226,7 @@ class RelayOutbox:
         ``published`` rows were acknowledged by the broker; ``retries`` come from
         ``plan_retry``; ``released`` rows were not sent and become claimable at once
         (behind any failed earlier event of their aggregate, which blocks them
-        while it backs off).
+        while it backs off or is dead).
         """
         async with _translated(), self.engine.begin() as connection:
             if published:

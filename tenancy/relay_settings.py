@@ -14,6 +14,9 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+from tenancy.settings import RELAY_ROLE, TenancySettings, async_url
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 
@@ -95,3 +98,10 @@ class RelaySettings(BaseSettings):
         """Return the delay before retry number ``attempts`` (1-based), doubling up to the cap."""
         exponent = min(max(attempts - 1, 0), 32)  # 2**32 s is past any sane cap
         return float(min(self.backoff_max, self.backoff_initial * 2**exponent))
+
+
+def relay_url(settings: TenancySettings, relay_settings: RelaySettings) -> URL:
+    """Return the relay role's URL: ``relay_settings.database_url``, else derived from admin."""
+    if relay_settings.database_url is not None:
+        return async_url(relay_settings.database_url)
+    return settings.url_for_role(RELAY_ROLE)

@@ -148,46 +148,65 @@ async def test_failed_event_backs_off_and_holds_back_its_aggregate(
     failing, later, other = change("o-1"), change("o-1"), change("o-2")
     await emit(org_a, [failing, later, other])
     claimed = {e.id: e for e in await outboxes[0].claim() if e.org_id == org_a}
-    retry = outboxes[0].plan_retry(Failure(claimed[failing.event_id], "NotLeaderForPartition"))
+    retry = outboxes[0].plan_retry(Failure(claimed[failing.event_id], "RecordTooLarge"))
     await outboxes[0].settle([], [retry], [claimed[later.event_id], claimed[other.event_id]])
 
     state = await row(admin_engine, failing.event_id)
     assert (state["status"], state["attempts"], state["waiting"]) == ("pending", 1, True)
-    assert state["last_error"] == "NotLeaderForPartition"
+    assert state["last_error"] == "RecordTooLarge"
     assert ids_of(await outboxes[1].claim(), org_a) == [other.event_id]
 
 
 async def test_event_is_dead_lettered_after_max_attempts(
     outboxes: list[RelayOutbox], admin_engine: AsyncEngine, org_a: uuid.UUID, emit
 ) -> None:
-    poison, later = change("o-1"), change("o-1")
-    await emit(org_a, [poison, later])
+    poison = change("o-1")
+    await emit(org_a, [poison])
     async with admin_engine.begin() as connection:
         await connection.execute(
             text("UPDATE outbox_events SET attempts = 2 WHERE id = :id"), {"id": poison.event_id}
         )
     claimed = {e.id: e for e in await outboxes[0].claim() if e.org_id == org_a}
-    retry = outboxes[0].plan_retry(Failure(claimed[poison.event_id], "RequestTimedOut"))
-    await outboxes[0].settle([], [retry], [claimed[later.event_id]])
+    retry = outboxes[0].plan_retry(Failure(claimed[poison.event_id], "RecordTooLarge"))
+    await outboxes[0].settle([], [retry], [])
 
     state = await row(admin_engine, poison.event_id)
     assert (retry.dead, state["status"], state["attempts"]) == (True, "dead", 3)
-    assert state["last_error"] == "RequestTimedOut"
-    assert ids_of(await outboxes[1].claim(), org_a) == [later.event_id]
+    assert state["last_error"] == "RecordTooLarge"
 
 
-def test_permanent_failure_is_dead_at_the_first_attempt(outboxes: list[RelayOutbox]) -> None:
+async def test_dead_event_stops_its_aggregate_while_others_go_on(
+    outboxes: list[RelayOutbox], admin_engine: AsyncEngine, org_a: uuid.UUID, emit
+) -> None:
+    poison, later, other = change("o-1"), change("o-1"), change("o-2")
+    await emit(org_a, [poison, later, other])
+    async with admin_engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE outbox_events SET attempts = 2 WHERE id = :id"), {"id": poison.event_id}
+        )
+    claimed = {e.id: e for e in await outboxes[0].claim() if e.org_id == org_a}
+    retry = outboxes[0].plan_retry(Failure(claimed[poison.event_id], "RecordTooLarge"))
+    await outboxes[0].settle([], [retry], [claimed[later.event_id], claimed[other.event_id]])
+
+    assert ids_of(await outboxes[1].claim(), org_a) == [other.event_id]
+    assert ids_of(await outboxes[1].claim(), org_a) == []  # later never comes, however often
+
+
+def test_permanent_failure_uses_up_one_attempt_and_backs_off(outboxes: list[RelayOutbox]) -> None:
     event = ClaimedEvent(uuid.uuid4(), uuid.uuid4(), "order", "o-1", "E", "{}", attempts=0)
 
-    retry = outboxes[0].plan_retry(Failure(event, "MessageSizeTooLarge", permanent=True))
+    retry = outboxes[0].plan_retry(Failure(event, "MessageSizeTooLarge"))
 
-    assert (retry.dead, retry.attempts) == (True, 1)
+    assert (retry.dead, retry.attempts, retry.delay) == (False, 1, 1.0)
 
 
-def test_broker_outage_does_not_use_up_attempts(outboxes: list[RelayOutbox]) -> None:
+def test_transient_failure_uses_up_no_attempt_and_never_dead_letters(
+    outboxes: list[RelayOutbox],
+) -> None:
+    # One attempt short of max_attempts: a counted failure would dead-letter it.
     event = ClaimedEvent(uuid.uuid4(), uuid.uuid4(), "order", "o-1", "E", "{}", attempts=2)
 
-    retry = outboxes[0].plan_retry(Failure(event, "broker down", counted=False, delay=4.0))
+    retry = outboxes[0].plan_retry(Failure(event, "UnknownError", transient=True, delay=4.0))
 
     assert (retry.dead, retry.attempts, retry.delay) == (False, 2, 4.0)
 

@@ -21,9 +21,9 @@ from tenancy.events import DomainEvent, PaymentOrderStatusChanged
 from tenancy.kafka import EventConsumer, KafkaPublisher
 from tenancy.local_broker import LocalBroker
 from tenancy.publisher import Message, PublishError
-from tenancy.relay import Relay, open_relay, relay_url
+from tenancy.relay import Relay, open_relay
 from tenancy.relay_outbox import RelayOutbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
 
 RELAY_PROCESS = (
     "import asyncio\n"

@@ -15,9 +15,9 @@ from tenancy.kafka import EventConsumer, KafkaPublisher
 from tenancy.local_broker import free_port
 from tenancy.notifications import Listener
 from tenancy.outbox import OUTBOX_CHANNEL, write_outbox
-from tenancy.relay import Relay, open_relay, relay_url
+from tenancy.relay import Relay, open_relay
 from tenancy.relay_outbox import RelayOutbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
 
 pytestmark = pytest.mark.usefixtures("broker")
 
