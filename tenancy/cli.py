@@ -15,8 +15,9 @@ import argparse
 import asyncio
 import os
 import sys
+import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
@@ -42,13 +43,17 @@ URL_VARIABLES = ("TENANCY_ADMIN_DATABASE_URL", "TENANCY_DATABASE_URL")
 Handler = Callable[[argparse.Namespace], int]
 
 
-def add_database_url(parser: argparse.ArgumentParser) -> None:
-    """Add ``--database-url``, defaulting to the first of ``URL_VARIABLES`` that is set."""
+def add_database_url(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """Add ``--database-url``, defaulting to the first of ``URL_VARIABLES`` that is set.
+
+    ``required=False`` leaves a missing URL to ``command_settings`` (an error, exit 1):
+    for a command whose subcommands may take the option after their name.
+    """
     default = next((os.environ[name] for name in URL_VARIABLES if os.environ.get(name)), None)
     parser.add_argument(
         "--database-url",
         default=default,
-        required=default is None,
+        required=required and default is None,
         help="owner or superuser URL (default: $TENANCY_ADMIN_DATABASE_URL, "
         "then $TENANCY_DATABASE_URL); the app role's URL is derived from it",
     )
@@ -125,10 +130,27 @@ def _add_relay(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "relay",
         help="publish committed outbox events to Kafka/Redpanda until SIGTERM "
-        "(broker and relay options from TENANCY_KAFKA_* / TENANCY_RELAY_*)",
+        "(broker and relay options from TENANCY_KAFKA_* / TENANCY_RELAY_*); "
+        "with a subcommand, inspect or unblock the outbox",
     )
-    add_database_url(parser)
+    add_database_url(parser, required=False)
     parser.set_defaults(handler=_relay)
+    actions = parser.add_subparsers(title="operator commands", metavar="ACTION")
+    for name, handler, help_text in (
+        ("status", _relay_status, "print the backlog, dead events and blocked aggregates"),
+        ("requeue", _relay_requeue, "send a dead event again; its aggregate resumes"),
+        (
+            "discard",
+            _relay_discard,
+            "give a dead event up (never published); its aggregate resumes",
+        ),
+    ):
+        action = actions.add_parser(name, help=help_text)
+        # SUPPRESS: given after the action it counts, and otherwise the relay's stays.
+        action.add_argument("--database-url", default=argparse.SUPPRESS, help="as for relay")
+        if name != "status":
+            action.add_argument("event_id", type=uuid.UUID, metavar="EVENT_ID")
+        action.set_defaults(handler=handler)
 
 
 def _relay(args: argparse.Namespace) -> int:
@@ -136,6 +158,44 @@ def _relay(args: argparse.Namespace) -> int:
     from tenancy.relay import run_relay
 
     asyncio.run(run_relay(command_settings(args)))
+    return EXIT_OK
+
+
+def _relay_status(args: argparse.Namespace) -> int:
+    from tenancy.relay_admin import open_relay_admin
+    from tenancy.relay_admin_format import format_status
+
+    async def status() -> str:
+        async with open_relay_admin(command_settings(args)) as admin:
+            return format_status(await admin.status())
+
+    print(asyncio.run(status()))
+    return EXIT_OK
+
+
+def _relay_requeue(args: argparse.Namespace) -> int:
+    return _settle_dead(args, "requeue")
+
+
+def _relay_discard(args: argparse.Namespace) -> int:
+    return _settle_dead(args, "discard")
+
+
+def _settle_dead(args: argparse.Namespace, action: Literal["requeue", "discard"]) -> int:
+    from tenancy.relay_admin import DeadEvent, open_relay_admin
+
+    async def settle() -> DeadEvent:
+        async with open_relay_admin(command_settings(args)) as admin:
+            if action == "requeue":
+                return await admin.requeue(args.event_id)
+            return await admin.discard(args.event_id)
+
+    event = asyncio.run(settle())
+    done = "requeued" if action == "requeue" else "discarded"
+    print(
+        f"{done} event {event.id} ({event.event_type}) of {event.aggregate_type} "
+        f"{event.aggregate_id}, org {event.org_id}; the aggregate resumes"
+    )
     return EXIT_OK
 
 
