@@ -1,10 +1,11 @@
 """A series of interrupted units of work of B, each followed by A's check on the same pool.
 
 After each interrupted one, B first commits once more on whatever was left (a
-commit that returns must persist), then A runs its check (see ``tenants``). A ``Tally`` keeps the counts the assertions report: how many of B's units of
-work were really interrupted, and after which of them something went wrong.
-After a problem the pool is replaced and A's expectations are re-read from the
-table, so that every attempt starts clean and the counts are independent.
+commit that returns must persist), then A runs its check (see ``tenants``). A
+``Tally`` keeps the counts the assertions report: how many of B's units of work
+were really interrupted, and after which of them something went wrong. After a
+problem the pool is replaced and A's expectations are re-read from the table, so
+that every attempt starts clean and the counts are independent.
 """
 
 from __future__ import annotations
