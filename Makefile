@@ -8,13 +8,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup services lint
+# The lowest SQLAlchemy pyproject.toml admits; the suite runs on it too.
+SQLALCHEMY_FLOOR := $(shell sed -n 's/.*"sqlalchemy\[asyncio\]>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+FLOOR  := .floor/sqlalchemy-$(SQLALCHEMY_FLOOR)
+
+.PHONY: demo test test-floor setup services lint
 
 demo: setup services
 	$(BIN)/tenancy demo
 
 test: setup services lint
 	$(BIN)/pytest
+	$(MAKE) test-floor
+
+# The same suite with the declared SQLAlchemy floor first on the path.
+test-floor: setup services $(FLOOR)/.installed
+	PYTHONPATH=$(FLOOR) $(BIN)/pytest -p no:cacheprovider
+
+$(FLOOR)/.installed:
+	$(BIN)/pip install --quiet --no-deps --target $(FLOOR) "sqlalchemy==$(SQLALCHEMY_FLOOR)"
+	touch $@
 
 lint:
 	$(BIN)/ruff format --check .

@@ -20,6 +20,14 @@ PG_PORT = int(os.environ.get("TENANCY_TEST_PG_PORT", "5432"))
 PG_SUPERUSER = os.environ.get("TENANCY_TEST_PG_USER", "postgres")
 
 
+def pytest_report_header() -> str:
+    """Name the SQLAlchemy and asyncpg the run uses (make test-floor runs the declared floor)."""
+    import asyncpg
+    import sqlalchemy
+
+    return f"sqlalchemy {sqlalchemy.__version__}, asyncpg {asyncpg.__version__}"
+
+
 def superuser_url(dbname: str) -> URL:
     """Return the superuser URL of database ``dbname`` on the test server."""
     return make_url(f"postgresql+asyncpg://{PG_SUPERUSER}@{PG_HOST}:{PG_PORT}/{dbname}")
