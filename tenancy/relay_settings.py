@@ -84,7 +84,12 @@ class RelaySettings(BaseSettings):
     lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a claim lasts before other relays may take it."
     )
-    max_attempts: int = Field(default=10, ge=1)
+    max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Attempts an event gets against permanent broker errors (too large, "
+        "invalid, not authorized) before it is dead-lettered; transient errors use none.",
+    )
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=60.0, gt=0)
 
