@@ -85,8 +85,7 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     # must not reach the next user of the pooled connection.
     event.listen(engine.sync_engine.pool, "checkout", _check_settled)
     event.listen(engine.sync_engine.pool, "checkin", _clear_pending)
-    event.listen(engine.sync_engine, "before_cursor_execute", _check_parameter_count)
-    event.listen(engine.sync_engine, "before_cursor_execute", _open_armed_transaction)
+    event.listen(engine.sync_engine, "before_cursor_execute", _before_statement)
     if settings.pooler == "pgbouncer-transaction":
         # The statement timeout cannot travel as a startup parameter through
         # pgbouncer; it rides with every BEGIN instead (transaction-local too).
@@ -126,7 +125,11 @@ def _check_settled(dbapi_connection: Any, connection_record: Any, *args: Any) ->
         driver.clear_pending()
 
 
-def _open_armed_transaction(
+#: The protocol's limit: the number of parameters is sent as a 16-bit integer.
+MAX_PARAMETERS = 32_767
+
+
+def _before_statement(
     connection: Any,
     cursor: Any,
     statement: str,
@@ -134,6 +137,13 @@ def _open_armed_transaction(
     context: Any,
     executemany: bool,
 ) -> None:
+    # The driver's own error for too many parameters says nothing typed: refuse
+    # before sending.
+    if not executemany and parameters is not None and len(parameters) > MAX_PARAMETERS:
+        raise InvalidData(
+            f"a statement may carry at most {MAX_PARAMETERS} parameters, "
+            f"this one has {len(parameters)}: split the value list"
+        )
     # A unit of work arms its next transaction instead of sending BEGIN at once;
     # a Core or ORM statement run on its connection opens it first (BEGIN; SET
     # LOCAL in one message), so no statement of a unit of work runs outside its
@@ -143,26 +153,6 @@ def _open_armed_transaction(
     driver = getattr(adapted, "driver_connection", None)
     if isinstance(driver, TenantConnection) and driver.armed:
         adapted.run_async(lambda armed: armed.begin_armed())
-
-
-#: The protocol's limit: the number of parameters is sent as a 16-bit integer.
-MAX_PARAMETERS = 32_767
-
-
-def _check_parameter_count(
-    connection: Any,
-    cursor: Any,
-    statement: str,
-    parameters: Any,
-    context: Any,
-    executemany: bool,
-) -> None:
-    # The driver's own error for this says nothing typed; refuse before sending.
-    if not executemany and parameters is not None and len(parameters) > MAX_PARAMETERS:
-        raise InvalidData(
-            f"a statement may carry at most {MAX_PARAMETERS} parameters, "
-            f"this one has {len(parameters)}: split the value list"
-        )
 
 
 def rls_bypass_problems(
