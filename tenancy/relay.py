@@ -50,7 +50,8 @@ from tenancy.publisher import (
     PublishError,
 )
 from tenancy.relay_admin import RelayAdmin
-from tenancy.relay_outbox import ClaimedEvent, Failure, RelayOutbox, Retry
+from tenancy.relay_log import log_blocked, log_failure
+from tenancy.relay_outbox import ClaimedEvent, Failure, RelayOutbox
 from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
 from tenancy.settings import TenancySettings
 
@@ -282,7 +283,7 @@ class Relay:
         released = [e for e in batch if (e.org_id, e.id) not in done]
         retries = [self.outbox.plan_retry(failure) for failure in failures]
         for retry in retries:
-            _log_failure(retry)
+            log_failure(retry)
         await self.outbox.settle(published, retries, released)
         self.stats.batches += 1
         self.stats.published += len(published)
@@ -298,17 +299,7 @@ class Relay:
     async def _report_blocked(self) -> None:
         # Repeated on every maintenance pass: a stopped aggregate needs a person.
         for aggregate in await RelayAdmin(self.outbox.engine).blocked(_BLOCKED_REPORT):
-            logger.warning(
-                "aggregate %s %s of org %s is blocked behind dead event %s; %d later event(s) "
-                "wait (tenancy relay requeue|discard %s)",
-                aggregate.aggregate_type,
-                aggregate.aggregate_id,
-                aggregate.org_id,
-                aggregate.dead_id,
-                aggregate.waiting,
-                aggregate.dead_id,
-                extra={"org_id": str(aggregate.org_id), "event_id": str(aggregate.dead_id)},
-            )
+            log_blocked(aggregate)
 
     def _back_off(self) -> float:
         settings = self.settings
@@ -332,41 +323,6 @@ class Relay:
                     await self._wake.wait()
         finally:
             self.idle.clear()
-
-
-def _log_failure(retry: Retry) -> None:
-    event = retry.failure.event
-    extra = {"org_id": str(event.org_id), "event_id": str(event.id)}
-    if retry.dead:
-        logger.error(
-            "event %s of org %s (%s) dead-lettered after %d attempt(s): %s",
-            event.id,
-            event.org_id,
-            event.event_type,
-            retry.attempts,
-            retry.failure.error,
-            extra=extra,
-        )
-        logger.warning(
-            "aggregate %s %s of org %s is blocked behind dead event %s: its later events "
-            "wait until it is re-queued or discarded (tenancy relay requeue|discard %s)",
-            event.aggregate_type,
-            event.aggregate_id,
-            event.org_id,
-            event.id,
-            event.id,
-            extra=extra,
-        )
-    else:
-        logger.warning(
-            "publishing event %s of org %s (%s) failed, retry in %.1fs: %s",
-            event.id,
-            event.org_id,
-            event.event_type,
-            retry.delay,
-            retry.failure.error,
-            extra=extra,
-        )
 
 
 @contextlib.asynccontextmanager
