@@ -2,9 +2,10 @@
 
 Two ways start a transaction on it:
 
-* The unit of work sends ``BEGIN; SET LOCAL app.org_id = ...`` itself
-  (``begin_tenant``), one simple-query message, so a transaction can never run
-  without its tenant, whatever state the driver's own bookkeeping is in.
+* The unit of work arms ``BEGIN; SET LOCAL app.org_id = ...`` (``arm``) and
+  sends it itself before its first statement (``begin_armed``), one
+  simple-query message, so a transaction can never run without its tenant,
+  whatever state the driver's own bookkeeping is in.
 * A plain ORM session lets SQLAlchemy's adapter send ``BEGIN`` lazily. Its
   ``after_begin`` hook leaves the tenant statement here (``begin_with``), and
   ``execute`` appends it to that ``BEGIN``. If the adapter tries to start the
@@ -12,6 +13,10 @@ Two ways start a transaction on it:
   (asyncpg sends ``SAVEPOINT`` when an earlier start was interrupted), the
   connection is terminated instead: a tenant transaction without its tenant is
   never sent.
+
+Any other ``BEGIN`` (a tenant-less resolver, a plain ``engine.connect()``)
+carries ``SET LOCAL app.org_id = ''``: no transaction on this connection ever
+sees a session-level tenant value left behind by a stray ``SET``.
 
 Every transaction boundary (BEGIN, COMMIT, ROLLBACK) marks the connection
 unsettled until the server's answer arrives. A boundary interrupted by
@@ -27,6 +32,9 @@ from typing import Any
 import asyncpg
 
 _BOUNDARIES = ("BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT")
+
+#: Sent after every BEGIN that carries no tenant (fail closed: no row is visible).
+NO_TENANT = "SET LOCAL app.org_id = ''"
 
 
 class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no stubs
@@ -92,8 +100,13 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
         pending = self._tenancy_pending
         if pending is not None:
             query = self._with_pending(query, pending)
-        elif self._tenancy_prelude is not None and query.startswith("BEGIN"):
-            query = f"{query.rstrip(';')}; {self._tenancy_prelude}"
+        elif query.startswith("BEGIN"):
+            # A transaction without a tenant: the setting is made explicitly empty,
+            # so a session-level value left on this connection (a stray SET or
+            # set_config(..., false), or one from another client behind a
+            # transaction-mode pooler) is never seen inside it.
+            extra = "; ".join(s for s in (self._tenancy_prelude, NO_TENANT) if s is not None)
+            query = f"{query.rstrip(';')}; {extra}"
         return await self._send(query, timeout)
 
     async def _send(self, query: str, timeout: float | None) -> str:  # noqa: ASYNC109
