@@ -6,6 +6,7 @@ from tenancy.context import (
     parse_tenant_id,
     require_tenant,
     tenant_context,
+    untenanted_context,
 )
 from tenancy.database import Database
 from tenancy.errors import (
@@ -93,5 +94,6 @@ __all__ = [
     "require_tenant",
     "run_with_retry",
     "tenant_context",
+    "untenanted_context",
     "write_outbox",
 ]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextvars import Context, ContextVar, Token, copy_context
 
-from tenancy.errors import InvalidTenant, TenantContextRequired
+from tenancy.errors import ConfigurationError, InvalidTenant, TenantContextRequired
 
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("tenancy_org_id", default=None)
 _current_operation: ContextVar[str | None] = ContextVar("tenancy_operation", default=None)
@@ -74,13 +74,47 @@ def tenant_context(org_id: object) -> Iterator[uuid.UUID]:
 
     Raises:
         InvalidTenant: ``org_id`` is not a UUID; nothing is bound then.
+        ConfigurationError: (on exit) the block is left in another context than it
+            was entered in, or after another tenant was bound over it without being
+            unbound: typically an async generator that yielded inside the block,
+            which lends the tenant to its caller. The binding is not restored then
+            from the wrong place.
     """
     parsed = parse_tenant_id(org_id)
     token = _current_tenant.set(parsed)
     try:
         yield parsed
     finally:
+        _restore(token, parsed)
+
+
+def _restore(token: Token[uuid.UUID | None], bound: uuid.UUID) -> None:
+    try:
+        current = _current_tenant.get()
+        if current is not bound:
+            raise ConfigurationError(
+                "tenant context left while another tenant was bound over it: do not hold "
+                "db.tenant() across the yield of an async generator"
+            )
         _current_tenant.reset(token)
+    except ValueError as exc:
+        # ContextVar.reset refuses a token from another Context.
+        raise ConfigurationError(
+            "tenant context left in another context than it was entered in: do not hold "
+            "db.tenant() across the yield of an async generator or hand it to another task"
+        ) from exc
+
+
+def untenanted_context() -> Context:
+    """Return a copy of the current context with no tenant bound.
+
+    Start background tasks with it (``asyncio.create_task(coro, context=...)``):
+    a task copies the context it is created in, so one started lazily inside a
+    request would otherwise keep that request's tenant for its whole life.
+    """
+    context = copy_context()
+    context.run(_current_tenant.set, None)
+    return context
 
 
 @contextmanager
