@@ -80,7 +80,8 @@ def list_select(
     offset: int | None = None,
 ) -> Select[Any]:
     """Return the Core ``select`` of a list call with its values bound (the general path)."""
-    return _statement(mapper, clause, shape).params(_own_values(tenant, after, limit, offset))
+    statement, _ = _statement(mapper, clause, shape, _own_values(tenant, after, limit, offset))
+    return statement
 
 
 def list_sql(
@@ -133,30 +134,40 @@ def _after_name(position: int) -> str:
 
 
 def _statement(
-    mapper: RowMapper, clause: ColumnElement[bool] | None, shape: ListShape
-) -> Select[Any]:
-    # Tenant, cursor values, limit and offset are named parameters of this module;
-    # the filter keeps its own.
+    mapper: RowMapper,
+    clause: ColumnElement[bool] | None,
+    shape: ListShape,
+    values: dict[str, Any] | None = None,
+) -> tuple[Select[Any], dict[int, str]]:
+    # Tenant, cursor values, limit and offset are parameters of this module, the
+    # filter keeps its own. Ours are unique (anonymous) parameters, told apart by
+    # identity, never by name: a filter's bindparam("tenancy_tenant") stays the
+    # filter's. Returns the statement and, by id, the names of our parameters.
+    own: dict[int, str] = {}
+
+    def parameter(name: str, type_: Any) -> Any:
+        created = bindparam(name, (values or {}).get(name), type_=type_, unique=True)
+        own[id(created)] = name
+        return created
+
     statement = select(*mapper.load_columns)
     if clause is not None:
         statement = statement.where(clause)
     if mapper.tenant_column is not None:
         statement = statement.where(
-            mapper.tenant_column == bindparam(_TENANT, type_=mapper.tenant_column.type)
+            mapper.tenant_column == parameter(_TENANT, mapper.tenant_column.type)
         )
     keys = shape.keys
     if shape.has_after:
         row = tuple_(*(k.column for k in keys))
-        bound = tuple_(
-            *(bindparam(_after_name(i), type_=k.column.type) for i, k in enumerate(keys))
-        )
+        bound = tuple_(*(parameter(_after_name(i), k.column.type) for i, k in enumerate(keys)))
         statement = statement.where(row < bound if keys[0].descending else row > bound)
     statement = statement.order_by(*(k.order_clause() for k in keys))
     if shape.has_limit:
-        statement = statement.limit(bindparam(_LIMIT, type_=Integer()))
+        statement = statement.limit(parameter(_LIMIT, Integer()))
     if shape.has_offset:
-        statement = statement.offset(bindparam(_OFFSET, type_=Integer()))
-    return statement
+        statement = statement.offset(parameter(_OFFSET, Integer()))
+    return statement, own
 
 
 def _plan(
@@ -165,16 +176,16 @@ def _plan(
     binds: Sequence[Any],
     shape: ListShape,
 ) -> _Plan | None:
-    compiled = _DIALECT.statement_compiler(_DIALECT, _statement(mapper, clause, shape))
+    statement, own = _statement(mapper, clause, shape)
+    compiled = _DIALECT.statement_compiler(_DIALECT, statement)
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None
     position = {id(b): i for i, b in reversed(list(enumerate(binds)))}
-    own = {_TENANT, _LIMIT, _OFFSET, *(_after_name(i) for i in range(len(shape.keys)))}
     sources: list[int | str] = []
     for name in compiled.positiontup or ():
         bind = compiled.binds[name]
-        if bind.key in own:
-            sources.append(bind.key)
+        if id(bind) in own:
+            sources.append(own[id(bind)])
         elif id(bind) in position:
             sources.append(position[id(bind)])
         else:
