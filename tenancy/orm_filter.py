@@ -27,9 +27,20 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from models import Base, Organization, TenantOwned, is_tenant_owned
 from tenancy.session import JoinedSession, TenantSession, session_tenant
 
+
+class _Applied:
+    """The marker value: only this module can produce it."""
+
+    def __repr__(self) -> str:
+        return "<tenant criteria applied>"
+
+
 #: Execution option a statement carries once the criteria were added (so a statement
-#: re-executed by the ORM is not filtered twice).
-APPLIED_OPTION = "tenancy_tenant_filter"
+#: re-executed by the ORM is not filtered twice). Its value is a private sentinel,
+#: compared by identity: a caller's ``execution_options(_tenancy_tenant_filter=True)``
+#: cannot switch the filter off.
+_APPLIED_OPTION = "_tenancy_tenant_filter"
+_APPLIED = _Applied()
 
 
 def tenant_roots() -> tuple[type[Any], ...]:
@@ -111,8 +122,8 @@ def add_tenant_criteria(state: ORMExecuteState) -> None:
     # loaded their parent: SQLAlchemy propagates with_loader_criteria to them.
     if state.is_column_load or state.is_relationship_load:
         return
-    if state.execution_options.get(APPLIED_OPTION):
+    if state.execution_options.get(_APPLIED_OPTION) is _APPLIED:
         return
     org_id = session_tenant(state.session)
     state.statement = state.statement.options(*tenant_criteria(org_id, tenant_roots()))
-    state.update_execution_options(**{APPLIED_OPTION: True})
+    state.update_execution_options(**{_APPLIED_OPTION: _APPLIED})

@@ -172,6 +172,16 @@ async def test_filter_alone_restricts_organizations_to_the_tenant_itself(
     assert ids == {org_a}
 
 
+@pytest.mark.parametrize("option", ["tenancy_tenant_filter", "_tenancy_tenant_filter"])
+async def test_filter_cannot_be_switched_off_by_an_execution_option(
+    filter_only_db: Database, two_tenants: dict[uuid.UUID, Any], org_a: uuid.UUID, option: str
+) -> None:
+    async with filter_only_db.session(org_a) as session:
+        statement = select(Customer.org_id).execution_options(**{option: True})
+        orgs = set((await session.scalars(statement)).all())
+    assert orgs == {org_a}
+
+
 async def test_filter_alone_restricts_bulk_update(
     filter_only_db: Database, two_tenants: dict[uuid.UUID, Any], org_a: uuid.UUID
 ) -> None:
