@@ -27,6 +27,7 @@ from tenancy.errors import ConfigurationError
 from tenancy.events import DomainEvent
 from tenancy.log import get_logger
 from tenancy.publisher import (
+    EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     ORG_ID_HEADER,
     BrokerUnavailable,
@@ -251,7 +252,8 @@ class EventConsumer:
     ``async with EventConsumer(settings, [PaymentOrderCreated]) as events:``
     then ``async for received in events``. Topics are ``topic_prefix`` plus each
     type's aggregate type. The relay delivers at least once, so a redelivered
-    event (same ``event_id``) is dropped; the memory of seen ids is bounded by
+    event (same organization and ``event_id``, from the record's headers, which
+    must agree with the payload) is dropped; the memory of seen ids is bounded by
     ``dedup_capacity`` (oldest forgotten first) and lasts for this consumer only.
     """
 
@@ -283,7 +285,7 @@ class EventConsumer:
         }
         self._consumer: Any = None
         self._settings = settings
-        self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._seen: OrderedDict[tuple[uuid.UUID, uuid.UUID], None] = OrderedDict()
         self._capacity = dedup_capacity
         self.duplicates = 0
         self.invalid = 0
@@ -339,6 +341,10 @@ class EventConsumer:
         try:
             event = event_class.model_validate_json(record.value)
             org_id = uuid.UUID(headers[ORG_ID_HEADER].decode())
+            if uuid.UUID(headers[EVENT_ID_HEADER].decode()) != event.event_id:
+                # The relay writes both from one outbox row; a record where they
+                # differ was not written by it.
+                raise ValueError("the event id header and the payload disagree")
         except (ValidationError, KeyError, ValueError) as exc:
             # Raising would stop this consumer on the same record forever; skipping
             # it is loud instead: an ERROR naming the record, and a counter.
@@ -352,10 +358,13 @@ class EventConsumer:
                 type(exc).__name__,
             )
             return None
-        if event.event_id in self._seen:
+        # Event ids are unique per organization, not across them: one tenant's event
+        # must never hide another's that carries the same id.
+        seen_key = (org_id, event.event_id)
+        if seen_key in self._seen:
             self.duplicates += 1
             return None
-        self._seen[event.event_id] = None
+        self._seen[seen_key] = None
         if len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
         return ReceivedEvent(
