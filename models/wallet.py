@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TenantOwned, check_in
@@ -31,6 +32,10 @@ class Wallet(TenantOwned, Base):
 
     ``(chain, address)`` is globally unique: an address is derived from a random
     key, so it is a global token, and the deposit scanner must map it to one tenant.
+    One key controls its address on every chain of a family (every EVM chain), so
+    the database also keeps a ``(chain_family, address)`` with one organization
+    while any of its rows exists: no other organization can register it on
+    another chain of the family, and the resolver finds only the holder.
     """
 
     __tablename__ = "wallets"
@@ -38,6 +43,17 @@ class Wallet(TenantOwned, Base):
         # Canonical lower-case hex; EIP-55 checksums are validated and rendered in Python.
         CheckConstraint("address = lower(address)", name="address_lowercase"),
         UniqueConstraint("chain", "address", name="uq_wallets_chain_address"),
+        CheckConstraint("chain_family IN ('evm')", name="chain_family"),
+        # One organization per family address; the same organization may hold it on
+        # several chains. A gist exclusion (btree_gist) because "the other rows of
+        # this address belong to the same org" is not a unique key.
+        ExcludeConstraint(
+            ("chain_family", "="),
+            ("address", "="),
+            ("org_id", "<>"),
+            name="ex_wallets_family_address_one_org",
+            using="gist",
+        ),
         ForeignKeyConstraint(["org_id", "agent_id"], ["agents.org_id", "agents.id"]),
         Index("ix_wallets_org_id_agent_id", "org_id", "agent_id"),
         Index("ix_wallets_org_id_chain", "org_id", "chain"),
@@ -46,6 +62,7 @@ class Wallet(TenantOwned, Base):
 
     agent_id: Mapped[uuid.UUID | None]
     chain: Mapped[str] = mapped_column(String(32))
+    chain_family: Mapped[str] = mapped_column(String(16), default="evm", server_default="evm")
     address: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -3,11 +3,18 @@
 Signing keys never enter the database or a log record: the data layer stores
 addresses only, and asks a ``Signer`` (a KMS, an HSM, a custody API, or, in
 tests, ``LocalKeySigner``) for the signature of a transaction it has built.
+
+A key belongs to one organization: it is provisioned for ``(org_id, chain
+family, address)``, and the signer signs for that organization alone. Being
+asked by another organization is refused, whatever wallet rows the database
+holds: one EVM key controls its address on every EVM chain, so a wallet row on
+another chain (or one re-registered after the owner deleted its own) must not
+be enough to spend with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
 from typing import Protocol
 
 from eth_account import Account
@@ -15,51 +22,75 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from tenancy.chain import SignedTransaction, UnsignedTransaction
-from tenancy.errors import InvalidData
+from tenancy.custody import EVM
+from tenancy.errors import IsolationViolation
 
 
 class Signer(Protocol):
-    """Something that holds keys and signs transactions for the addresses it controls."""
+    """Holds keys per organization and signs transactions for the addresses it controls."""
 
-    def can_sign(self, address: str) -> bool:
-        """Return whether this signer holds the key of ``address`` (lower-case)."""
+    @property
+    def family(self) -> str:
+        """The chain family whose keys this signer holds (``"evm"``)."""
 
-    async def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
-        """Return ``transaction`` signed by the key of its sender.
+    async def provision(self, org_id: uuid.UUID) -> str:
+        """Create a key for ``org_id`` and return its address (lower-case)."""
+
+    def can_sign(self, org_id: uuid.UUID, address: str) -> bool:
+        """Return whether this signer holds the key of ``address`` for ``org_id``."""
+
+    async def sign(self, org_id: uuid.UUID, transaction: UnsignedTransaction) -> SignedTransaction:
+        """Return ``transaction`` signed by the key of its sender, for ``org_id``.
 
         Raises:
-            InvalidData: this signer does not hold the sender's key.
+            IsolationViolation: no key of the sender was provisioned for ``org_id``.
         """
 
 
 class LocalKeySigner:
     """Signs with private keys held in process memory (tests and development only)."""
 
-    def __init__(self, keys: Iterable[str | bytes] = ()) -> None:
-        self._accounts: dict[str, LocalAccount] = {}
-        for key in keys:
-            self.add_key(key)
+    family = EVM
 
-    def add_key(self, key: str | bytes) -> str:
-        """Hold ``key`` and return its address (lower-case)."""
-        account: LocalAccount = Account.from_key(key)
-        address = account.address.lower()
-        self._accounts[address] = account
-        return address
+    def __init__(self) -> None:
+        # address -> (organization, key): one holder per address, as in a custody API.
+        self._keys: dict[str, tuple[uuid.UUID, LocalAccount]] = {}
 
-    def can_sign(self, address: str) -> bool:
-        """Return whether this signer holds the key of ``address``."""
-        return address.lower() in self._accounts
-
-    async def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
-        """Return ``transaction`` signed by its sender's key.
+    def add_key(self, org_id: uuid.UUID, key: str | bytes) -> str:
+        """Hold ``key`` for ``org_id`` and return its address (lower-case).
 
         Raises:
-            InvalidData: no key for the sender is held here.
+            IsolationViolation: the key is already held for another organization.
         """
-        account = self._accounts.get(transaction.sender.lower())
-        if account is None:
-            raise InvalidData("no signing key is held for the sending wallet")
+        account: LocalAccount = Account.from_key(key)
+        address = account.address.lower()
+        held = self._keys.get(address)
+        if held is not None and held[0] != org_id:
+            raise IsolationViolation("this key is held for another organization")
+        self._keys[address] = (org_id, account)
+        return address
+
+    async def provision(self, org_id: uuid.UUID) -> str:
+        """Create a key for ``org_id`` and return its address (lower-case)."""
+        return self.add_key(org_id, Account.create().key)
+
+    def can_sign(self, org_id: uuid.UUID, address: str) -> bool:
+        """Return whether this signer holds the key of ``address`` for ``org_id``."""
+        held = self._keys.get(address.lower())
+        return held is not None and held[0] == org_id
+
+    async def sign(self, org_id: uuid.UUID, transaction: UnsignedTransaction) -> SignedTransaction:
+        """Return ``transaction`` signed by its sender's key, for ``org_id``.
+
+        Raises:
+            IsolationViolation: the sender's key was not provisioned for ``org_id``
+                (held for another organization, or not held here at all: the
+                same refusal, so it reveals nothing about other organizations).
+        """
+        held = self._keys.get(transaction.sender.lower())
+        if held is None or held[0] != org_id:
+            raise IsolationViolation("no signing key of this organization controls the sender")
+        account = held[1]
         signed = account.sign_transaction(
             {
                 "type": 2,
@@ -79,4 +110,4 @@ class LocalKeySigner:
 
     def __repr__(self) -> str:
         # Never render keys, even by accident in a traceback or a log line.
-        return f"LocalKeySigner(addresses={sorted(self._accounts)})"
+        return f"LocalKeySigner(addresses={sorted(self._keys)})"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
+from eth_utils.address import to_checksum_address
+
 from models import Wallet, WalletTransaction
 from models.enums import TransactionDirection
 from repositories.wallet import TransactionFacts
@@ -25,6 +27,7 @@ from tenancy.chain import (
 )
 from tenancy.chain_database import ChainDatabase
 from tenancy.chain_settings import ChainConfig, ChainSettings
+from tenancy.custody import EVM, ControlChallenge, ControlProof, new_challenge, verify_control
 from tenancy.database import Database
 from tenancy.deposit_scanner import DepositScanner
 from tenancy.errors import InvalidData
@@ -70,22 +73,66 @@ class WalletService:
             raise InvalidData(f"unknown chain {chain!r}")
         return config, gateway
 
+    def control_challenge(self, org_id: uuid.UUID, chain: str, address: str) -> ControlChallenge:
+        """Return a challenge whose signature by ``address``'s key lets ``org_id`` register it.
+
+        Raises:
+            InvalidData: unknown chain, malformed address or wrong checksum.
+        """
+        self.chain(chain)
+        return new_challenge(org_id, address, family=EVM)
+
     async def register_wallet(
         self,
         org_id: uuid.UUID,
         chain: str,
         address: str,
         *,
+        proof: ControlProof,
         agent_id: uuid.UUID | None = None,
         label: str = "",
     ) -> Wallet:
-        """Register ``address`` on ``chain`` for ``org_id``.
+        """Register a watch-only ``address`` on ``chain`` for ``org_id``, given proof of control.
+
+        Deposits to a registered address are credited to its organization, so the
+        address's key must have signed ``proof`` (see ``control_challenge``) for
+        ``org_id``; a proof made for another organization is refused.
 
         Raises:
             InvalidData: unknown chain, malformed address or wrong checksum.
-            Conflict: the address is already registered on this chain.
+            IsolationViolation: the proof is not this organization's, is expired,
+                or was not signed by the address's key.
+            Conflict: the address is registered on this chain, or held by another
+                organization on any chain of its family.
         """
         self.chain(chain)
+        verify_control(proof, org_id, address, family=EVM)
+        return await self._register(org_id, chain, address, agent_id=agent_id, label=label)
+
+    async def provision_wallet(
+        self,
+        org_id: uuid.UUID,
+        chain: str,
+        *,
+        agent_id: uuid.UUID | None = None,
+        label: str = "",
+    ) -> Wallet:
+        """Have the signer create a key for ``org_id`` and register its address on ``chain``.
+
+        Raises:
+            InvalidData: unknown chain, or no signer is configured.
+        """
+        self.chain(chain)
+        if self._signer is None:
+            raise InvalidData("no signer is configured to provision keys")
+        address = await self._signer.provision(org_id)
+        return await self._register(
+            org_id, chain, to_checksum_address(address), agent_id=agent_id, label=label
+        )
+
+    async def _register(
+        self, org_id: uuid.UUID, chain: str, address: str, *, agent_id: uuid.UUID | None, label: str
+    ) -> Wallet:
         async with self._db.unit_of_work(org_id) as uow:
             wallet = await uow.wallets.register(chain, address, agent_id=agent_id, label=label)
             await uow.commit()
@@ -172,7 +219,8 @@ class WalletService:
         Raises:
             NotFound: the wallet is not one of this tenant's.
             InvalidData: malformed recipient, amount not positive, unknown asset,
-                or no signing key for the wallet.
+                or no key of this organization for the wallet (another
+                organization's key for the same address is never used).
             TransactionRejected: a token transfer would revert (nothing recorded).
             ChainError: the node failed before the broadcast was confirmed.
         """
@@ -184,10 +232,12 @@ class WalletService:
             config, gateway = self.chain(wallet.chain)
             if not config.is_known_asset(asset):
                 raise InvalidData(f"asset {asset!r} is not followed on {wallet.chain}")
-            if self._signer is None or not self._signer.can_sign(wallet.address):
+            # The key must have been provisioned for this organization: a wallet row
+            # alone proves nothing (the same address on another EVM chain, say).
+            if self._signer is None or not self._signer.can_sign(org_id, wallet.address):
                 raise InvalidData("no signing key is held for this wallet")
             unsigned = await gateway.prepare_transfer(wallet.address, to, asset, amount)
-            signed = await self._signer.sign(unsigned)
+            signed = await self._signer.sign(org_id, unsigned)
             fact = TransactionFacts(
                 wallet_id=wallet.id,
                 chain=wallet.chain,

@@ -6,11 +6,14 @@ import uuid
 from typing import Any
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
 from models import OutboxEvent, Wallet, WalletTransaction
 from tenancy import Database
+from tenancy.chain import SignedTransaction, UnsignedTransaction
+from tenancy.custody import sign_challenge
 from tenancy.signer import LocalKeySigner
 from tenancy.wallet_service import WalletService
 
@@ -20,11 +23,20 @@ ETHER = 10**18
 async def new_wallet(
     service: WalletService, org_id: uuid.UUID, chain: str, signer: LocalKeySigner | None = None
 ) -> Wallet:
-    """Register a wallet on a fresh key; ``signer`` (if given) holds the key."""
+    """Register a wallet on a fresh key; ``signer`` (if given) holds the key for ``org_id``."""
     account = Account.create()
     if signer is not None:
-        signer.add_key(account.key)
-    return await service.register_wallet(org_id, chain, account.address)
+        signer.add_key(org_id, account.key)
+    return await register_proven(service, org_id, chain, account)
+
+
+async def register_proven(
+    service: WalletService, org_id: uuid.UUID, chain: str, account: LocalAccount
+) -> Wallet:
+    """Register ``account``'s address for ``org_id`` with a proof signed by its key."""
+    challenge = service.control_challenge(org_id, chain, account.address)
+    proof = sign_challenge(challenge, account.key)
+    return await service.register_wallet(org_id, chain, account.address, proof=proof)
 
 
 def checksummed(wallet: Wallet) -> str:
@@ -50,3 +62,11 @@ async def events(db: Database, org_id: uuid.UUID, event_type: str) -> list[dict[
             .order_by(OutboxEvent.occurred_at, OutboxEvent.position)
         )
         return list((await session.execute(statement)).scalars())
+
+
+async def sign_with(key: bytes, transaction: UnsignedTransaction) -> SignedTransaction:
+    """Sign ``transaction`` with ``key``, held for a throwaway organization."""
+    org_id = uuid.uuid4()
+    signer = LocalKeySigner()
+    signer.add_key(org_id, key)
+    return await signer.sign(org_id, transaction)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
 from tenancy.chain import NATIVE, UnsignedTransaction, parse_address, parse_tx_hash
 from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.errors import InvalidData
+from tenancy.errors import InvalidData, IsolationViolation
 from tenancy.signer import LocalKeySigner
 
 CHECKSUMMED = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+ORG = uuid.uuid4()
 
 
 def test_checksummed_address_is_stored_lower_case() -> None:
@@ -93,25 +96,32 @@ def _transaction(sender: str) -> UnsignedTransaction:
 
 
 async def test_signer_refuses_a_sender_whose_key_it_lacks() -> None:
-    signer = LocalKeySigner([Account.create().key])
-    with pytest.raises(InvalidData, match="no signing key"):
-        await signer.sign(_transaction(Account.create().address.lower()))
+    signer = LocalKeySigner()
+    signer.add_key(ORG, Account.create().key)
+    with pytest.raises(IsolationViolation, match="no signing key"):
+        await signer.sign(ORG, _transaction(Account.create().address.lower()))
 
 
 async def test_signed_hash_is_the_hash_of_the_raw_bytes() -> None:
     account = Account.create()
-    signed = await LocalKeySigner([account.key]).sign(_transaction(account.address.lower()))
+    signed = await _signer_of(account.key).sign(ORG, _transaction(account.address.lower()))
     assert signed.tx_hash == "0x" + keccak(signed.raw).hex()
 
 
 async def test_signature_recovers_to_the_sender() -> None:
     account = Account.create()
-    signed = await LocalKeySigner([account.key]).sign(_transaction(account.address.lower()))
+    signed = await _signer_of(account.key).sign(ORG, _transaction(account.address.lower()))
     assert Account.recover_transaction(signed.raw) == account.address
 
 
 def test_signer_repr_never_shows_a_key() -> None:
     account = Account.create()
-    signer = LocalKeySigner([account.key])
+    signer = _signer_of(account.key)
     assert bytes(account.key).hex() not in repr(signer)
-    assert signer.can_sign(account.address)
+    assert signer.can_sign(ORG, account.address)
+
+
+def _signer_of(key: bytes) -> LocalKeySigner:
+    signer = LocalKeySigner()
+    signer.add_key(ORG, key)
+    return signer

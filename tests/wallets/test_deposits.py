@@ -7,12 +7,14 @@ import uuid
 from typing import Any
 
 import pytest
+from eth_account import Account
 from sqlalchemy import text
 
 from models.enums import TransactionStatus
 from tenancy import Database
 from tenancy.chain import NATIVE
 from tenancy.chain_database import ChainDatabase
+from tenancy.custody import new_challenge, sign_challenge
 from tenancy.errors import InvalidData
 from tenancy.wallet_service import WalletService
 from tests.wallets.support import ETHER, events, new_wallet, transactions
@@ -188,7 +190,7 @@ async def test_unknown_chain_is_a_clear_error(service: WalletService) -> None:
 async def test_wallet_on_an_unknown_chain_cannot_be_registered(
     service: WalletService, org_a: uuid.UUID
 ) -> None:
+    account = Account.create()
+    proof = sign_challenge(new_challenge(org_a, account.address), account.key)
     with pytest.raises(InvalidData, match="unknown chain"):
-        await service.register_wallet(
-            org_a, "nochain", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-        )
+        await service.register_wallet(org_a, "nochain", account.address, proof=proof)

@@ -9,8 +9,8 @@ from eth_account import Account
 
 from tenancy.chain import NATIVE, NATIVE_LOG_INDEX, ChainError, TransactionRejected
 from tenancy.chain_settings import ChainConfig
-from tenancy.signer import LocalKeySigner
 from tenancy.web3_gateway import Web3Gateway
+from tests.wallets.support import sign_with
 
 ETHER = 10**18
 
@@ -144,12 +144,11 @@ async def test_signed_native_transfer_is_broadcast_and_mined(
     key = Account.create()
     await chain.pay(key.address, ETHER)
     recipient = Account.create().address
-    signer = LocalKeySigner([key.key])
 
     prepared = await gateway.prepare_transfer(
         key.address.lower(), recipient.lower(), NATIVE, ETHER // 4
     )
-    signed = await signer.sign(prepared)
+    signed = await sign_with(key.key, prepared)
     tx_hash = await gateway.send_raw_transaction(signed.raw)
 
     assert tx_hash == signed.tx_hash
@@ -165,7 +164,7 @@ async def test_signed_token_transfer_moves_tokens(chain: Any, gateway: Web3Gatew
     prepared = await gateway.prepare_transfer(
         key.address.lower(), recipient, chain.token_address, 400
     )
-    await gateway.send_raw_transaction((await LocalKeySigner([key.key]).sign(prepared)).raw)
+    await gateway.send_raw_transaction((await sign_with(key.key, prepared)).raw)
 
     assert await gateway.balance(recipient, chain.token_address) == 400
 
@@ -175,7 +174,7 @@ async def test_broadcast_without_funds_is_rejected(chain: Any, gateway: Web3Gate
     prepared = await gateway.prepare_transfer(
         key.address.lower(), Account.create().address.lower(), NATIVE, ETHER
     )
-    signed = await LocalKeySigner([key.key]).sign(prepared)
+    signed = await sign_with(key.key, prepared)
 
     with pytest.raises(TransactionRejected, match="afford"):
         await gateway.send_raw_transaction(signed.raw)

@@ -10,7 +10,7 @@ from eth_account import Account
 from tenancy.chain import NATIVE
 from tenancy.signer import LocalKeySigner
 from tenancy.wallet_service import WalletService
-from tests.wallets.support import ETHER, checksummed, new_wallet
+from tests.wallets.support import ETHER, checksummed, new_wallet, register_proven
 
 
 async def test_recorded_balances_match_the_chain_after_deposits_payouts_and_fees(
@@ -46,7 +46,7 @@ async def test_value_received_before_registration_shows_as_a_difference(
     account = Account.create()
     await chain.pay(account.address, ETHER)
     await service.sync_deposits(chain_name)
-    wallet = await service.register_wallet(org_a, chain_name, account.address)
+    wallet = await register_proven(service, org_a, chain_name, account)
     await chain.pay(account.address, 2 * ETHER)
     await service.sync_deposits(chain_name)
 

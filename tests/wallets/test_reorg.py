@@ -10,10 +10,9 @@ from eth_account import Account
 from models.enums import TransactionStatus
 from tenancy import Database
 from tenancy.chain import NATIVE
-from tenancy.signer import LocalKeySigner
 from tenancy.wallet_service import WalletService
 from tenancy.web3_gateway import Web3Gateway
-from tests.wallets.support import ETHER, events, new_wallet, transactions
+from tests.wallets.support import ETHER, events, new_wallet, sign_with, transactions
 
 
 async def test_reorganisation_is_detected_and_rewinds_to_the_fork(
@@ -89,7 +88,7 @@ async def test_transaction_mined_again_after_a_reorganisation_is_recorded_at_its
     prepared = await gateway.prepare_transfer(
         payer.address.lower(), wallet.address, NATIVE, ETHER // 2
     )
-    signed = await LocalKeySigner([payer.key]).sign(prepared)
+    signed = await sign_with(payer.key, prepared)
     snapshot = chain.snapshot()
     await gateway.send_raw_transaction(signed.raw)
     await service.sync_deposits(chain_name)
