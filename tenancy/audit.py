@@ -50,9 +50,9 @@ RELAY_TABLES = ("outbox_events",)
 #: that map a chain's addresses and unsettled transactions to tenant ids.
 CHAIN_TABLES = ("chain_blocks", "chain_checkpoints")
 CHAIN_FUNCTIONS = ("resolve_wallet", "unsettled_wallet_tenants")
-#: Definer functions that list the tenants of a whole chain: never for the app role,
-#: whose every request is one tenant's.
-CHAIN_ONLY_FUNCTIONS = ("unsettled_wallet_tenants",)
+#: Definer functions that name other tenants (those of a whole chain, the holder of
+#: an address): never for the app role, whose every request is one tenant's.
+CHAIN_ONLY_FUNCTIONS = ("resolve_wallet", "unsettled_wallet_tenants")
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ async def test_the_app_role_cannot_list_a_chains_tenants(
 
     assert report.app_role is not None
     assert "unsettled_wallet_tenants" not in report.app_role.definers
-    assert "resolve_wallet" in report.app_role.definers
+    assert "resolve_wallet" not in report.app_role.definers
 
 
 async def test_removing_force_from_one_table_is_a_gap(breakable: AsyncConnection) -> None:

@@ -22,7 +22,8 @@ from tests.security.support import Seeded, seed_tenant
 pytestmark = pytest.mark.security
 
 INSUFFICIENT_PRIVILEGE = "42501"
-RESOLVERS = {"resolve_login", "resolve_payment_link", "resolve_wallet"}
+#: What the app role may run; resolve_wallet is the chain role's alone (migration 0008).
+RESOLVERS = {"resolve_login", "resolve_payment_link"}
 
 REFUSED = {
     "copy to a server file": "COPY customers TO '/tmp/sec_leak.csv'",
@@ -266,10 +267,10 @@ async def test_resolver_returns_only_its_narrow_columns(
 
 
 async def test_resolver_finds_a_wallet_by_its_exact_address_only(
-    app_conn: asyncpg.Connection, pair: tuple[Seeded, Seeded]
+    chain_conn: asyncpg.Connection, pair: tuple[Seeded, Seeded]
 ) -> None:
     tenant = pair[1]
-    found = await app_conn.fetch(
+    found = await chain_conn.fetch(
         "SELECT * FROM resolve_wallet('ethereum', $1)", tenant.wallet_address
     )
     assert [row["org_id"] for row in found] == [tenant.org_id]
@@ -278,10 +279,6 @@ async def test_resolver_finds_a_wallet_by_its_exact_address_only(
 @pytest.mark.parametrize(
     "call",
     [
-        "resolve_wallet('ethereum', '%')",
-        "resolve_wallet('ethereum', '0x%')",
-        "resolve_wallet('ethereum', '')",
-        "resolve_wallet('ethereum', NULL)",
         "resolve_payment_link('%')",
         "resolve_payment_link(NULL)",
         "resolve_login('%')",
@@ -292,3 +289,15 @@ async def test_resolver_cannot_list_with_patterns_or_nulls(
     app_conn: asyncpg.Connection, pair: tuple[Seeded, Seeded], call: str
 ) -> None:
     assert await app_conn.fetch(f"SELECT * FROM {call}") == []
+
+
+@pytest.mark.parametrize("address", ["'%'", "'0x%'", "''", "NULL"])
+async def test_wallet_resolver_cannot_list_with_patterns_or_nulls(
+    chain_conn: asyncpg.Connection, pair: tuple[Seeded, Seeded], address: str
+) -> None:
+    assert await chain_conn.fetch(f"SELECT * FROM resolve_wallet('ethereum', {address})") == []
+
+
+async def test_the_app_role_cannot_run_the_wallet_resolver(app_conn: asyncpg.Connection) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await app_conn.fetch("SELECT * FROM resolve_wallet('ethereum', '0x00')")
