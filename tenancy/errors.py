@@ -185,7 +185,8 @@ def translate(exc: BaseException) -> TenancyError | None:
 def _from_sqlstate(
     sqlstate: str, constraint: str | None, column: str | None
 ) -> TenancyError | None:
-    if sqlstate == "23505":
+    if sqlstate in ("23505", "23P01"):
+        # A unique key, or an exclusion constraint (a value held elsewhere).
         return Conflict(f"duplicate value violates {constraint}", constraint=constraint)
     if sqlstate == "23503":
         return ForeignKeyViolation(
@@ -199,7 +200,7 @@ def _from_sqlstate(
         return InvalidData(f"column {column} must not be null", constraint=column)
     # Class 22 is "data exception": a bad value (NUL byte, out-of-range date, division by
     # zero...). Left untranslated, the driver's error would quote the statement's values.
-    if sqlstate in ("23514", "23P01") or sqlstate.startswith("22"):
+    if sqlstate == "23514" or sqlstate.startswith("22"):
         return InvalidData(
             f"value rejected by the database ({constraint or sqlstate})", constraint=constraint
         )

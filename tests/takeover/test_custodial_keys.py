@@ -44,10 +44,9 @@ from tests.wallets.support import ETHER, transactions
 
 pytestmark = pytest.mark.security
 
-#: A same-chain duplicate is a unique violation (Conflict); the same address on another
-#: chain of the family is an exclusion violation (SQLSTATE 23P01), which the error
-#: translation does not map yet and reports as InvalidData with the constraint name.
-HELD_ELSEWHERE = (Conflict, InvalidData)
+#: A same-chain duplicate is a unique violation, the same address on another chain of
+#: the family an exclusion violation (SQLSTATE 23P01): both are a Conflict.
+HELD_ELSEWHERE = Conflict
 
 
 @pytest.fixture
