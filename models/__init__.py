@@ -8,6 +8,7 @@ from models.customer import Customer, PaymentMethod
 from models.enums import (
     AgentStatus,
     MemberRole,
+    MembershipStatus,
     OrganizationStatus,
     OutboxStatus,
     PaymentLinkStatus,
@@ -45,6 +46,7 @@ __all__ = [
     "Customer",
     "MemberRole",
     "Membership",
+    "MembershipStatus",
     "Organization",
     "OrganizationStatus",
     "OutboxEvent",

@@ -14,6 +14,14 @@ class MemberRole(StrEnum):
     VIEWER = "viewer"
 
 
+class MembershipStatus(StrEnum):
+    """Standing of a user in one organization: invited, accepted, or suspended there."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
 class OrganizationStatus(StrEnum):
     """Lifecycle of an organization."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import TENANT_SETTING_SQL, Base, check_in, utcnow
-from models.enums import MemberRole, OrganizationStatus, values
+from models.enums import MemberRole, MembershipStatus, OrganizationStatus, values
 
 
 class Organization(Base):
@@ -44,19 +44,30 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
-    # Never loaded with the row: the app role may not read it (migration 0004);
-    # login reads it through the resolve_login() function only.
+    # Never loaded with the row: the app role may neither read nor write it (migrations
+    # 0004, 0009); register_user() writes it, resolve_login() reads it, both tenant-less.
     password_hash: Mapped[str | None] = mapped_column(String(255), deferred=True)
-    is_active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    # Global: login refuses an inactive user everywhere, so no tenant may write it
+    # (an identity admin does); per-organization suspension is Membership.status. No
+    # Python default: inserts must leave the column out to stay within the grants.
+    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 
 
 class Membership(Base):
-    """A user's role in one organization."""
+    """A user's role and standing in one organization.
+
+    ``pending`` is an invitation: it shows the tenant nothing of the user until the
+    user accepts it (``accept_invitation``); ``suspended`` keeps the user visible but
+    refused by the middleware, in this organization only.
+    """
 
     __tablename__ = "memberships"
     __tenant_owned__ = True
-    __table_args__ = (CheckConstraint(check_in("role", values(MemberRole)), name="role"),)
+    __table_args__ = (
+        CheckConstraint(check_in("role", values(MemberRole)), name="role"),
+        CheckConstraint(check_in("status", values(MembershipStatus)), name="status"),
+    )
 
     org_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"),
@@ -67,4 +78,12 @@ class Membership(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(20))
+    # Defaults to active: the database admits that only for a user created by the same
+    # transaction (the consent_insert policy); any other insert must say pending.
+    status: Mapped[str] = mapped_column(
+        String(20), default=MembershipStatus.ACTIVE.value, server_default="active"
+    )
+    # SHA-256 of the invitation token (the token itself is never stored); cleared on accept.
+    invitation_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
+    invitation_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))

@@ -36,6 +36,8 @@ GLOBAL_TOKEN_KEYS = frozenset(
     {
         ("payment_links", "uq_payment_links_token", ("token",)),
         ("wallets", "uq_wallets_chain_address", ("chain", "address")),
+        # SHA-256 of a 256-bit random invitation token (migration 0009).
+        ("memberships", "uq_memberships_invitation_token_hash", ("invitation_token_hash",)),
     }
 )
 COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -194,7 +196,14 @@ def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -
     )
     if tenant:
         gaps.extend(_policy_gaps(policies, column, rules))
-    seen = {v for a in audits for v in (a.using, a.check) if v != Predicate.ABSENT}
+    # A RESTRICTIVE policy with a rule of its own (memberships' consent rules) can only
+    # narrow access, so it does not make the tenant predicate "mixed".
+    seen = {
+        v
+        for a in audits
+        for v in (a.using, a.check)
+        if v != Predicate.ABSENT and (a.policy.permissive or v != Predicate.OTHER)
+    }
     return TableAudit(
         name=table.name,
         kind=kind,

@@ -12,3 +12,22 @@ CREATE POLICY tenant_guard ON public.memberships
     AS RESTRICTIVE FOR ALL TO public
     USING (org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid))
     WITH CHECK (org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid));
+
+-- Consent: a tenant inserts only a pending invitation, except a membership of a user
+-- that this very transaction created (nobody else's identity) and the one owner of an
+-- organization this transaction founded. Only the user turns an invitation into a
+-- membership, through accept_invitation (BYPASSRLS, so not subject to this).
+CREATE POLICY consent_insert ON public.memberships
+    AS RESTRICTIVE FOR INSERT TO public
+    WITH CHECK (
+        status = 'pending'
+        OR public.created_by_this_transaction(user_id)
+        OR (role = 'owner' AND public.founded_by_this_transaction(org_id))
+    );
+
+-- A tenant never touches a pending row but to delete it, and never makes one pending;
+-- its column grants (role, status) keep user_id and the invitation fixed.
+CREATE POLICY consent_update ON public.memberships
+    AS RESTRICTIVE FOR UPDATE TO public
+    USING (status <> 'pending')
+    WITH CHECK (status <> 'pending');

@@ -1,23 +1,20 @@
--- users: global identities. Inside a tenant, a user is visible and updatable only
--- while a member of it; the memberships subquery is itself under the tenant policy.
--- Anyone may register (insert); the login lookup without a tenant goes through the
--- SECURITY DEFINER function resolve_login, never through this table.
+-- users: global identities. Inside a tenant, a user is visible only while it has an
+-- accepted (active or suspended) membership there; a pending invitation shows nothing.
+-- The memberships subquery is itself under the tenant policy. No tenant may update a
+-- user (migration 0009 revokes UPDATE): a row shared by organizations belongs to none.
+-- A tenant may insert a new user without credentials (column grants); credentials come
+-- only through register_user, and login reads them only through resolve_login.
 
 CREATE POLICY member_read ON public.users
     AS PERMISSIVE FOR SELECT TO public
-    USING (EXISTS (SELECT 1 FROM public.memberships m WHERE m.user_id = users.id));
-
-CREATE POLICY member_update ON public.users
-    AS PERMISSIVE FOR UPDATE TO public
-    USING (EXISTS (SELECT 1 FROM public.memberships m WHERE m.user_id = users.id))
-    WITH CHECK (EXISTS (SELECT 1 FROM public.memberships m WHERE m.user_id = users.id));
+    USING (EXISTS (SELECT 1 FROM public.memberships m WHERE m.user_id = users.id AND m.status <> 'pending'));
 
 CREATE POLICY register ON public.users
     AS PERMISSIVE FOR INSERT TO public
     WITH CHECK (true);
 
--- RESTRICTIVE: reads, updates and deletes stay limited to members whatever else is added.
+-- RESTRICTIVE: reads and deletes stay limited to accepted members whatever else is added.
 CREATE POLICY member_guard ON public.users
     AS RESTRICTIVE FOR ALL TO public
-    USING (EXISTS (SELECT 1 FROM public.memberships m WHERE m.user_id = users.id))
+    USING (EXISTS (SELECT 1 FROM public.memberships m WHERE m.user_id = users.id AND m.status <> 'pending'))
     WITH CHECK (true);
