@@ -1,11 +1,12 @@
 """Data access per aggregate; tenant-agnostic (isolation comes from the database)."""
 
+from repositories.account import Accounts
 from repositories.agent import AgentRepository
 from repositories.agent_specs import AgentSpecs
 from repositories.base import AsyncRepository
 from repositories.customer import CustomerRepository
 from repositories.customer_specs import CustomerSpecs
-from repositories.organization import OrganizationRepository
+from repositories.organization import Invitation, OrganizationRepository
 from repositories.payment_link import PaymentLinkRepository
 from repositories.payment_link_resolver import PaymentLinkRef, PaymentLinkResolver
 from repositories.payment_link_specs import PaymentLinkSpecs
@@ -22,12 +23,14 @@ from repositories.wallet import WalletRepository
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "Accounts",
     "AgentRepository",
     "AgentSpecs",
     "AsyncRepository",
     "CustomerRepository",
     "CustomerSpecs",
     "DailyRevenue",
+    "Invitation",
     "LoginRecord",
     "LoginResolver",
     "Member",

@@ -5,26 +5,36 @@ that can take an owner away (remove, demote, transfer) first locks the
 organization row ``FOR UPDATE``: two such changes in one organization then run
 one after the other, and the second counts the owners the first left behind, so
 concurrent demotions can never leave an organization without an owner.
+
+Nobody joins without consent. ``invite_member`` writes a pending membership that
+shows this organization nothing of the user; the user turns it active with the
+invitation token (``Accounts.accept_invitation``, without a tenant). The database
+holds the same line: a tenant inserts an active membership only for a user its
+own transaction created (the founding owner, ``register_member``).
 """
 
 from __future__ import annotations
 
 import builtins
+import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import ClassVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 
-from models import MemberRole, Membership, Organization, User
+from models import MemberRole, Membership, MembershipStatus, Organization, User
+from models.base import utcnow
+from repositories.account import token_hash
 from repositories.base import AsyncRepository
-from repositories.email_address import normalize_email
+from repositories.email_address import email_key
 from repositories.user import (
     Member,
     list_members,
-    normalize_username,
+    new_user_values,
     parse_role,
-    resolve_login,
     user_created_event,
 )
 from tenancy.errors import ForeignKeyViolation, InvalidData, LastOwnerError, NotFound
@@ -38,7 +48,22 @@ from tenancy.events import (
 from tenancy.session import session_tenant
 
 _OWNER = MemberRole.OWNER.value
+_ACTIVE = MembershipStatus.ACTIVE.value
+_SUSPENDED = MembershipStatus.SUSPENDED.value
+_PENDING = MembershipStatus.PENDING.value
 _MEMBERSHIP_USER_FK = "fk_memberships_user_id_users"
+_FIND_INVITEE = text("SELECT find_invitee(:email)")
+#: How long an invitation token stays valid unless the caller says otherwise.
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A pending membership and the one-time token to deliver to the invited user only."""
+
+    user_id: uuid.UUID
+    token: str
+    expires_at: datetime
 
 
 class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
@@ -68,12 +93,15 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
 
         The unit of work's tenant is the new organization's id
         (``db.unit_of_work(new_org_id)``): the row policy admits no other row.
-        ``owner`` is a new ``User`` to register, or the id of an existing user
-        (such as the signed-in user, who may belong to other organizations).
+        ``owner`` is a new ``User`` (no credentials: ``Accounts.register`` sets
+        those), or the id of the signed-in user founding it. The database admits
+        an active membership of an existing user only as the one owner of an
+        organization this same transaction created (the consent_insert policy).
 
         Raises:
             Conflict: the organization exists, or the new user's email or username is taken.
             NotFound: no user has the given id.
+            InvalidData: ``owner`` carries a password hash, or its email is refused.
         """
         org_id = session_tenant(self.session.sync_session)
         organization = Organization(id=org_id, name=name)
@@ -114,33 +142,78 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         """
         return await list_members(self.session, role)
 
-    async def add_member(
-        self, email: str, role: MemberRole | str = MemberRole.MEMBER
-    ) -> Membership:
-        """Add the existing user with ``email`` (possibly a member elsewhere) to this organization.
+    async def invite_member(
+        self,
+        email: str,
+        role: MemberRole | str = MemberRole.MEMBER,
+        *,
+        lifetime: timedelta = INVITATION_LIFETIME,
+    ) -> Invitation:
+        """Invite the registered user with ``email``: a pending membership and its token.
 
-        A user of another organization is invisible here, so it is found through
-        the login resolver, never by selecting it.
+        The membership shows this organization nothing of the user until the user
+        accepts with the token (``Accounts.accept_invitation``); deliver the token
+        to the address only. ``remove_member`` withdraws the invitation.
 
         Raises:
-            NotFound: no user has this email.
-            InvalidData: the user is deactivated, or ``role`` is unknown.
-            Conflict: the user is already a member.
+            NotFound: no active user has this email (what sign-up would reveal too).
+            Conflict: the user is already a member or invited.
+            InvalidData: ``role`` is unknown, or ``lifetime`` is not positive.
         """
         parsed = parse_role(role)
-        record = await resolve_login(self.session, email)
-        if record is None:
+        if lifetime <= timedelta(0):
+            raise InvalidData("an invitation must expire in the future")
+        user_id = (await self._execute(_FIND_INVITEE.bindparams(email=email_key(email)))).scalar()
+        if user_id is None:
             raise NotFound("no user has this email")
-        if not record.is_active:
-            raise InvalidData("a deactivated user cannot be added")
-        return await self._join(record.user_id, parsed)
+        token = secrets.token_urlsafe(32)
+        expires_at = utcnow() + lifetime
+        membership = Membership(
+            user_id=user_id,
+            role=parsed.value,
+            status=_PENDING,
+            invitation_token_hash=token_hash(token),
+            invitation_expires_at=expires_at,
+        )
+        self.session.add(membership)
+        await self._flush()
+        return Invitation(user_id=user_id, token=token, expires_at=expires_at)
+
+    async def suspend_member(self, user_id: uuid.UUID) -> Membership:
+        """Suspend a member here only: the middleware refuses it, other organizations do not.
+
+        Raises:
+            NotFound: the user is not a member here (an invitation is not a member).
+            LastOwnerError: it would leave no active owner.
+        """
+        await self._lock()
+        membership = await self._membership(user_id)
+        if membership.status == _SUSPENDED:
+            return membership
+        if membership.role == _OWNER:
+            await self._require_another_owner()
+        membership.status = _SUSPENDED
+        await self._flush()
+        return membership
+
+    async def reinstate_member(self, user_id: uuid.UUID) -> Membership:
+        """Lift this organization's suspension of a member.
+
+        Raises:
+            NotFound: the user is not a member here.
+        """
+        membership = await self._membership(user_id)
+        if membership.status != _ACTIVE:
+            membership.status = _ACTIVE
+            await self._flush()
+        return membership
 
     async def register_member(self, user: User, role: MemberRole | str = MemberRole.MEMBER) -> User:
-        """Register the new ``user`` and make it a member of this organization.
+        """Create the new ``user`` (no credentials) as an active member of this organization.
 
         Raises:
             Conflict: the email or username is taken.
-            InvalidData: ``role`` is unknown.
+            InvalidData: ``role`` is unknown, or the user carries a password hash.
         """
         parsed = parse_role(role)
         await self._register(user)
@@ -239,22 +312,27 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
 
     async def _membership(self, user_id: uuid.UUID) -> Membership:
         membership = await self.get_membership(user_id)
-        if membership is None:
+        # A pending invitation is no membership yet; the database refuses to change it.
+        if membership is None or membership.status == _PENDING:
             raise NotFound(f"user {user_id} is not a member of this organization")
         return membership
 
     async def _require_another_owner(self) -> None:
-        statement = select(func.count()).select_from(Membership).where(Membership.role == _OWNER)
+        statement = (
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.role == _OWNER, Membership.status == _ACTIVE)
+        )
         owners = int((await self._execute(statement)).scalar_one())
         if owners <= 1:
             raise LastOwnerError("the organization must keep at least one owner")
 
     async def _register(self, user: User) -> uuid.UUID:
-        user.email = normalize_email(user.email)
-        user.username = normalize_username(user.username)
-        # Inserted without RETURNING: the row is invisible until its membership exists.
-        self.session.add(user)
-        await self._flush()
+        values = new_user_values(user)
+        # A Core insert of the granted columns only, without RETURNING: the row is
+        # invisible until its membership exists, and the app role may not write
+        # password_hash or is_active (which the ORM would send as NULL and true).
+        await self._execute(insert(User).values(values))
         self.loose_events.append(user_created_event(user))
         return user.id
 

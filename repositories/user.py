@@ -1,9 +1,11 @@
 """Users: global identities, visible in a tenant as its members; the tenant-less login lookup.
 
-A user row is visible inside a tenant only while it has a membership there (the
-users policy), so every query here sees the current organization's users and no
-others. Logging in happens before any tenant is known: that path goes through
-the SECURITY DEFINER function ``resolve_login``, never through the table.
+A user row is visible inside a tenant only while it has an accepted membership
+there (the users policy), so every query here sees the current organization's
+users and no others. No tenant changes a user: the row is shared by every
+organization the user joined, so the database refuses UPDATE to the app role.
+Logging in happens before any tenant is known: that path goes through the
+SECURITY DEFINER function ``resolve_login``, which refuses to run inside a tenant.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from models import MemberRole, Membership, User
+from models.base import utcnow
 from repositories.base import AsyncRepository
 from repositories.email_address import email_key, normalize_email
 from repositories.lifecycle import AggregateCreated, lifecycle_event
-from repositories.validation import Check, checked_values, parse_member
-from tenancy.errors import raise_translated
+from repositories.validation import Check, parse_member
+from tenancy.errors import InvalidData, raise_translated
 from tenancy.events import DomainEvent
 from tenancy.specification import Specification
 
 #: User columns checked (and normalised) before an update reaches SQL.
 USER_CHECKS: Mapping[str, Check] = {"email": normalize_email}
+
+_ADD_REFUSED = "a user joins with a membership: organizations.create or register_member"
+_UPDATE_REFUSED = "a user is a global identity: no organization may change it"
 
 #: Columns never copied into events: the outbox and the broker must not carry hashes.
 SECRET_COLUMNS = frozenset({"password_hash"})
@@ -81,24 +87,25 @@ class LoginRecord:
 
 @dataclass(frozen=True)
 class Member:
-    """A user of the current organization with its role there (a read view)."""
+    """A user of the current organization with its role and standing there (a read view)."""
 
     user: User
     role: str
     joined_at: datetime
+    status: str
 
 
-async def resolve_login(executor: AsyncSession | AsyncConnection, email: str) -> LoginRecord | None:
+async def resolve_login(connection: AsyncConnection, email: str) -> LoginRecord | None:
     """Return the login record of the user with exactly ``email`` (any case), or ``None``.
 
-    Works in a session of any tenant and on a connection with no tenant at all:
-    the SECURITY DEFINER function reads the one matching row whatever the tenant.
+    Only on a connection with no tenant: inside a tenant's transaction the function
+    refuses (``IsolationViolation``), so no organization reads a password hash.
     """
     normalized = email_key(email)
     if not normalized:
         return None
     try:
-        result = await executor.execute(_RESOLVE_LOGIN, {"email": normalized})
+        result = await connection.execute(_RESOLVE_LOGIN, {"email": normalized})
     except Exception as exc:
         raise_translated(exc)
         raise
@@ -117,7 +124,8 @@ async def list_members(session: AsyncSession, role: MemberRole | str | None = No
         InvalidData: ``role`` is not a member role.
     """
     statement = (
-        select(User, Membership.role, Membership.created_at)
+        # The join drops pending invitations: their users are invisible (users policy).
+        select(User, Membership.role, Membership.created_at, Membership.status)
         .join(Membership, Membership.user_id == User.id)
         .order_by(Membership.created_at, User.id)
     )
@@ -128,7 +136,10 @@ async def list_members(session: AsyncSession, role: MemberRole | str | None = No
     except Exception as exc:
         raise_translated(exc)
         raise
-    return [Member(user=user, role=role_, joined_at=joined) for user, role_, joined in rows]
+    return [
+        Member(user=user, role=role_, joined_at=joined, status=status)
+        for user, role_, joined, status in rows
+    ]
 
 
 class LoginResolver:
@@ -162,9 +173,11 @@ class LoginResolver:
 class UserRepository(AsyncRepository[User, uuid.UUID]):
     """Storage of ``User`` aggregates as seen from the current organization.
 
-    A new user is registered together with a membership, through
-    ``OrganizationRepository.create`` or ``register_member``; a user added alone
-    would be invisible here until it joins.
+    A tenant creates a user only together with a membership, through
+    ``OrganizationRepository.create`` or ``register_member``, and never with
+    credentials (``Accounts.register`` sets those, without a tenant). Users are
+    read-only here: suspension is per organization
+    (``OrganizationRepository.suspend_member``).
     """
 
     model = User
@@ -176,40 +189,38 @@ class UserRepository(AsyncRepository[User, uuid.UUID]):
     }
 
     async def add(self, obj: User) -> User:
-        """Insert ``obj`` with its email and username normalised (no membership).
+        """Refuse: a user joins through ``organizations.create`` or ``register_member``.
 
         Raises:
-            Conflict: the email or username is taken.
+            InvalidData: always.
         """
-        _normalize(obj)
-        return await super().add(obj)
+        raise InvalidData(_ADD_REFUSED)
 
     async def add_many(self, objs: Sequence[User]) -> builtins.list[User]:
-        """Insert several users with normalised emails and usernames (no memberships)."""
-        for obj in objs:
-            _normalize(obj)
-        return await super().add_many(objs)
+        """Refuse: a user joins through ``organizations.create`` or ``register_member``.
+
+        Raises:
+            InvalidData: always.
+        """
+        raise InvalidData(_ADD_REFUSED)
 
     async def update(
         self, id_: uuid.UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
     ) -> User:
-        """Apply ``changes`` to one member, a new email checked and normalised.
+        """Refuse: a user is shared by organizations, so none of them may change it.
 
         Raises:
-            NotFound: the user is not a member of the current organization.
-            Conflict: a stale version, or the new email is taken.
-            InvalidData: a change names an unknown column, or the email is refused.
+            InvalidData: always (the database refuses the UPDATE too).
         """
-        checked = checked_values(changes, USER_CHECKS)
-        return await super().update(id_, checked, expected_version=expected_version)
+        raise InvalidData(_UPDATE_REFUSED)
 
     async def update_where(self, spec: Specification[User], changes: Mapping[str, Any]) -> int:
-        """Apply ``changes`` to every matching member; return the count.
+        """Refuse: a user is shared by organizations, so none of them may change it.
 
         Raises:
-            InvalidData: the email is refused.
+            InvalidData: always (the database refuses the UPDATE too).
         """
-        return await super().update_where(spec, checked_values(changes, USER_CHECKS))
+        raise InvalidData(_UPDATE_REFUSED)
 
     async def find_by_email(self, email: str) -> User | None:
         """Return the member with ``email`` (any case), or ``None``."""
@@ -230,21 +241,6 @@ class UserRepository(AsyncRepository[User, uuid.UUID]):
             self._see(member.user)
         return found
 
-    async def deactivate(self, user_id: uuid.UUID) -> User:
-        """Mark a member inactive so that login refuses it (in every organization).
-
-        Raises:
-            NotFound: the user is not a member of the current organization.
-        """
-        user = await self.get(user_id)
-        if not user.is_active:
-            return user
-        return await self.update(user_id, {"is_active": False})
-
-    async def resolve_login(self, email: str) -> LoginRecord | None:
-        """Return the login record for ``email`` whatever organization the user is in."""
-        return await resolve_login(self.session, email)
-
     async def _first(self, statement: Any) -> User | None:
         user: User | None = (await self._execute(statement)).scalars().first()
         return self._see(user) if user is not None else None
@@ -257,6 +253,27 @@ class UserRepository(AsyncRepository[User, uuid.UUID]):
         return super()._event(base, obj_id, **fields)
 
 
-def _normalize(user: User) -> None:
+def new_user_values(user: User) -> dict[str, Any]:
+    """Return the columns a tenant may write of the new ``user``, normalised.
+
+    Raises:
+        InvalidData: the user carries a password hash (only ``register_user``, run
+            without a tenant, sets credentials), or its email is refused.
+    """
+    if user.__dict__.get("password_hash") is not None:
+        raise InvalidData("credentials are set only by signing up (Accounts.register)")
     user.email = normalize_email(user.email)
     user.username = normalize_username(user.username)
+    if user.id is None:
+        user.id = uuid.uuid4()
+    if user.display_name is None:
+        user.display_name = ""
+    if user.created_at is None:
+        user.created_at = utcnow()
+    return {
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "display_name": user.display_name,
+        "created_at": user.created_at,
+    }

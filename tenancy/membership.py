@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from tenancy.database import Database
 
+#: The membership status that admits a request (``models.MembershipStatus.ACTIVE``;
+#: the mechanism does not import the domain models).
+_ACTIVE = "active"
+
 
 class MembershipCheck(Protocol):
     """Answers whether a user belongs to an organization."""
 
     async def is_member(self, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        """Return whether ``user_id`` is a member of ``org_id``.
+        """Return whether ``user_id`` is an active member of ``org_id``.
 
         Raises:
             DatabaseUnavailable: the answer could not be obtained.
@@ -32,7 +36,10 @@ class UnitOfWorkMembershipCheck:
         self._db = db
 
     async def is_member(self, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        """Return whether ``user_id`` has a membership row in ``org_id``.
+        """Return whether ``user_id`` has an active membership in ``org_id``.
+
+        Only an accepted, unsuspended membership admits: a pending invitation is no
+        consent yet, and a suspension holds in its own organization.
 
         Raises:
             DatabaseUnavailable: the database cannot be reached or the pool is exhausted.
@@ -41,4 +48,8 @@ class UnitOfWorkMembershipCheck:
             membership = await uow.organizations.get_membership(user_id)
             # The org_id comparison repeats what RLS enforces, so a misconfigured
             # policy would still not admit a member of another organization.
-            return membership is not None and membership.org_id == org_id
+            return (
+                membership is not None
+                and membership.org_id == org_id
+                and membership.status == _ACTIVE
+            )

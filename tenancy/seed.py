@@ -12,15 +12,24 @@ is one transaction, an existing organization is always complete.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 
-from models import TENANT_TABLES, Base, Organization
+from models import TENANT_TABLES, Base, Organization, User
 from tenancy.database import Database
-from tenancy.errors import InvalidData
-from tenancy.seed_data import SEED_NAMESPACE, OrganizationData, build_organization, user_id
+from tenancy.errors import InvalidData, raise_translated
+from tenancy.seed_data import (
+    SEED_NAMESPACE,
+    GuestInvitation,
+    OrganizationData,
+    build_organization,
+    user_id,
+)
 from tenancy.settings import TenancySettings
 
 #: Tables counted per tenant after seeding, in the order they are written.
@@ -59,8 +68,8 @@ async def seed(db: Database, organizations: int) -> list[SeededOrganization]:
     for index in range(organizations):
         org_id = organization_id(index)
         data = build_organization(index, org_id)
-        guest = user_id(index - 1, 0) if index else None
-        created = await _write_unless_present(db, data, guest)
+        guest_id = user_id(index - 1, 0) if index else None
+        created = await _write_unless_present(db, data, guest_id)
         rows = await count_rows(db, org_id)
         results.append(SeededOrganization(org_id, data.organization.name, created, rows))
     return results
@@ -92,18 +101,45 @@ async def count_rows(db: Database, org_id: uuid.UUID) -> dict[str, int]:
     return counts
 
 
+_ACCEPT = text("SELECT accept_invitation(:token, :user_id)")
+#: The user columns a tenant may write (no credentials, no global active flag).
+_USER_COLUMNS = ("id", "email", "username", "display_name", "created_at")
+
+
 async def _write_unless_present(
-    db: Database, data: OrganizationData, guest_user_id: uuid.UUID | None
+    db: Database, data: OrganizationData, guest_id: uuid.UUID | None
 ) -> bool:
+    token = secrets.token_urlsafe(32)
+    guest = None
+    if guest_id is not None:
+        expires_at = datetime.now(UTC) + timedelta(hours=1)
+        guest = GuestInvitation(guest_id, hashlib.sha256(token.encode()).digest(), expires_at)
     async with db.session(data.organization.id) as session:
         if await session.get(Organization, data.organization.id) is not None:
             return False
         # No relationships are mapped, so the unit of work does not order inserts
         # across models: each flush writes a layer whose parents are already in.
-        for layer in data.layers(guest_user_id):
-            session.add_all(layer)
+        for layer in data.layers(guest):
+            users = [row for row in layer if isinstance(row, User)]
+            if users:
+                # Core, granted columns only: the ORM would also send is_active.
+                rows = [{c: getattr(u, c) for c in _USER_COLUMNS} for u in users]
+                await session.execute(insert(User), rows)
+            session.add_all([row for row in layer if not isinstance(row, User)])
             await session.flush()
+    if guest is not None:
+        await _accept_as_guest(db, token, guest.user_id)
     return True
+
+
+async def _accept_as_guest(db: Database, token: str, guest_id: uuid.UUID) -> None:
+    # What the guest would do after reading the invitation: accept it, without a tenant.
+    try:
+        async with db.engine.begin() as connection:
+            await connection.execute(_ACCEPT, {"token": token, "user_id": guest_id})
+    except Exception as exc:
+        raise_translated(exc)
+        raise
 
 
 def format_seed_report(results: list[SeededOrganization]) -> str:

@@ -20,6 +20,7 @@ from models import (
     Customer,
     MemberRole,
     Membership,
+    MembershipStatus,
     Organization,
     OutboxEvent,
     OutboxStatus,
@@ -72,6 +73,15 @@ def user_id(org_index: int, number: int) -> uuid.UUID:
     return uuid.uuid5(SEED_NAMESPACE, f"user-{org_index}-{number}")
 
 
+@dataclass(frozen=True)
+class GuestInvitation:
+    """A user of another organization invited into this one, and its token's hash."""
+
+    user_id: uuid.UUID
+    token_hash: bytes
+    expires_at: datetime
+
+
 @dataclass
 class OrganizationData:
     """The rows of one organization, grouped in layers whose parents come earlier."""
@@ -85,12 +95,21 @@ class OrganizationData:
     grandchildren: list[Base] = field(default_factory=list)
     leaves: list[Base] = field(default_factory=list)
 
-    def layers(self, guest_user_id: uuid.UUID | None) -> list[list[Base]]:
-        """Return the rows in insert order; ``guest_user_id`` also joins as a viewer."""
+    def layers(self, guest: GuestInvitation | None) -> list[list[Base]]:
+        """Return the rows in insert order; ``guest`` is invited as a viewer (pending)."""
         memberships: list[Base] = list(self.memberships)
-        if guest_user_id is not None:
+        if guest is not None:
+            # The guest belongs to another organization: only an invitation, which the
+            # seed then accepts on the guest's behalf (accept_invitation, no tenant).
             memberships.append(
-                Membership(user_id=guest_user_id, role=MemberRole.VIEWER.value, created_at=EPOCH)
+                Membership(
+                    user_id=guest.user_id,
+                    role=MemberRole.VIEWER.value,
+                    status=MembershipStatus.PENDING.value,
+                    invitation_token_hash=guest.token_hash,
+                    invitation_expires_at=guest.expires_at,
+                    created_at=EPOCH,
+                )
             )
         return [
             [self.organization],
@@ -158,8 +177,7 @@ class _Builder:
                     email=f"{first}.{last}@{self.domain}",
                     username=f"{first}.{last}.{self.index}",
                     display_name=f"{first.title()} {last.title()}",
-                    # A leading '!' is a hash nothing matches: seeded users cannot log in.
-                    password_hash="!seeded-no-login",  # noqa: S106 - not a secret
+                    # No credentials (a tenant may not write them): seeded users cannot log in.
                     created_at=self.at(number),
                 )
             )
