@@ -44,7 +44,7 @@ def new_customer(label: str) -> Customer:
 
 def _new_user(label: str) -> User:
     tag = secrets.token_hex(6)
-    return User(email=f"{label}-{tag}@example.com", username=f"{label}-{tag}", password_hash="h")
+    return User(email=f"{label}-{tag}@example.com", username=f"{label}-{tag}")
 
 
 async def seed_tenant(db: Database, label: str, customers: int = 3) -> Tenant:

@@ -149,7 +149,13 @@ TABLES: tuple[TableSpec, ...] = (
         tenant_column="id",
     ),
     TableSpec(
-        "users", _user, ("display_name", "renamed"), tenant_column=None, app_may_delete=False
+        "users",
+        _user,
+        ("display_name", "renamed"),
+        tenant_column=None,
+        # A user is shared by organizations: no tenant may change it (migration 0009).
+        app_may_update=False,
+        app_may_delete=False,
     ),
     TableSpec(
         "memberships", lambda g: {"user_id": g.id("users"), "role": "member"}, ("role", "admin")

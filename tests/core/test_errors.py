@@ -282,7 +282,7 @@ async def test_error_chain_does_not_quote_the_statements_values(
         "id": uuid.uuid4(),
         "email": tenants.b.rows["users"]["email"],
         "username": f"u{uuid.uuid4().hex}",
-        "password_hash": secret,
+        "display_name": secret,
     }
 
     with pytest.raises(Conflict) as caught:

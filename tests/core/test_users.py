@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete, insert, select
 
 from models import Membership, User
-from tenancy import Conflict, Database
+from tenancy import Conflict, Database, IsolationViolation
 from tests.core.tenant_graph import Tenants
 
 pytestmark = pytest.mark.security
@@ -35,16 +35,38 @@ async def test_registered_user_is_invisible_until_a_membership_exists(
     assert user["id"] not in await _visible_users(db, tenants.a.org_id)
 
 
-async def test_member_of_two_tenants_is_visible_in_both(db: Database, tenants: Tenants) -> None:
+async def test_the_creating_tenant_sees_its_new_member(db: Database, tenants: Tenants) -> None:
     user = _new_user()
     async with db.session(tenants.a.org_id) as session:
         await session.execute(insert(User).values(user))
-    for org_id in (tenants.a.org_id, tenants.b.org_id):
-        async with db.session(org_id) as session:
-            await session.execute(insert(Membership).values(user_id=user["id"], role="member"))
+        await session.execute(insert(Membership).values(user_id=user["id"], role="member"))
 
     assert user["id"] in await _visible_users(db, tenants.a.org_id)
-    assert user["id"] in await _visible_users(db, tenants.b.org_id)
+
+
+async def test_another_tenant_cannot_make_that_user_its_member(
+    db: Database, tenants: Tenants
+) -> None:
+    user = _new_user()
+    async with db.session(tenants.a.org_id) as session:
+        await session.execute(insert(User).values(user))
+        await session.execute(insert(Membership).values(user_id=user["id"], role="member"))
+
+    # Without an invitation the user accepted, the database refuses (consent_insert).
+    with pytest.raises(IsolationViolation):
+        async with db.session(tenants.b.org_id) as session:
+            await session.execute(insert(Membership).values(user_id=user["id"], role="member"))
+    assert user["id"] not in await _visible_users(db, tenants.b.org_id)
+
+
+async def test_a_pending_membership_shows_nothing(db: Database, tenants: Tenants) -> None:
+    user_id = tenants.b.id("users")
+    async with db.session(tenants.a.org_id) as session:
+        await session.execute(
+            insert(Membership).values(user_id=user_id, role="member", status="pending")
+        )
+
+    assert user_id not in await _visible_users(db, tenants.a.org_id)
 
 
 async def test_removing_the_membership_hides_the_user_again(db: Database, tenants: Tenants) -> None:

@@ -12,7 +12,7 @@ from tenancy import Database
 def new_user(prefix: str = "member") -> User:
     """Return a new, unsaved user with a unique email and username."""
     tag = secrets.token_hex(6)
-    return User(email=f"{prefix}-{tag}@example.com", username=f"{prefix}-{tag}", password_hash="h")
+    return User(email=f"{prefix}-{tag}@example.com", username=f"{prefix}-{tag}")
 
 
 async def register(db: Database, org_id: uuid.UUID, role: str = "member") -> User:

@@ -9,6 +9,7 @@ import pytest
 
 from models import Customer
 from repositories.email_address import normalize_email
+from repositories.account import Accounts
 from tenancy import Conflict, Database, InvalidData
 from tests.repositories.members_support import new_user
 
@@ -149,12 +150,9 @@ async def test_register_member_stores_the_nfc_spelling(db: Database, org_a: uuid
     assert found.email == f"zoë-{user.username}@example.com"
 
 
-async def test_user_update_refuses_a_blank_email(db: Database, org_a: uuid.UUID) -> None:
-    user = new_user()
-    async with db.unit_of_work(org_a) as uow:
-        await uow.organizations.register_member(user)
-        with pytest.raises(InvalidData, match="email must not be blank"):
-            await uow.users.update(user.id, {"email": "   "})
+async def test_sign_up_refuses_a_blank_email(db: Database) -> None:
+    with pytest.raises(InvalidData, match="email must not be blank"):
+        await Accounts(db.engine).register("   ", "blank", None)
 
 
 def test_refusal_does_not_repeat_the_address() -> None:

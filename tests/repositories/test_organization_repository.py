@@ -114,74 +114,100 @@ async def test_add_is_refused_in_favour_of_create(db: Database) -> None:
             await uow.organizations.add(Organization(id=org_id, name="Ownerless"))
 
 
-# -- adding members ------------------------------------------------------------------
+# -- inviting members ----------------------------------------------------------------
 
 
-async def test_add_member_by_email_adds_a_user_of_another_organization(
+async def test_invite_member_by_email_leaves_a_pending_membership(
     db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
 ) -> None:
     async with db.unit_of_work(founded.org_id) as uow:
-        membership = await uow.organizations.add_member(founded_other.owner.email.upper(), "admin")
+        invitation = await uow.organizations.invite_member(
+            founded_other.owner.email.upper(), "admin"
+        )
         await uow.commit()
-    assert (membership.org_id, membership.role) == (founded.org_id, "admin")
-    assert await roles(db, founded.org_id) == {
-        founded.owner.id: "owner",
-        founded_other.owner.id: "admin",
-    }
+        membership = await uow.organizations.get_membership(founded_other.owner.id)
+    assert invitation.user_id == founded_other.owner.id
+    assert membership is not None
+    assert (membership.role, membership.status) == ("admin", "pending")
     assert await roles(db, founded_other.org_id) == {founded_other.owner.id: "owner"}
 
 
-async def test_add_member_raises_member_added(
+async def test_accepting_an_invitation_raises_no_event_in_the_inviting_unit_of_work(
     recording_db: Database,
     recorded_events: RecordingDispatcher,
     founded: FoundedOrganization,
     founded_other: FoundedOrganization,
 ) -> None:
+    # MemberAdded means a member; an invitation is not one yet.
     async with recording_db.unit_of_work(founded.org_id) as uow:
-        await uow.organizations.add_member(founded_other.owner.email)
+        await uow.organizations.invite_member(founded_other.owner.email)
         await uow.commit()
-    [added] = recorded_events.of_type(MemberAdded)
-    assert (added.aggregate_id, added.user_id, added.role) == (
-        str(founded.org_id),
-        founded_other.owner.id,
-        "member",
-    )
+    assert recorded_events.of_type(MemberAdded) == []
 
 
-async def test_add_member_with_an_unknown_email_is_not_found(
+async def test_invite_member_with_an_unknown_email_is_not_found(
     db: Database, founded: FoundedOrganization
 ) -> None:
     async with db.unit_of_work(founded.org_id) as uow:
         with pytest.raises(NotFound):
-            await uow.organizations.add_member("nobody-here@example.com")
+            await uow.organizations.invite_member("nobody-here@example.com")
 
 
-async def test_add_member_twice_conflicts(
+async def test_invite_member_twice_conflicts(
     db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
 ) -> None:
     async with db.unit_of_work(founded.org_id) as uow:
-        await uow.organizations.add_member(founded_other.owner.email)
+        await uow.organizations.invite_member(founded_other.owner.email)
         with pytest.raises(Conflict):
-            await uow.organizations.add_member(founded_other.owner.email)
+            await uow.organizations.invite_member(founded_other.owner.email)
 
 
-async def test_add_member_of_a_deactivated_user_is_invalid(
+async def test_invite_member_with_an_unknown_role_is_invalid(
     db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
 ) -> None:
-    async with db.unit_of_work(founded_other.org_id) as uow:
-        await uow.users.deactivate(founded_other.owner.id)
+    async with db.unit_of_work(founded.org_id) as uow:
+        with pytest.raises(InvalidData):
+            await uow.organizations.invite_member(founded_other.owner.email, "emperor")
+
+
+async def test_a_pending_invitation_cannot_change_role(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        await uow.organizations.invite_member(founded_other.owner.email)
+        with pytest.raises(NotFound):
+            await uow.organizations.change_role(founded_other.owner.id, "admin")
+
+
+async def test_remove_member_withdraws_an_invitation(
+    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+) -> None:
+    async with db.unit_of_work(founded.org_id) as uow:
+        await uow.organizations.invite_member(founded_other.owner.email)
         await uow.commit()
     async with db.unit_of_work(founded.org_id) as uow:
-        with pytest.raises(InvalidData):
-            await uow.organizations.add_member(founded_other.owner.email)
+        membership = await uow.organizations.get_membership(founded_other.owner.id)
+        assert membership is not None
+        await uow.session.delete(membership)
+        await uow.commit()
+        assert await uow.organizations.get_membership(founded_other.owner.id) is None
 
 
-async def test_add_member_with_an_unknown_role_is_invalid(
-    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
+async def test_suspending_the_only_owner_is_refused(
+    db: Database, founded: FoundedOrganization
 ) -> None:
     async with db.unit_of_work(founded.org_id) as uow:
-        with pytest.raises(InvalidData):
-            await uow.organizations.add_member(founded_other.owner.email, "emperor")
+        with pytest.raises(LastOwnerError):
+            await uow.organizations.suspend_member(founded.owner.id)
+
+
+async def test_a_suspended_member_is_reinstated(db: Database, founded: FoundedOrganization) -> None:
+    member = await register(db, founded.org_id)
+    async with db.unit_of_work(founded.org_id) as uow:
+        await uow.organizations.suspend_member(member.id)
+        reinstated = await uow.organizations.reinstate_member(member.id)
+        await uow.commit()
+    assert reinstated.status == "active"
 
 
 async def test_register_member_creates_the_user_with_a_membership(

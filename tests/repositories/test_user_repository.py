@@ -1,4 +1,4 @@
-"""UserRepository and LoginResolver: members by email and username, roles, deactivation, login."""
+"""UserRepository, Accounts and LoginResolver: members, roles, sign-up and login."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from models import User
-from repositories.lifecycle import AggregateCreated, AggregateUpdated
+from repositories.account import Accounts
 from repositories.user import LoginResolver
 from tenancy import Database, InvalidData, NotFound
 from tests.repositories.members_support import new_user, register
@@ -88,10 +88,13 @@ async def test_members_with_an_unknown_role_is_invalid(
             await uow.users.members("superuser")
 
 
-async def test_add_stores_email_and_username_lower_case(db: Database, org_a: uuid.UUID) -> None:
+async def test_register_member_stores_email_and_username_lower_case(
+    db: Database, org_a: uuid.UUID
+) -> None:
     tag = secrets.token_hex(6)
+    user = User(email=f" Mixed-{tag}@Example.COM", username=f"Mixed-{tag}")
     async with db.unit_of_work(org_a) as uow:
-        user = await uow.users.add(User(email=f" Mixed-{tag}@Example.COM", username=f"Mixed-{tag}"))
+        await uow.organizations.register_member(user)
         await uow.commit()
     assert (user.email, user.username) == (f"mixed-{tag}@example.com", f"mixed-{tag}")
     record = await LoginResolver(db.engine).resolve(user.email)
@@ -99,47 +102,29 @@ async def test_add_stores_email_and_username_lower_case(db: Database, org_a: uui
     assert record.user_id == user.id
 
 
-# -- deactivation ------------------------------------------------------------------
+async def test_users_add_is_refused_without_a_membership(db: Database, org_a: uuid.UUID) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        with pytest.raises(InvalidData, match="a user joins with a membership"):
+            await uow.users.add(new_user())
 
 
-async def test_deactivate_makes_login_report_the_user_inactive(
-    db: Database, founded: FoundedOrganization
-) -> None:
-    member = await register(db, founded.org_id)
-    async with db.unit_of_work(founded.org_id) as uow:
-        user = await uow.users.deactivate(member.id)
-        await uow.commit()
-    assert user.is_active is False
-    record = await LoginResolver(db.engine).resolve(member.email)
+# -- sign-up ------------------------------------------------------------------------
+
+
+async def test_sign_up_stores_the_credentials_login_reads(db: Database) -> None:
+    tag = secrets.token_hex(6)
+    user_id = await Accounts(db.engine).register(f"Signup-{tag}@Example.com", f"s-{tag}", "h")
+    record = await LoginResolver(db.engine).resolve(f"signup-{tag}@example.com")
     assert record is not None
-    assert record.is_active is False
+    assert (record.user_id, record.password_hash, record.is_active) == (user_id, "h", True)
 
 
-async def test_deactivate_a_user_of_another_organization_is_not_found(
-    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
-) -> None:
-    async with db.unit_of_work(founded.org_id) as uow:
-        with pytest.raises(NotFound):
-            await uow.users.deactivate(founded_other.owner.id)
-    record = await LoginResolver(db.engine).resolve(founded_other.owner.email)
-    assert record is not None
-    assert record.is_active is True
-
-
-async def test_user_events_never_carry_the_password_hash(
-    recording_db: Database, recorded_events: RecordingDispatcher
-) -> None:
+async def test_creating_an_organization_with_a_password_hash_is_invalid(db: Database) -> None:
     user = new_user()
     user.password_hash = "secret-hash"
-    org_id = uuid.uuid4()
-    async with recording_db.unit_of_work(org_id) as uow:
-        await uow.organizations.create("Hashless", user)
-        await uow.users.deactivate(user.id)
-        await uow.commit()
-    user_events = [e for e in recorded_events.events if e.aggregate_type == "user"]
-    assert [type(e).__bases__[0] for e in user_events] == [AggregateCreated, AggregateUpdated]
-    assert all("secret-hash" not in str(e.payload()) for e in recorded_events.events)
-    assert "password_hash" not in user_events[0].payload()["data"]
+    async with db.unit_of_work(uuid.uuid4()) as uow:
+        with pytest.raises(InvalidData, match="credentials are set only by signing up"):
+            await uow.organizations.create("Hashless", user)
 
 
 # -- the tenant-less login lookup ---------------------------------------------------
@@ -152,7 +137,7 @@ async def test_login_resolver_finds_a_user_without_any_tenant(
     assert record is not None
     assert (record.user_id, record.password_hash, record.is_active) == (
         founded.owner.id,
-        "h",
+        None,  # created by its organization: no credentials until an identity flow sets them
         True,
     )
 
@@ -181,15 +166,6 @@ async def test_the_resolvers_connection_cannot_select_users(
     async with db.engine.connect() as connection:
         visible = (await connection.execute(text("SELECT count(*) FROM users"))).scalar_one()
     assert visible == 0
-
-
-async def test_resolve_login_works_in_a_session_of_any_tenant(
-    db: Database, founded: FoundedOrganization, founded_other: FoundedOrganization
-) -> None:
-    async with db.unit_of_work(founded_other.org_id) as uow:
-        record = await uow.users.resolve_login(founded.owner.email)
-    assert record is not None
-    assert record.user_id == founded.owner.id
 
 
 async def test_a_user_registered_without_a_password_hash_raises_its_created_event(

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from models import User
+from repositories.account import Accounts
 from repositories.user import LoginResolver
 from tenancy import Database, IsolationViolation
 
@@ -22,12 +23,14 @@ async def org_a(db: Database) -> uuid.UUID:
 
 @pytest.fixture
 async def member(db: Database, org_a: uuid.UUID) -> User:
+    """A user who signed up with a password hash and founded ``org_a``."""
     tag = uuid.uuid4().hex[:8]
-    owner = User(email=f"secret-{tag}@example.com", username=f"secret-{tag}", password_hash="h1")
+    email = f"secret-{tag}@example.com"
+    user_id = await Accounts(db.engine).register(email, f"secret-{tag}", "h1")
     async with db.unit_of_work(org_a) as uow:
-        await uow.organizations.create("Secrets", owner)
+        await uow.organizations.create("Secrets", user_id)
         await uow.commit()
-    return owner
+    return User(id=user_id, email=email, username=f"secret-{tag}")
 
 
 async def test_app_role_cannot_read_a_members_password_hash(
