@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from models import Customer
-from repositories.email_address import normalize_email
 from repositories.account import Accounts
+from repositories.email_address import normalize_email
 from tenancy import Conflict, Database, InvalidData
 from tests.repositories.members_support import new_user
 
