@@ -13,9 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from eth_utils.address import is_checksum_address
-
 from tenancy.errors import ChainError, InvalidData, TransactionRejected
+from tenancy.extras import missing_extra
 
 #: The asset name of a chain's own coin (ETH, MATIC, ...); tokens are named by contract address.
 NATIVE = "native"
@@ -40,6 +39,12 @@ def parse_address(value: object) -> str:
     """
     if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
         raise InvalidData("address must be 0x followed by 40 hex digits")
+    try:
+        # Imported here: the vocabulary (and the wallet repository that uses it) is
+        # importable on a base install; only checking an address needs the extra.
+        from eth_utils.address import is_checksum_address
+    except ImportError as exc:
+        raise missing_extra("chain", exc) from exc
     if not is_checksum_address(value):
         raise InvalidData("address must carry a valid EIP-55 checksum")
     return value.lower()

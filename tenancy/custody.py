@@ -20,9 +20,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils.address import to_checksum_address
+from tenancy.extras import missing_extra
+
+try:
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+    from eth_utils.address import to_checksum_address
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("chain", exc) from exc
 
 from tenancy.chain import parse_address
 from tenancy.errors import IsolationViolation

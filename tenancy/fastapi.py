@@ -17,8 +17,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import Response
+from tenancy.extras import missing_extra
+
+try:
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.responses import Response
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("web", exc) from exc
 
 from repositories.unit_of_work import PlatformUnitOfWork
 from tenancy.asgi import PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER, problem_body

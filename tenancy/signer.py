@@ -17,9 +17,14 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
+from tenancy.extras import missing_extra
+
+try:
+    from eth_account import Account
+    from eth_account.signers.local import LocalAccount
+    from eth_utils.address import to_checksum_address
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("chain", exc) from exc
 
 from tenancy.chain import SignedTransaction, UnsignedTransaction
 from tenancy.custody import EVM

@@ -12,7 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from eth_utils.address import to_checksum_address
+from tenancy.extras import missing_extra
+
+try:
+    from eth_utils.address import to_checksum_address
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("chain", exc) from exc
 
 from models import Wallet, WalletTransaction
 from models.enums import TransactionDirection

@@ -14,10 +14,16 @@ from contextlib import asynccontextmanager
 from typing import Any, Self, cast
 
 from aiohttp import ClientError, ClientTimeout
-from eth_utils.address import to_checksum_address
-from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
-from web3.types import BlockIdentifier, FilterParams, LogReceipt, TxParams
+
+from tenancy.extras import missing_extra
+
+try:
+    from eth_utils.address import to_checksum_address
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+    from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
+    from web3.types import BlockIdentifier, FilterParams, LogReceipt, TxParams
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("chain", exc) from exc
 
 from tenancy.chain import (
     NATIVE,
