@@ -67,3 +67,57 @@ def test_settings_are_read_from_tenancy_auth_variables(monkeypatch: pytest.Monke
     monkeypatch.setenv("TENANCY_AUTH_JWT_AUDIENCE", "payments")
     settings = AuthSettings()
     assert (settings.jwt_algorithms, settings.jwt_audience) == (["HS512"], "payments")
+
+
+def jwks(**values: Any) -> AuthSettings:
+    """Return JWT-mode settings verifying RS256 tokens with a key set."""
+    return AuthSettings(
+        **{
+            "jwks_url": "https://idp.example/.well-known/jwks.json",
+            "jwt_algorithms": ["RS256"],
+            "jwt_audience": "api",
+            **values,
+        }
+    )
+
+
+def test_key_set_configuration_is_accepted() -> None:
+    assert jwks().jwks_url == "https://idp.example/.well-known/jwks.json"
+
+
+def test_key_and_key_set_together_are_refused() -> None:
+    with pytest.raises(ValidationError, match="exclusive"):
+        jwks(jwt_key=SecretStr("-----BEGIN PUBLIC KEY-----"))
+
+
+@pytest.mark.security
+def test_key_set_over_plain_http_to_another_host_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must be https"):
+        jwks(jwks_url="http://idp.example/jwks.json")
+
+
+def test_key_set_over_plain_http_on_loopback_is_accepted() -> None:
+    assert jwks(jwks_url="http://127.0.0.1:8080/jwks.json").jwks_url is not None
+
+
+@pytest.mark.security
+def test_key_set_with_hmac_algorithms_is_refused() -> None:
+    with pytest.raises(ValidationError, match="public keys"):
+        jwks(jwt_algorithms=["HS256"])
+
+
+def test_key_set_cache_shorter_than_the_refresh_interval_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least jwks_min_refresh_seconds"):
+        jwks(jwks_cache_seconds=10, jwks_min_refresh_seconds=30)
+
+
+def test_list_settings_accept_comma_separated_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANCY_AUTH_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.setenv("TENANCY_AUTH_JWT_ALGORITHMS", "RS256, PS256")
+    monkeypatch.setenv("TENANCY_AUTH_JWT_AUDIENCE", "payments")
+    monkeypatch.setenv("TENANCY_AUTH_EXEMPT_PATHS", "/health,/ready")
+    settings = AuthSettings()
+    assert (settings.jwt_algorithms, settings.exempt_paths) == (
+        ["RS256", "PS256"],
+        ["/health", "/ready"],
+    )
