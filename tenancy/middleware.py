@@ -40,6 +40,7 @@ from tenancy.errors import (
     RequestRejected,
     TenantForbidden,
 )
+from tenancy.jwks import KeySource
 from tenancy.log import get_logger
 from tenancy.membership import MembershipCheck
 from tenancy.request_auth import RequestIdentity, TokenVerifier, resolve_identity
@@ -62,8 +63,9 @@ class TenantMiddleware:
         *,
         settings: AuthSettings,
         membership: MembershipCheck | None = None,
+        keys: KeySource | None = None,
     ) -> None:
-        """Wrap ``app``.
+        """Wrap ``app``; ``keys`` replaces the key source the settings configure.
 
         Raises:
             ConfigurationError: membership checks are required but no ``membership`` given.
@@ -73,7 +75,7 @@ class TenantMiddleware:
         self.app = app
         self._settings = settings
         self._membership = membership
-        self._verifier = TokenVerifier(settings) if settings.tenant_source == "jwt" else None
+        self._verifier = TokenVerifier(settings, keys) if settings.tenant_source == "jwt" else None
         self._exempt = frozenset(settings.exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,7 +106,7 @@ class TenantMiddleware:
             await self._serve(scope, receive, send, identity, request_id)
 
     async def _identify(self, scope: Scope) -> RequestIdentity:
-        identity = resolve_identity(scope, self._settings, self._verifier)
+        identity = await resolve_identity(scope, self._settings, self._verifier)
         if self._membership is not None and not await self._membership.is_member(
             identity.org_id, identity.user_id
         ):

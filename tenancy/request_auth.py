@@ -4,12 +4,15 @@ Two sources, chosen by ``AuthSettings.tenant_source``:
 
 * ``jwt``: ``Authorization: Bearer <token>``; the signature, expiry, audience and
   (if configured) issuer are verified with PyJWT before any claim is read. The
-  user is ``sub``, the organization the configured claim.
+  key is the static ``jwt_key`` or the one the token's ``kid`` names in the
+  issuer's key set (``tenancy.jwks``). The user is ``sub``, the organization
+  the configured claim.
 * ``gateway-header`` (opt-in): a trusted gateway has authenticated the caller
   and sets the organization and user headers itself. The gateway must drop any
   copy of these headers a client sent; this service cannot tell them apart.
 
-Everything here is pure: malformed input is refused before the database is used.
+Malformed input is refused before the database is used; the only I/O is a key
+set fetch, which ``tenancy.jwks`` bounds and rate-limits.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import jwt
-from jwt.api_jws import PyJWS
 
 from tenancy.asgi import Scope, header_values
 from tenancy.auth_settings import AuthSettings
 from tenancy.errors import TenantUnresolved, Unauthenticated
+from tenancy.jwks import KeySource, key_source_for
 
 #: Fixed texts per failure: the caller learns which check failed, never token content.
 _JWT_FAILURES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
@@ -48,34 +51,39 @@ class RequestIdentity:
 
 
 class TokenVerifier:
-    """Verify bearer tokens against the configured key, algorithms, audience and issuer."""
+    """Verify bearer tokens against the configured keys, algorithms, audience and issuer."""
 
-    def __init__(self, settings: AuthSettings) -> None:
-        if settings.jwt_key is None or settings.jwt_audience is None:
-            raise ValueError("JWT verification needs jwt_key and jwt_audience")
+    def __init__(self, settings: AuthSettings, keys: KeySource | None = None) -> None:
+        """Verify with ``keys``, or else the source ``settings`` configure (JWKS or static key)."""
+        if settings.jwt_audience is None:
+            raise ValueError("JWT verification needs jwt_audience")
         self._settings = settings
-        secret = settings.jwt_key.get_secret_value()
-        # Parse an asymmetric public key once, not on every request.
-        self._key: Any = (
-            secret
-            if settings.family == "hmac"
-            else PyJWS().get_algorithm_by_name(settings.jwt_algorithms[0]).prepare_key(secret)
-        )
+        self._keys = keys if keys is not None else key_source_for(settings)
         required = ["exp", "sub", "aud"] + (["iss"] if settings.jwt_issuer else [])
         self._options: Any = {"require": required}
 
-    def verify(self, token: str) -> dict[str, Any]:
+    async def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of ``token`` once everything about it verified.
 
         Raises:
-            Unauthenticated: the token is malformed, forged, expired, or for another audience.
+            Unauthenticated: the token is malformed, forged, expired, or for another
+                audience, or its key cannot be had.
         """
         settings = self._settings
         try:
+            header = jwt.get_unverified_header(token)
+            algorithm, kid = header.get("alg"), header.get("kid")
+            if not isinstance(algorithm, str) or not isinstance(kid, str | None):
+                raise jwt.DecodeError("malformed header")
+            # Checked before any key is looked up: `none` or a foreign algorithm
+            # never costs a key set fetch.
+            if algorithm not in settings.jwt_algorithms:
+                raise jwt.InvalidAlgorithmError(algorithm)
+            key = await self._keys.key_for(kid, algorithm)
             return jwt.decode(
                 token,
-                self._key,
-                algorithms=settings.jwt_algorithms,
+                key,
+                algorithms=[algorithm],
                 audience=settings.jwt_audience,
                 issuer=settings.jwt_issuer,
                 leeway=settings.jwt_leeway_seconds,
@@ -86,9 +94,11 @@ class TokenVerifier:
             raise Unauthenticated(
                 detail or "token is malformed", org_id=_unverified_org(token, settings)
             ) from None
+        except Unauthenticated as exc:
+            raise Unauthenticated(exc.detail, org_id=_unverified_org(token, settings)) from None
 
 
-def resolve_identity(
+async def resolve_identity(
     scope: Scope, settings: AuthSettings, verifier: TokenVerifier | None
 ) -> RequestIdentity:
     """Return the verified caller and organization of the request in ``scope``.
@@ -103,7 +113,7 @@ def resolve_identity(
         return RequestIdentity(org_id, user_id, "gateway-header")
     if verifier is None:
         raise ValueError("tenant_source=jwt needs a TokenVerifier")
-    claims = verifier.verify(_bearer_token(scope, settings))
+    claims = await verifier.verify(_bearer_token(scope, settings))
     claimed = claims.get(settings.org_claim)
     if claimed is None:
         raise TenantUnresolved(f"token carries no {settings.org_claim!r} claim")
