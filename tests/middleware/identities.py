@@ -42,9 +42,13 @@ def mint(
     key: Any = SECRET,
     algorithm: str = "HS256",
     expires_in: int = 300,
+    kid: str | None = None,
     **claims: Any,
 ) -> str:
-    """Return a signed token for ``sub`` acting in ``org``; ``claims`` override the defaults."""
+    """Return a signed token for ``sub`` acting in ``org``; ``claims`` override the defaults.
+
+    ``kid`` names the signing key in the header, as an issuer with a key set does.
+    """
     now = int(time.time())
     payload: dict[str, Any] = {
         "sub": str(sub),
@@ -55,7 +59,9 @@ def mint(
         "exp": now + expires_in,
     }
     payload.update(claims)
-    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm=algorithm)
+    claims_set = {k: v for k, v in payload.items() if v is not None}
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(claims_set, key, algorithm=algorithm, headers=headers)
 
 
 def bearer(token: str) -> dict[str, str]:
