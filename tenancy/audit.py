@@ -41,7 +41,8 @@ from tenancy.catalog import (
 )
 from tenancy.engine import create_engine, rls_bypass_problems
 from tenancy.errors import raise_translated
-from tenancy.settings import APP_ROLE, CHAIN_ROLE, RELAY_ROLE, TenancySettings
+from tenancy.role_names import RoleNames
+from tenancy.settings import TenancySettings
 
 IGNORED_TABLES = frozenset({"alembic_version"})
 #: The only table the relay role (BYPASSRLS) may touch.
@@ -74,7 +75,7 @@ class AuditReport:
 
 
 async def audit_database(
-    settings: TenancySettings, *, app_role: str = APP_ROLE, schema: str = "public"
+    settings: TenancySettings, *, app_role: str | None = None, schema: str = "public"
 ) -> AuditReport:
     """Inspect the database at ``settings.admin_url()`` (owner or superuser) and judge it.
 
@@ -86,7 +87,10 @@ async def audit_database(
     engine = create_engine(settings, url=settings.admin_url())
     try:
         async with engine.connect() as connection:
-            report = await audit_connection(connection, app_role=app_role, schema=schema)
+            roles = settings.role_names()
+            report = await audit_connection(
+                connection, app_role=app_role or roles.app, schema=schema, roles=roles
+            )
             await connection.rollback()
     except Exception as exc:
         raise_translated(exc)
@@ -97,12 +101,21 @@ async def audit_database(
 
 
 async def audit_connection(
-    connection: AsyncConnection, *, app_role: str = APP_ROLE, schema: str = "public"
+    connection: AsyncConnection,
+    *,
+    app_role: str | None = None,
+    schema: str = "public",
+    roles: RoleNames | None = None,
 ) -> AuditReport:
     """Judge the database as ``connection`` sees it, inside its current transaction.
 
+    ``roles`` names the deployment's roles (default: the ``tenancy_*`` names);
+    ``app_role`` overrides the app role's name alone.
+
     Writes nothing that outlives a savepoint; the caller owns the transaction.
     """
+    roles = roles or RoleNames()
+    app_role = app_role or roles.app
     predicates = await render_predicates(connection, schema, (TENANT_COLUMN, "id"))
     tables = [t for t in await read_tables(connection, schema) if t.name not in IGNORED_TABLES]
     policies = await read_policies(connection, schema)
@@ -114,8 +127,8 @@ async def audit_connection(
         frozenset(t.name for t in tables if table_kind(t) in (TableKind.TENANT, TableKind.ROOT)),
     )
     app = await read_role(connection, app_role, schema)
-    relay = await read_role(connection, RELAY_ROLE, schema)
-    chain = await read_role(connection, CHAIN_ROLE, schema)
+    relay = await read_role(connection, roles.relay, schema)
+    chain = await read_role(connection, roles.chain, schema)
     views = await read_views(connection)
     functions = await read_definer_functions(connection)
     audited = tuple(

@@ -67,7 +67,7 @@ class Database:
         engine = create_engine(settings)
         if check_role:
             try:
-                await verify_role(engine)
+                await verify_role(engine, expected=settings.app_role)
             except BaseException:
                 await engine.dispose()
                 raise

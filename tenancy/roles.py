@@ -11,19 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from tenancy.settings import (
-    APP_ROLE,
-    CHAIN_ROLE,
-    OWNER_ROLE,
-    RELAY_ROLE,
-    RESOLVER_ROLE,
-    TenancySettings,
-)
+from tenancy.settings import TenancySettings
 
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """Attributes one role must have."""
+    """Attributes one role must have, and its password if one is given."""
 
     name: str
     attributes: str
@@ -32,24 +25,26 @@ class RoleSpec:
 
 def role_specs(settings: TenancySettings) -> tuple[RoleSpec, ...]:
     """Return the five roles and the attributes each must carry."""
+    roles = settings.role_names()
     base = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
+
+    def password(role: str) -> str | None:
+        secret = settings.password_of(role)
+        return None if secret is None else secret.get_secret_value()
+
     return (
         # Owns the schema and runs migrations; FORCE RLS applies to it like anyone.
-        RoleSpec(
-            OWNER_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.owner_password.get_secret_value()
-        ),
+        RoleSpec(roles.owner, f"LOGIN {base} NOBYPASSRLS", password(roles.owner)),
         # The application: RLS must apply, so never superuser, never BYPASSRLS, owns nothing.
-        RoleSpec(APP_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.app_password.get_secret_value()),
+        RoleSpec(roles.app, f"LOGIN {base} NOBYPASSRLS", password(roles.app)),
         # Reads and marks outbox rows of every tenant; its grants cover the outbox only.
-        RoleSpec(RELAY_ROLE, f"LOGIN {base} BYPASSRLS", settings.relay_password.get_secret_value()),
+        RoleSpec(roles.relay, f"LOGIN {base} BYPASSRLS", password(roles.relay)),
         # The chain-wide jobs' tenant-less steps: grants on the chain tables and two
         # resolvers only. NOBYPASSRLS too, so a stray grant on a tenant table would
         # still show it nothing (it never binds a tenant).
-        RoleSpec(
-            CHAIN_ROLE, f"LOGIN {base} NOBYPASSRLS", settings.chain_password.get_secret_value()
-        ),
+        RoleSpec(roles.chain, f"LOGIN {base} NOBYPASSRLS", password(roles.chain)),
         # Owns the SECURITY DEFINER resolvers; cannot log in; column grants only.
-        RoleSpec(RESOLVER_ROLE, f"NOLOGIN {base} BYPASSRLS", None),
+        RoleSpec(roles.resolver, f"NOLOGIN {base} BYPASSRLS", None),
     )
 
 
@@ -62,11 +57,18 @@ def is_superuser(connection: Connection) -> bool:
     )
 
 
-def ensure_roles(connection: Connection, settings: TenancySettings) -> None:
-    """Create missing roles, set their attributes and passwords, grant database access.
+def ensure_roles(connection: Connection, settings: TenancySettings) -> list[str]:
+    """Create missing roles, set their attributes, grant database access; return what it did.
+
+    A password is set only when one is configured (``TENANCY_*_PASSWORD``): an
+    existing role keeps its password otherwise, and a new login role gets none,
+    so it can log in only by a method that needs none (trust, certificate, peer)
+    until an operator sets one. Refusing to create it instead would block every
+    such deployment; a role without a password fails closed for password logins.
 
     Needs a superuser connection (BYPASSRLS can only be granted by one).
     """
+    done: list[str] = []
     for spec in role_specs(settings):
         exists = connection.execute(
             text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": spec.name}
@@ -78,22 +80,36 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> None:
             _execute_formatted(
                 connection, "ALTER ROLE %I WITH PASSWORD %L", spec.name, spec.password
             )
-    # The owner hands the resolver functions to tenancy_resolver, which requires membership.
-    _execute_formatted(connection, "GRANT %I TO %I", RESOLVER_ROLE, OWNER_ROLE)
+        done.append(_role_outcome(spec, created=not exists))
+    roles = settings.role_names()
+    # The owner hands the resolver functions to the resolver role, which requires membership.
+    _execute_formatted(connection, "GRANT %I TO %I", roles.resolver, roles.owner)
     database = connection.execute(text("SELECT current_database()")).scalar_one()
-    for role in (OWNER_ROLE, APP_ROLE, RELAY_ROLE, CHAIN_ROLE):
+    for role in (roles.owner, roles.app, roles.relay, roles.chain):
         _execute_formatted(connection, "GRANT CONNECT ON DATABASE %I TO %I", database, role)
     # CREATE on the database lets the owner install trusted extensions (btree_gin).
-    _execute_formatted(connection, "GRANT CREATE ON DATABASE %I TO %I", database, OWNER_ROLE)
+    _execute_formatted(connection, "GRANT CREATE ON DATABASE %I TO %I", database, roles.owner)
     # Nobody else may create temporary objects here (PUBLIC has TEMP by default).
     _execute_formatted(connection, "REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC", database)
-    _execute_formatted(connection, "GRANT USAGE, CREATE ON SCHEMA public TO %I", OWNER_ROLE)
+    _execute_formatted(connection, "GRANT USAGE, CREATE ON SCHEMA public TO %I", roles.owner)
     _execute_formatted(connection, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     # Postgres requires a function's new owner to hold CREATE on its schema; the
     # resolver role cannot log in, so only the owner (its member) could use it.
-    _execute_formatted(connection, "GRANT CREATE ON SCHEMA public TO %I", RESOLVER_ROLE)
-    for role in (APP_ROLE, RELAY_ROLE, CHAIN_ROLE, RESOLVER_ROLE):
+    _execute_formatted(connection, "GRANT CREATE ON SCHEMA public TO %I", roles.resolver)
+    for role in (roles.app, roles.relay, roles.chain, roles.resolver):
         _execute_formatted(connection, "GRANT USAGE ON SCHEMA public TO %I", role)
+    return done
+
+
+def _role_outcome(spec: RoleSpec, *, created: bool) -> str:
+    if created and spec.password is not None:
+        return f"created role {spec.name}, password set"
+    if created:
+        login = "NOLOGIN" if spec.attributes.startswith("NOLOGIN") else "no password set"
+        return f"created role {spec.name} ({login})"
+    if spec.password is not None:
+        return f"password of {spec.name} set"
+    return f"role {spec.name} exists, password unchanged"
 
 
 def _execute_formatted(connection: Connection, template: str, *args: str) -> None:

@@ -8,13 +8,26 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
-#: Role names are fixed because migrations grant to them by name and the policies
-#: and audit refer to them; only their passwords are configuration.
-OWNER_ROLE = "tenancy_owner"
-APP_ROLE = "tenancy_app"
-RELAY_ROLE = "tenancy_relay"
-RESOLVER_ROLE = "tenancy_resolver"
-CHAIN_ROLE = "tenancy_chain"
+from tenancy.role_names import (
+    APP_ROLE,
+    CHAIN_ROLE,
+    OWNER_ROLE,
+    RELAY_ROLE,
+    RESOLVER_ROLE,
+    ROLE_NAME_PATTERN,
+    RoleNames,
+)
+
+__all__ = [
+    "APP_ROLE",
+    "CHAIN_ROLE",
+    "DEFAULT_DATABASE_URL",
+    "OWNER_ROLE",
+    "RELAY_ROLE",
+    "RESOLVER_ROLE",
+    "TenancySettings",
+    "async_url",
+]
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://tenancy_app:tenancy_app@127.0.0.1:5432/tenancy"
 
@@ -32,10 +45,19 @@ class TenancySettings(BaseSettings):
         default=None,
         description="Owner or superuser URL for migrate/seed/audit; derived app URLs come from it.",
     )
-    owner_password: SecretStr = SecretStr("tenancy_owner")
-    app_password: SecretStr = SecretStr("tenancy_app")
-    relay_password: SecretStr = SecretStr("tenancy_relay")
-    chain_password: SecretStr = SecretStr("tenancy_chain")
+    # Role names: two services on one cluster can share the defaults or own theirs.
+    owner_role: str = Field(default=OWNER_ROLE, pattern=ROLE_NAME_PATTERN)
+    app_role: str = Field(default=APP_ROLE, pattern=ROLE_NAME_PATTERN)
+    relay_role: str = Field(default=RELAY_ROLE, pattern=ROLE_NAME_PATTERN)
+    resolver_role: str = Field(default=RESOLVER_ROLE, pattern=ROLE_NAME_PATTERN)
+    chain_role: str = Field(default=CHAIN_ROLE, pattern=ROLE_NAME_PATTERN)
+    # Unset means "leave the password alone": `tenancy migrate` sets a password only
+    # when one is given, so it never resets a production password, and a derived
+    # URL carries none (trust, certificate or peer authentication).
+    owner_password: SecretStr | None = None
+    app_password: SecretStr | None = None
+    relay_password: SecretStr | None = None
+    chain_password: SecretStr | None = None
 
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
@@ -73,17 +95,60 @@ class TenancySettings(BaseSettings):
         """Return the owner/superuser URL, falling back to the application URL."""
         return async_url(self.admin_database_url or self.database_url)
 
-    def url_for_role(self, role: str) -> URL:
-        """Derive the URL of one of the fixed roles from the admin URL (same host and database)."""
+    def role_names(self) -> RoleNames:
+        """Return the configured role names.
+
+        Raises:
+            ValueError: two of the names are equal.
+        """
+        return RoleNames(
+            owner=self.owner_role,
+            app=self.app_role,
+            relay=self.relay_role,
+            resolver=self.resolver_role,
+            chain=self.chain_role,
+        )
+
+    def password_of(self, role: str) -> SecretStr | None:
+        """Return the configured password of login role ``role``, or ``None`` if unset.
+
+        Raises:
+            ValueError: ``role`` is not one of the four login roles.
+        """
+        names = self.role_names()
+        name = names.configured(role)
         passwords = {
-            OWNER_ROLE: self.owner_password,
-            APP_ROLE: self.app_password,
-            RELAY_ROLE: self.relay_password,
-            CHAIN_ROLE: self.chain_password,
+            names.owner: self.owner_password,
+            names.app: self.app_password,
+            names.relay: self.relay_password,
+            names.chain: self.chain_password,
         }
-        if role not in passwords:
-            raise ValueError(f"no login password is configured for role {role!r}")
-        return self.admin_url().set(username=role, password=passwords[role].get_secret_value())
+        if name not in passwords:
+            raise ValueError(f"role {name!r} cannot log in")
+        return passwords[name]
+
+    def url_for_role(self, role: str) -> URL:
+        """Derive the URL of a login role from the admin URL (same host and database).
+
+        ``role`` is a configured name or a default one (``tenancy_app`` stands for
+        the configured app role). The URL carries the role's password only if one
+        is configured.
+
+        Raises:
+            ValueError: ``role`` is not one of the four login roles.
+        """
+        password = self.password_of(role)
+        admin = self.admin_url()
+        # URL.create, not URL.set: set() ignores None, which would keep the admin's password.
+        return URL.create(
+            admin.drivername,
+            username=self.role_names().configured(role),
+            password=password.get_secret_value() if password is not None else None,
+            host=admin.host,
+            port=admin.port,
+            database=admin.database,
+            query=admin.query,
+        )
 
 
 def async_url(url: str | URL) -> URL:

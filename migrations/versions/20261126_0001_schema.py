@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from tenancy.migration import migration_roles
+
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -40,6 +42,7 @@ APP_DML = (*RLS_TABLES[2:-1], "organizations")
 
 
 def upgrade() -> None:
+    roles = migration_roles()
     # btree_gin lets org_id lead the GIN index over agent capabilities.
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     op.create_table(
@@ -618,16 +621,16 @@ def upgrade() -> None:
     # The application role: DML only, never ownership. Deleting users is not granted:
     # identities are global; removing a membership is the tenant-level operation.
     for table in APP_DML:
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO tenancy_app")
-    op.execute("GRANT SELECT, INSERT, UPDATE ON users TO tenancy_app")
-    op.execute("GRANT SELECT, INSERT ON outbox_events TO tenancy_app")
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {roles.app}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON users TO {roles.app}")
+    op.execute(f"GRANT SELECT, INSERT ON outbox_events TO {roles.app}")
     # The relay role reads and marks the outbox of every tenant, and nothing else.
-    op.execute("GRANT SELECT, UPDATE, DELETE ON outbox_events TO tenancy_relay")
+    op.execute(f"GRANT SELECT, UPDATE, DELETE ON outbox_events TO {roles.relay}")
     # The resolver role (owner of the SECURITY DEFINER lookups) reads only the columns
     # those lookups return or match on.
-    op.execute("GRANT SELECT (id, email, password_hash, is_active) ON users TO tenancy_resolver")
-    op.execute("GRANT SELECT (org_id, id, token) ON payment_links TO tenancy_resolver")
-    op.execute("GRANT SELECT (org_id, id, chain, address) ON wallets TO tenancy_resolver")
+    op.execute(f"GRANT SELECT (id, email, password_hash, is_active) ON users TO {roles.resolver}")
+    op.execute(f"GRANT SELECT (org_id, id, token) ON payment_links TO {roles.resolver}")
+    op.execute(f"GRANT SELECT (org_id, id, chain, address) ON wallets TO {roles.resolver}")
     # ### end Alembic commands ###
 
 

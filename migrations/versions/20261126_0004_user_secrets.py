@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from tenancy.migration import migration_roles
+
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -26,12 +28,14 @@ PUBLIC_COLUMNS = "id, email, username, display_name, is_active, created_at"
 
 
 def upgrade() -> None:
-    op.execute("REVOKE SELECT, UPDATE ON users FROM tenancy_app")
-    op.execute(f"GRANT SELECT ({PUBLIC_COLUMNS}) ON users TO tenancy_app")
-    op.execute("GRANT UPDATE (display_name, is_active) ON users TO tenancy_app")
+    roles = migration_roles()
+    op.execute(f"REVOKE SELECT, UPDATE ON users FROM {roles.app}")
+    op.execute(f"GRANT SELECT ({PUBLIC_COLUMNS}) ON users TO {roles.app}")
+    op.execute(f"GRANT UPDATE (display_name, is_active) ON users TO {roles.app}")
 
 
 def downgrade() -> None:
-    op.execute(f"REVOKE SELECT ({PUBLIC_COLUMNS}) ON users FROM tenancy_app")
-    op.execute("REVOKE UPDATE (display_name, is_active) ON users FROM tenancy_app")
-    op.execute("GRANT SELECT, UPDATE ON users TO tenancy_app")
+    roles = migration_roles()
+    op.execute(f"REVOKE SELECT ({PUBLIC_COLUMNS}) ON users FROM {roles.app}")
+    op.execute(f"REVOKE UPDATE (display_name, is_active) ON users FROM {roles.app}")
+    op.execute(f"GRANT SELECT, UPDATE ON users TO {roles.app}")

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from tenancy.migration import migration_roles
+
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -41,12 +43,13 @@ CHAIN_TABLE_GRANTS = (
 
 
 def upgrade() -> None:
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {SETTLE_FUNCTION} FROM tenancy_app")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {SETTLE_FUNCTION} TO tenancy_chain")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {RESOLVE_WALLET} TO tenancy_chain")
+    roles = migration_roles()
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {SETTLE_FUNCTION} FROM {roles.app}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {SETTLE_FUNCTION} TO {roles.chain}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {RESOLVE_WALLET} TO {roles.chain}")
     for table, privileges in CHAIN_TABLE_GRANTS:
-        op.execute(f"REVOKE {privileges} ON {table} FROM tenancy_app")
-        op.execute(f"GRANT {privileges} ON {table} TO tenancy_chain")
+        op.execute(f"REVOKE {privileges} ON {table} FROM {roles.app}")
+        op.execute(f"GRANT {privileges} ON {table} TO {roles.chain}")
     op.create_index(
         "ix_wallet_transactions_chain_block_number",
         "wallet_transactions",
@@ -63,11 +66,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    roles = migration_roles()
     op.drop_index("ix_wallet_transactions_chain_pending", table_name="wallet_transactions")
     op.drop_index("ix_wallet_transactions_chain_block_number", table_name="wallet_transactions")
     for table, privileges in reversed(CHAIN_TABLE_GRANTS):
-        op.execute(f"REVOKE {privileges} ON {table} FROM tenancy_chain")
-        op.execute(f"GRANT {privileges} ON {table} TO tenancy_app")
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {RESOLVE_WALLET} FROM tenancy_chain")
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {SETTLE_FUNCTION} FROM tenancy_chain")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {SETTLE_FUNCTION} TO tenancy_app")
+        op.execute(f"REVOKE {privileges} ON {table} FROM {roles.chain}")
+        op.execute(f"GRANT {privileges} ON {table} TO {roles.app}")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {RESOLVE_WALLET} FROM {roles.chain}")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {SETTLE_FUNCTION} FROM {roles.chain}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {SETTLE_FUNCTION} TO {roles.app}")

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from tenancy.migration import migration_roles
+
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -38,6 +40,7 @@ EXCLUSION = "ex_wallets_family_address_one_org"
 
 
 def upgrade() -> None:
+    roles = migration_roles()
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     op.add_column(
         "wallets",
@@ -54,11 +57,12 @@ def upgrade() -> None:
         ("org_id", "<>"),
         using="gist",
     )
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {RESOLVE_WALLET} FROM tenancy_app")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {RESOLVE_WALLET} FROM {roles.app}")
 
 
 def downgrade() -> None:
-    op.execute(f"GRANT EXECUTE ON FUNCTION {RESOLVE_WALLET} TO tenancy_app")
+    roles = migration_roles()
+    op.execute(f"GRANT EXECUTE ON FUNCTION {RESOLVE_WALLET} TO {roles.app}")
     op.drop_constraint(EXCLUSION, "wallets")
     op.drop_constraint(op.f("ck_wallets_chain_family"), "wallets", type_="check")
     op.drop_column("wallets", "chain_family")
