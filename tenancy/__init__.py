@@ -47,6 +47,7 @@ from tenancy.retry import run_with_retry
 from tenancy.settings import TenancySettings
 from tenancy.specification import Specification
 from tenancy.subscribers import EventBus
+from tenancy.version import installed_version
 
 __all__ = [
     "BrokerUnavailable",
@@ -97,3 +98,5 @@ __all__ = [
     "untenanted_context",
     "write_outbox",
 ]
+
+__version__ = installed_version()

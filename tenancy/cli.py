@@ -26,9 +26,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from tenancy.audit import audit_database
 from tenancy.audit_format import format_report
 from tenancy.errors import ConfigurationError, TenancyError, translate
-from tenancy.migration import upgrade
+from tenancy.migration import current, downgrade, history, upgrade
 from tenancy.seed import format_seed_report, seed_database
 from tenancy.settings import APP_ROLE, TenancySettings
+from tenancy.version import installed_version
 
 if TYPE_CHECKING:
     Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -39,21 +40,22 @@ EXIT_USAGE = 2
 EXIT_GAPS = 3
 
 URL_VARIABLES = ("TENANCY_ADMIN_DATABASE_URL", "TENANCY_DATABASE_URL")
+NO_URL = "tenancy: error: no database URL: pass --database-url or set TENANCY_ADMIN_DATABASE_URL\n"
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def add_database_url(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def add_database_url(parser: argparse.ArgumentParser) -> None:
     """Add ``--database-url``, defaulting to the first of ``URL_VARIABLES`` that is set.
 
-    ``required=False`` leaves a missing URL to ``command_settings`` (an error, exit 1):
-    for a command whose subcommands may take the option after their name.
+    There is no built-in default: ``main`` refuses a command that needs the
+    database and has no URL (one line, exit 2), rather than reach for a URL that
+    nobody configured.
     """
     default = next((os.environ[name] for name in URL_VARIABLES if os.environ.get(name)), None)
     parser.add_argument(
         "--database-url",
         default=default,
-        required=required and default is None,
         help="owner or superuser URL (default: $TENANCY_ADMIN_DATABASE_URL, "
         "then $TENANCY_DATABASE_URL); the app role's URL is derived from it",
     )
@@ -90,8 +92,47 @@ def _add_migrate(subcommands: Subcommands) -> None:
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = command_settings(args)
-    upgrade(settings.admin_url(), args.revision)
+    upgrade(settings.admin_url(), args.revision, settings=settings, report=print)
     print(f"migrated {_shown(settings)} to {args.revision}")
+    return EXIT_OK
+
+
+def _add_downgrade(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "downgrade", help="downgrade schema and policies to REVISION (roles are kept)"
+    )
+    add_database_url(parser)
+    parser.add_argument("revision", metavar="REVISION", help="target revision, or base")
+    parser.set_defaults(handler=_downgrade)
+
+
+def _downgrade(args: argparse.Namespace) -> int:
+    settings = command_settings(args)
+    downgrade(settings.admin_url(), args.revision, settings=settings, report=print)
+    print(f"downgraded {_shown(settings)} to {args.revision}")
+    return EXIT_OK
+
+
+def _add_current(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser("current", help="print the revision the database is at")
+    add_database_url(parser)
+    parser.set_defaults(handler=_current)
+
+
+def _current(args: argparse.Namespace) -> int:
+    revisions = current(command_settings(args).admin_url())
+    print("\n".join(revisions) if revisions else "base (not migrated)")
+    return EXIT_OK
+
+
+def _add_history(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser("history", help="list the shipped revisions, oldest first")
+    parser.set_defaults(handler=_history, needs_database=False)
+
+
+def _history(args: argparse.Namespace) -> int:
+    for revision, title in history():
+        print(f"{revision}  {title}")
     return EXIT_OK
 
 
@@ -133,7 +174,7 @@ def _add_relay(subcommands: Subcommands) -> None:
         "(broker and relay options from TENANCY_KAFKA_* / TENANCY_RELAY_*); "
         "with a subcommand, inspect or unblock the outbox",
     )
-    add_database_url(parser, required=False)
+    add_database_url(parser)
     parser.set_defaults(handler=_relay)
     actions = parser.add_subparsers(title="operator commands", metavar="ACTION")
     for name, handler, help_text in (
@@ -213,7 +254,8 @@ def _add_security_check(subcommands: Subcommands) -> None:
         metavar="INDEX",
         help="a unique index of your own tables that is a global token (repeatable)",
     )
-    parser.add_argument("--app-role", default=APP_ROLE, help=f"default: {APP_ROLE}")
+    app_role = os.environ.get("TENANCY_APP_ROLE") or APP_ROLE
+    parser.add_argument("--app-role", default=app_role, help=f"default: {app_role}")
     parser.set_defaults(handler=_security_check)
 
 
@@ -235,7 +277,7 @@ def _add_demo(subcommands: Subcommands) -> None:
         help="superuser URL of the PostgreSQL server (default: $TENANCY_DEMO_SERVER_URL, "
         "then postgresql://postgres@127.0.0.1:5432)",
     )
-    parser.set_defaults(handler=_demo)
+    parser.set_defaults(handler=_demo, needs_database=False)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -248,6 +290,9 @@ def _demo(args: argparse.Namespace) -> int:
 #: One registration per subcommand, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_migrate,
+    _add_downgrade,
+    _add_current,
+    _add_history,
     _add_seed,
     _add_audit,
     _add_relay,
@@ -261,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tenancy", description="Postgres row-level-security multi-tenant data layer"
     )
+    parser.add_argument("--version", action="version", version=f"tenancy {installed_version()}")
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for register in SUBCOMMANDS:
         register(subcommands)
@@ -272,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    if getattr(args, "needs_database", True) and not getattr(args, "database_url", None):
+        parser.exit(EXIT_USAGE, NO_URL)
     try:
         return handler(args)
     except BrokenPipeError:

@@ -218,6 +218,10 @@ def _from_sqlstate(
         )
     if sqlstate == "25006":
         return ReadOnlyDatabase("the database is read-only (SQLSTATE 25006)")
+    if sqlstate == "3D000":
+        # invalid_catalog_name: the database named in the URL does not exist. For the
+        # caller it is as unreachable as a server that is down.
+        return DatabaseUnavailable("the database does not exist (SQLSTATE 3D000)")
     if sqlstate == "57014":
         return DatabaseUnavailable("statement timed out or was cancelled")
     if sqlstate.startswith(_UNAVAILABLE_CLASSES):
@@ -321,6 +325,14 @@ class TenantForbidden(RequestRejected):
     status = 403
     problem = "tenant-forbidden"
     title = "Not a member of this organization"
+
+
+class KeySourceUnavailable(RequestRejected):
+    """The identity provider's signing keys could not be fetched: try again later (503)."""
+
+    status = 503
+    problem = "unavailable"
+    title = "Service unavailable"
 
 
 class LastOwnerError(Conflict):
