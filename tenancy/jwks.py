@@ -31,11 +31,16 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any, Protocol
 
-import jwt
-from jwt.api_jws import PyJWS
+from tenancy.extras import missing_extra
+
+try:
+    import jwt
+    from jwt.api_jws import PyJWS
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("web", exc) from exc
 
 from tenancy.auth_settings import ALGORITHM_FAMILIES, AuthSettings, check_jwks_url
-from tenancy.errors import Unauthenticated
+from tenancy.errors import KeySourceUnavailable, Unauthenticated
 from tenancy.log import get_logger
 
 logger = get_logger("tenancy.jwks")
@@ -164,7 +169,7 @@ class JwksKeySource:
                 # Another request just fetched, or one fetch per interval is all we allow.
                 if fresh:
                     return
-                raise Unauthenticated(_UNAVAILABLE)
+                raise KeySourceUnavailable(_UNAVAILABLE)
             self._last_fetch = now
             try:
                 async with asyncio.timeout(self._timeout):
@@ -175,7 +180,7 @@ class JwksKeySource:
                 logger.error("JWKS fetch from %s failed: %s", self._url, type(exc).__name__)
                 if fresh:
                     return  # the cached set is still within its time
-                raise Unauthenticated(_UNAVAILABLE) from None
+                raise KeySourceUnavailable(_UNAVAILABLE) from None
             if not keys:
                 logger.warning("JWKS at %s holds no usable signing key", self._url)
             self._keys = keys

@@ -174,6 +174,8 @@ async def _refuse(
     extra: list[tuple[bytes, bytes]] = []
     if exc.status == 401 and bearer:
         extra.append((b"www-authenticate", b"Bearer"))
+    if exc.status == 503:
+        extra.append((b"retry-after", b"1"))
     body = problem_body(
         status=exc.status,
         problem=exc.problem,

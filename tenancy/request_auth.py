@@ -22,7 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jwt
+from tenancy.extras import missing_extra
+
+try:
+    import jwt
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise missing_extra("web", exc) from exc
 
 from tenancy.asgi import Scope, header_values
 from tenancy.auth_settings import AuthSettings

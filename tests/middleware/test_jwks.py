@@ -190,7 +190,8 @@ async def test_unreachable_endpoint_refuses_the_request(
     async with client_of(db, f"http://127.0.0.1:{port}/jwks.json", clock) as http:
         token = mint(key=signer, algorithm="RS256", kid="k1", **caller)
         response = await http.get("/me", headers=bearer(token))
-    assert response.status_code == 401
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
     assert "signing keys are unavailable" in response.json()["detail"]
 
 
@@ -200,7 +201,7 @@ async def test_hung_endpoint_is_abandoned_after_the_timeout(
 ) -> None:
     idp.responsive.clear()
     started = time.monotonic()
-    assert await status(client, mint(key=signer, algorithm="RS256", kid="k1", **caller)) == 401
+    assert await status(client, mint(key=signer, algorithm="RS256", kid="k1", **caller)) == 503
     assert time.monotonic() - started < TIMEOUT_SECONDS + 1.0
 
 
@@ -209,7 +210,7 @@ async def test_endpoint_that_failed_is_not_asked_again_within_the_refresh_interv
 ) -> None:
     idp.responsive.clear()
     token = mint(key=signer, algorithm="RS256", kid="k1", **caller)
-    assert [await status(client, token) for _ in range(3)] == [401, 401, 401]
+    assert [await status(client, token) for _ in range(3)] == [503, 503, 503]
     assert idp.fetches == 1
 
 
