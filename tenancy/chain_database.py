@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenancy.chain_store import ChainStore
 from tenancy.engine import create_engine, verify_role
 from tenancy.errors import raise_translated
-from tenancy.settings import CHAIN_ROLE, TenancySettings
+from tenancy.settings import TenancySettings
 
 
 class ChainDatabase:
@@ -42,10 +42,10 @@ class ChainDatabase:
             UnsafeDatabaseRole: the role would bypass row-level security.
             DatabaseUnavailable: the database cannot be reached.
         """
-        engine = create_engine(settings, url=settings.url_for_role(CHAIN_ROLE))
+        engine = create_engine(settings, url=settings.url_for_role(settings.chain_role))
         if check_role:
             try:
-                await verify_role(engine, expected=CHAIN_ROLE)
+                await verify_role(engine, expected=settings.chain_role)
             except BaseException:
                 await engine.dispose()
                 raise
