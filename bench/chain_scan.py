@@ -38,13 +38,14 @@ from eth_utils.exceptions import ValidationError
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
-from bench.scratch import bench_database
-from models import Organization
+from bench.database import bench_database
+from repositories import PlatformDatabase
+from repositories.models import Organization
+from repositories.wallets.chain_database import ChainDatabase
+from repositories.wallets.chain_settings import ChainConfig, ChainSettings
+from repositories.wallets.service import WalletService
+from repositories.wallets.web3_gateway import Web3Gateway
 from tenancy import Database
-from tenancy.chain_database import ChainDatabase
-from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.wallet_service import WalletService
-from tenancy.web3_gateway import Web3Gateway
 
 TOKEN_SOURCE = Path(__file__).parent.parent / "tests" / "wallets" / "contracts" / "stablecoin.vy"
 TENANTS = 4
@@ -120,7 +121,7 @@ async def sync_all(service: WalletService, chain: str, head: int) -> tuple[float
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with bench_database("tenancy_chain_bench") as settings:
-        db = await Database.connect(settings)
+        db = await PlatformDatabase.connect(settings)
         chain_db = await ChainDatabase.connect(settings)
         try:
             wallets = await register_wallets(db)

@@ -7,7 +7,7 @@ reports throughput, p50/p95/p99 latency, pool wait, errors, pool timeouts
 tenant's id). The same runs through pgbouncer in transaction mode with
 ``pooler="pgbouncer-transaction"``.
 
-It creates a scratch database, migrates it with ``tenancy.migration.upgrade``,
+It creates a scratch database, migrates it with ``tenancy.schema.migration.upgrade``,
 and drops it afterwards. It exits 1 if any error other than pool back-pressure
 occurred, or any isolation violation. A script, not a test::
 
@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.database import bench_database
 from bench.load_workload import Metrics, Tenant, run_load, seed
-from bench.scratch import bench_database
-from tenancy import Database, TenancySettings
+from repositories import PlatformDatabase
+from tenancy import TenancySettings
 from tenancy.testing.pgbouncer import running_pgbouncer
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -94,7 +95,7 @@ async def run_mode(
     pooled = settings.model_copy(
         update={"pool_size": args.pool_size, "max_overflow": 0, "pool_timeout": args.pool_timeout}
     )
-    db = await Database.connect(pooled)
+    db = await PlatformDatabase.connect(pooled)
     try:
         grace = args.pool_timeout + pooled.statement_timeout_ms / 1000 + 10
         metrics, elapsed = await run_load(
@@ -109,7 +110,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     """Create the scratch database, seed it, run each mode, and return all figures."""
     runs = []
     async with bench_database("tenancy_load", args.server) as settings:
-        seeder = await Database.connect(settings.model_copy(update={"pool_size": 4}))
+        seeder = await PlatformDatabase.connect(settings.model_copy(update={"pool_size": 4}))
         try:
             tenants = await seed(seeder, args.tenants, args.rows)
         finally:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from models import Customer, Organization, Product
+from repositories.models import Customer, Organization, Product
 from tenancy import Database, DatabaseUnavailable
 from tenancy.pagination import OffsetPage
 from tenancy.specification import Specification

@@ -32,19 +32,20 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 
-from bench.scratch import bench_database
+from bench.database import bench_database
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
-from tenancy.engine import create_engine
-from tenancy.events import DomainEvent
-from tenancy.kafka import EventConsumer
-from tenancy.local_broker import LocalBroker
-from tenancy.outbox import write_outbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import DomainEvent
+from tenancy.events.outbox import write_outbox
+from tenancy.relay.kafka import EventConsumer
+from tenancy.relay.local_broker import LocalBroker
+from tenancy.relay.settings import KafkaSettings, RelaySettings
 
 RELAY_PROCESS = (
     "import asyncio\n"
     "from tenancy import TenancySettings\n"
-    "from tenancy.relay import run_relay\n"
+    "from tenancy.relay.worker import run_relay\n"
     "asyncio.run(run_relay(TenancySettings()))\n"
 )
 PAYLOAD_BYTES = 300
@@ -251,7 +252,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run both measurements against a scratch database and a local broker."""
     async with bench_database("tenancy_relay_bench") as settings, LocalBroker() as broker:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False)
-        db = await Database.connect(settings)
+        db = await PlatformDatabase.connect(settings)
         processes: list[asyncio.subprocess.Process] = []
         try:
             org_id = uuid.uuid4()

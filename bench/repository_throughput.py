@@ -33,11 +33,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bench.scratch import bench_database
-from models import Customer, Organization
-from models.base import utcnow
-from tenancy import Database, TenancySettings
+from bench.database import bench_database
+from repositories import PlatformDatabase
+from repositories.models import Customer, Organization
+from tenancy import TenancySettings
 from tenancy.pagination import KeysetPage
+from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 
 VARIANTS = ("a", "b", "c")
@@ -59,7 +60,7 @@ class PlainCustomer(PlainBase):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    # Set in Python, as ``Customer.created_at`` is (models.base.utcnow).
+    # Set in Python, as ``Customer.created_at`` is (tenancy.schema.declarative.utcnow).
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -87,7 +88,7 @@ async def run_for(
 
 async def seed(settings: TenancySettings, admin_dsn: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """Fill ``customers`` (through the library) and ``plain_customers`` with the same rows."""
-    db = await Database.connect(settings)
+    db = await PlatformDatabase.connect(settings)
     keys: list[tuple[uuid.UUID, uuid.UUID]] = []
     for t in range(TENANTS):
         org_id = uuid.uuid4()
@@ -128,7 +129,9 @@ async def main() -> None:
             settings.app_url().set(drivername="postgresql").render_as_string(hide_password=False)
         )
         keys = await seed(settings, admin_dsn)
-        db = await Database.connect(settings.model_copy(update={"pool_size": args.concurrency}))
+        db = await PlatformDatabase.connect(
+            settings.model_copy(update={"pool_size": args.concurrency})
+        )
         plain_engine = create_async_engine(
             settings.app_url(), pool_size=args.concurrency, max_overflow=0
         )

@@ -7,7 +7,7 @@ When connected as a superuser, roles are ensured and the migration runs under
 ``SET ROLE`` to the owner role so that every object is owned by it. The settings
 (role names, passwords) come from ``config.attributes["settings"]`` or the
 ``TENANCY_*`` environment; the migrations read the role names from
-``config.attributes["roles"]`` (``tenancy.migration.migration_roles``).
+``config.attributes["roles"]`` (``tenancy.schema.migration.migration_roles``).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from alembic_utils.replaceable_entity import register_entities
 from sqlalchemy import Connection, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from models import Base
+from repositories.models import Base
 from tenancy.errors import ConfigurationError
-from tenancy.policy import entities
-from tenancy.resources import functions_dir, policies_dir
-from tenancy.roles import ensure_roles, is_superuser, mark_leakproof_operators
+from tenancy.schema.policy import entities
+from tenancy.schema.resources import functions_dir, policies_dir
+from tenancy.schema.roles import ensure_roles, is_superuser, mark_leakproof_operators
 from tenancy.settings import TenancySettings, async_url
 
 config = context.config

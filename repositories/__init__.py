@@ -6,6 +6,7 @@ from repositories.agent_specs import AgentSpecs
 from repositories.base import AsyncRepository
 from repositories.customer import CustomerRepository
 from repositories.customer_specs import CustomerSpecs
+from repositories.database import PlatformDatabase
 from repositories.organization import Invitation, OrganizationRepository
 from repositories.payment_link import PaymentLinkRepository
 from repositories.payment_link_resolver import PaymentLinkRef, PaymentLinkResolver
@@ -19,7 +20,7 @@ from repositories.product import ProductRepository
 from repositories.protocols import Repository, UnitOfWork
 from repositories.unit_of_work import PlatformUnitOfWork
 from repositories.user import LoginRecord, LoginResolver, Member, UserRepository
-from repositories.wallet import WalletRepository
+from repositories.wallets.repository import WalletRepository
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -42,6 +43,7 @@ __all__ = [
     "PaymentLinkSpecs",
     "PaymentOrderRepository",
     "PaymentOrderSpecs",
+    "PlatformDatabase",
     "PlatformUnitOfWork",
     "PriceRepository",
     "ProductRepository",

@@ -14,11 +14,11 @@ from typing import ClassVar
 
 from sqlalchemy import select
 
-from models import Agent, AgentStatus
 from repositories.agent_specs import AgentSpecs, capability_set
 from repositories.base import AsyncRepository
+from repositories.models import Agent, AgentStatus
 from tenancy.errors import InvalidData, NotFound
-from tenancy.events import AgentCapabilityGranted, AgentCapabilityRevoked
+from tenancy.events.domain_event import AgentCapabilityGranted, AgentCapabilityRevoked
 
 
 class AgentRepository(AsyncRepository[Agent, uuid.UUID]):

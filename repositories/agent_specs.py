@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from models import Agent, AgentStatus
+from repositories.models import Agent, AgentStatus
 from repositories.validation import parse_member
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification

@@ -28,9 +28,11 @@ from repositories.lifecycle import (
 from repositories.list_statement import ListShape, list_select, list_sql
 from repositories.row_mapper import row_mapper
 from repositories.source import IdT, ModelT, TransactionSource
-from tenancy.connection import TenantConnection
+from tenancy.context import session_tenant
+from tenancy.db.connection import TenantConnection
+from tenancy.db.session import adopt, adopt_all, session_driver
 from tenancy.errors import Conflict, InvalidData, NotFound, raise_translated
-from tenancy.events import DomainEvent
+from tenancy.events.domain_event import DomainEvent
 from tenancy.pagination import (
     KeysetPage,
     KeysetResult,
@@ -41,7 +43,6 @@ from tenancy.pagination import (
     keyset_values,
     resolve_sort,
 )
-from tenancy.session import adopt, adopt_all, session_driver, session_tenant
 from tenancy.specification import Specification
 
 #: Resolved sort keys per repository class and ``order_by``.

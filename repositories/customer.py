@@ -21,13 +21,13 @@ from typing import Any, ClassVar
 from sqlalchemy import exists as exists_
 from sqlalchemy import select, update
 
-from models import Customer, PaymentMethod, PaymentMethodType
 from repositories.base import AsyncRepository
 from repositories.customer_specs import CustomerSpecs, parse_method_type
 from repositories.email_address import normalize_email
+from repositories.models import Customer, PaymentMethod, PaymentMethodType
 from repositories.validation import Check, checked_values
 from tenancy.errors import InvalidData, NotFound
-from tenancy.events import (
+from tenancy.events.domain_event import (
     DefaultPaymentMethodChanged,
     PaymentMethodAdded,
     PaymentMethodRemoved,

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import exists
 
-from models import Customer, PaymentMethod, PaymentMethodType
 from repositories.email_address import email_key
+from repositories.models import Customer, PaymentMethod, PaymentMethodType
 from repositories.validation import parse_member
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification

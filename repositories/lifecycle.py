@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, ClassVar
 
-from tenancy.events import DomainEvent
+from tenancy.events.domain_event import DomainEvent
 
 
 class AggregateCreated(DomainEvent):

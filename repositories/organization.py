@@ -25,11 +25,10 @@ from typing import ClassVar
 
 from sqlalchemy import func, insert, select, text
 
-from models import MemberRole, Membership, MembershipStatus, Organization, User
-from models.base import utcnow
 from repositories.account import token_hash
 from repositories.base import AsyncRepository
 from repositories.email_address import email_key
+from repositories.models import MemberRole, Membership, MembershipStatus, Organization, User
 from repositories.user import (
     Member,
     list_members,
@@ -37,15 +36,16 @@ from repositories.user import (
     parse_role,
     user_created_event,
 )
+from tenancy.context import session_tenant
 from tenancy.errors import ForeignKeyViolation, InvalidData, LastOwnerError, NotFound
-from tenancy.events import (
+from tenancy.events.domain_event import (
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
     OrganizationCreated,
     OwnershipTransferred,
 )
-from tenancy.session import session_tenant
+from tenancy.schema.declarative import utcnow
 
 _OWNER = MemberRole.OWNER.value
 _ACTIVE = MembershipStatus.ACTIVE.value

@@ -11,9 +11,9 @@ from typing import ClassVar
 
 from sqlalchemy import func, or_, select, update
 
-from models import PaymentLink
-from models.enums import PaymentLinkStatus
 from repositories.base import AsyncRepository
+from repositories.models import PaymentLink
+from repositories.models.enums import PaymentLinkStatus
 from repositories.payment_link_specs import PaymentLinkSpecs
 from repositories.validation import require_aware, require_int
 from tenancy.errors import (
@@ -22,7 +22,7 @@ from tenancy.errors import (
     PaymentLinkExhausted,
     PaymentLinkUnavailable,
 )
-from tenancy.events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
+from tenancy.events.domain_event import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 
 #: 32 random bytes: the token is the only secret guarding a link, and it is global.
 TOKEN_BYTES = 32

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, DateTime, func, literal
 
-from models import PaymentLink
-from models.enums import PaymentLinkStatus
+from repositories.models import PaymentLink
+from repositories.models.enums import PaymentLinkStatus
 from repositories.validation import require_aware, statuses_of
 from tenancy.specification import Specification
 

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models import PaymentOrder
 from repositories.base import AsyncRepository
 from repositories.currency import normalize_currency
+from repositories.models import PaymentOrder
 from repositories.payment_order_lifecycle import check_transition
 from repositories.payment_order_report import (
     DailyRevenue,
@@ -30,9 +30,9 @@ from repositories.validation import (
     checked_values,
     require_amount,
 )
+from tenancy.context import session_tenant
 from tenancy.errors import Conflict, IdempotencyKeyReused, InvalidData
-from tenancy.events import PaymentOrderCreated, PaymentOrderStatusChanged
-from tenancy.session import session_tenant
+from tenancy.events.domain_event import PaymentOrderCreated, PaymentOrderStatusChanged
 from tenancy.specification import Specification
 
 #: Fields a replayed request must repeat exactly to get the existing order back.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from models.enums import PaymentOrderStatus as Status
+from repositories.models.enums import PaymentOrderStatus as Status
 from repositories.validation import statuses_of
 from tenancy.errors import InvalidTransition
 

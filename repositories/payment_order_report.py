@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, literal_column, select
 
-from models import PaymentOrder
-from models.enums import PaymentOrderStatus
+from repositories.models import PaymentOrder
+from repositories.models.enums import PaymentOrderStatus
 from tenancy.errors import InvalidData
 
 #: Ten years of days: a bound on the rows one revenue report may produce.

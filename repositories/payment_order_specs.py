@@ -11,10 +11,10 @@ from datetime import datetime
 
 from sqlalchemy import exists
 
-from models import Customer, PaymentOrder
-from models.enums import PaymentOrderStatus
 from repositories.currency import normalize_currency
 from repositories.email_address import email_key
+from repositories.models import Customer, PaymentOrder
+from repositories.models.enums import PaymentOrderStatus
 from repositories.validation import require_amount, require_aware, statuses_of
 from tenancy.errors import InvalidData
 from tenancy.specification import Specification

@@ -9,11 +9,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Select, select
 
-from models import Price, Product
-from models.base import utcnow
 from repositories.base import AsyncRepository
 from repositories.currency import normalize_currency
 from repositories.lifecycle import AggregateUpdated
+from repositories.models import Price, Product
 from repositories.validation import (
     Check,
     amount_check,
@@ -22,7 +21,8 @@ from repositories.validation import (
     require_amount,
 )
 from tenancy.errors import NotFound
-from tenancy.events import PriceChanged
+from tenancy.events.domain_event import PriceChanged
+from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 
 #: Price columns checked (and normalised) before any write reaches SQL; the CHECK

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from sqlalchemy import select
 
-from models import Product
 from repositories.base import AsyncRepository
+from repositories.models import Product
 from tenancy.errors import NotFound
 
 

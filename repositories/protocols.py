@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar, overload
 
-from tenancy.events import DomainEvent
+from tenancy.events.domain_event import DomainEvent
 from tenancy.pagination import KeysetPage, KeysetResult, OffsetPage, PageResult
 from tenancy.specification import Specification
 

@@ -8,8 +8,8 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tenancy.connection import TenantConnection
-from tenancy.events import DomainEvent
+from tenancy.db.connection import TenantConnection
+from tenancy.events.domain_event import DomainEvent
 
 IdT = TypeVar("IdT")
 

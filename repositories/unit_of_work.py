@@ -10,9 +10,9 @@ from repositories.payment_order import PaymentOrderRepository
 from repositories.price import PriceRepository
 from repositories.product import ProductRepository
 from repositories.user import UserRepository
-from repositories.wallet import WalletRepository
-from tenancy.repository_attribute import RepositoryAttribute
-from tenancy.unit_of_work import UnitOfWork
+from repositories.wallets.repository import WalletRepository
+from tenancy.db.repository_attribute import RepositoryAttribute
+from tenancy.db.unit_of_work import UnitOfWork
 
 
 class PlatformUnitOfWork(UnitOfWork):

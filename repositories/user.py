@@ -20,14 +20,14 @@ from typing import Any, ClassVar
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from models import MemberRole, Membership, User
-from models.base import utcnow
 from repositories.base import AsyncRepository
 from repositories.email_address import email_key, normalize_email
 from repositories.lifecycle import AggregateCreated, lifecycle_event
+from repositories.models import MemberRole, Membership, User
 from repositories.validation import Check, parse_member
 from tenancy.errors import InvalidData, raise_translated
-from tenancy.events import DomainEvent
+from tenancy.events.domain_event import DomainEvent
+from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 
 #: User columns checked (and normalised) before an update reaches SQL.

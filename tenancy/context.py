@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import Context, ContextVar, Token, copy_context
+from typing import Any
 
 from tenancy.errors import ConfigurationError, InvalidTenant, TenantContextRequired
 
@@ -145,3 +146,18 @@ def request_context(request_id: str) -> Iterator[str]:
 def current_request_id() -> str | None:
     """Return the id of the request being served, or ``None`` outside a request."""
     return _current_request_id.get()
+
+
+TENANT_KEY = "tenancy.org_id"
+
+
+def session_tenant(session: Any) -> uuid.UUID:
+    """Return the tenant a tenant session was opened for (``session.info[TENANT_KEY]``).
+
+    Raises:
+        TenantContextRequired: the session was created without a tenant.
+    """
+    org_id = session.info.get(TENANT_KEY)
+    if not isinstance(org_id, uuid.UUID):
+        raise TenantContextRequired("this session has no tenant")
+    return org_id

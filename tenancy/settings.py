@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
-from tenancy.role_names import (
+from tenancy.schema.role_names import (
     APP_ROLE,
     CHAIN_ROLE,
     OWNER_ROLE,

@@ -16,3 +16,7 @@ def installed_version() -> str:
         return version("tenancy")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+#: The installed version (``tenancy.__version__``).
+__version__ = installed_version()

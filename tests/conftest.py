@@ -10,9 +10,10 @@ import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL, make_url
 
-from models import Organization
+from repositories import PlatformDatabase
+from repositories.models import Organization
 from tenancy import Database, TenancySettings
-from tenancy.migration import upgrade
+from tenancy.schema.migration import upgrade
 from tenancy.settings import APP_ROLE
 
 PG_HOST = os.environ.get("TENANCY_TEST_PG_HOST", "127.0.0.1")
@@ -62,7 +63,7 @@ def settings(admin_url: URL) -> TenancySettings:
 @pytest.fixture(scope="session")
 async def db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` connected as ``tenancy_app`` (verified non-bypassing)."""
-    database = await Database.connect(settings)
+    database = await PlatformDatabase.connect(settings)
     yield database
     await database.dispose()
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from tenancy.migration import migration_roles
+from tenancy.schema.migration import migration_roles
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None

@@ -13,7 +13,7 @@ from alembic import op
 from alembic_utils.pg_function import PGFunction
 from alembic_utils.pg_policy import PGPolicy
 
-from tenancy.migration import migration_roles
+from tenancy.schema.migration import migration_roles
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 from alembic_utils.pg_function import PGFunction
 
-from tenancy.migration import migration_roles
+from tenancy.schema.migration import migration_roles
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from tenancy.migration import migration_roles
+from tenancy.schema.migration import migration_roles
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"

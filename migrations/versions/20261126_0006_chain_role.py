@@ -4,7 +4,7 @@
 unsettled transactions on a chain. Executable by ``tenancy_app``, it let any
 tenant's request enumerate the other tenants of a chain. Only the chain-wide
 jobs need it, so it moves to their own login role, ``tenancy_chain`` (created by
-``tenancy.roles``: NOBYPASSRLS, owns nothing), together with the chain tables
+``tenancy.schema.roles``: NOBYPASSRLS, owns nothing), together with the chain tables
 the jobs keep, with the same narrow privileges 0003 gave the app: checkpoints
 are never deleted, stored block hashes never updated. ``resolve_wallet`` is
 granted to the chain role as well; the app keeps it (resolving a wallet from
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from tenancy.migration import migration_roles
+from tenancy.schema.migration import migration_roles
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"

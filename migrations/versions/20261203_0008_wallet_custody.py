@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from tenancy.migration import migration_roles
+from tenancy.schema.migration import migration_roles
 
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"

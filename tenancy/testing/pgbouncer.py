@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from tenancy.errors import ConfigurationError
-from tenancy.local_broker import free_port
+from tenancy.relay.local_broker import free_port
 
 # pgbouncer refuses to run as root; any unprivileged account will do.
 UNPRIVILEGED_USER = "nobody"

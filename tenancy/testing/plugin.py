@@ -16,22 +16,15 @@ global tokens of the service's own tables are declared with
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tenancy.settings import APP_ROLE
-from tenancy.testing.catalog import CATALOG_CHECKS, ROLE_CHECKS
-from tenancy.testing.probe import ISOLATION_CHECKS
-from tenancy.testing.result import (
-    CATALOG,
-    ISOLATION,
-    ROLE,
-    CheckOptions,
-    CheckResult,
-    library_global_tokens,
-)
-from tenancy.testing.runner import check_database, discover, run_sync
+if TYPE_CHECKING:
+    from tenancy.testing.result import CheckOptions, CheckResult
+
+# Nothing of the library (SQLAlchemy, asyncpg, pydantic) is imported until the
+# checks are enabled: a service's own test run must not pay for, or break on, it.
 
 NODE = "tenancy-isolation"
 URL_ENV = ("TENANCY_ISOLATION_DATABASE_URL", "TENANCY_ADMIN_DATABASE_URL")
@@ -52,7 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"superuser URL of the migrated database (default: ${' or $'.join(URL_ENV)})",
     )
     group.addoption(
-        "--tenancy-app-role", default=APP_ROLE, help="the role the application connects as"
+        "--tenancy-app-role",
+        default=None,
+        help="the role the application connects as (default: $TENANCY_APP_ROLE, else tenancy_app)",
     )
     group.addoption(
         "--tenancy-global-unique",
@@ -86,8 +81,12 @@ def pytest_collection_modifyitems(
     url = _database_url(config)
     if not config.getoption("tenancy_isolation") or url is None:
         return
+    from tenancy.schema.role_names import APP_ROLE
+    from tenancy.testing.result import CheckOptions, library_global_tokens
+
+    app_role = config.getoption("tenancy_app_role") or os.environ.get("TENANCY_APP_ROLE")
     options = CheckOptions(
-        app_role=config.getoption("tenancy_app_role"),
+        app_role=app_role or APP_ROLE,
         global_unique=library_global_tokens()
         | frozenset(config.getoption("tenancy_global_unique"))
         | frozenset(config.getini("tenancy_global_unique")),
@@ -114,6 +113,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 outcomes.setdefault(report.nodeid, outcome)
     if not outcomes:
         return
+    from tenancy.testing.catalog_checks import CATALOG_CHECKS, ROLE_CHECKS
+    from tenancy.testing.probe import ISOLATION_CHECKS
+    from tenancy.testing.result import CATALOG, ISOLATION, ROLE
+
     terminalreporter.section("tenancy isolation checks")
     for category, checks in (
         (ROLE, ROLE_CHECKS),
@@ -140,6 +143,11 @@ class IsolationChecks(pytest.Collector):
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         """Return one item per (subject, check)."""
+        from tenancy.testing.catalog_checks import CATALOG_CHECKS, ROLE_CHECKS
+        from tenancy.testing.probe import ISOLATION_CHECKS
+        from tenancy.testing.result import CATALOG, ISOLATION, ROLE
+        from tenancy.testing.runner import discover, run_sync
+
         tables = run_sync(discover(self.url, self.options))
         cases = [(ROLE, f"{self.options.app_role}::{check}") for check in ROLE_CHECKS]
         for table in tables:
@@ -153,6 +161,8 @@ class IsolationChecks(pytest.Collector):
     def result(self, case: str) -> CheckResult | None:
         """Return the result of ``case``, running every check on first use."""
         if self._results is None:
+            from tenancy.testing.runner import check_database, run_sync
+
             results = run_sync(check_database(self.url, self.options))
             self._results = {result.case_id: result for result in results}
         return self._results.get(case)

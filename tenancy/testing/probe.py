@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tenancy.testing.result import ISOLATION, CheckOptions, CheckResult, TenantTable, failed, passed
 from tenancy.testing.value import Column, synthetic_value
 
-#: The setting the tenant policies read (see ``tenancy.session``).
+#: The setting the tenant policies read (see ``tenancy.db.session``).
 TENANT_SETTING = "app.org_id"
 #: SQLSTATE insufficient_privilege: refused by a policy or by missing grants.
 REFUSED = "42501"

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Index, UniqueConstraint
 
-from models import Base
+from tenancy.extension import load_models
+from tenancy.schema.declarative import Base
 from tenancy.settings import APP_ROLE
 
 #: Categories, in the order summaries print them.
@@ -22,9 +23,11 @@ def library_global_tokens(tenant_column: str = "org_id") -> frozenset[str]:
     """Return the unique keys of this library's own tenant tables that omit the tenant.
 
     These are random global tokens (a payment link's public token, a wallet's
-    address), declared so in the models; read from the models so that the list
+    address), declared so in the models of the installed packages (``tenancy.models``
+    entry points); read from the models so that the list
     cannot drift from the schema.
     """
+    load_models()
     names: set[str] = set()
     for table in Base.metadata.tables.values():
         if tenant_column not in table.c:

@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy.engine import create_engine
+from tenancy.db.engine import create_engine
 from tenancy.errors import ConfigurationError, raise_translated
 from tenancy.settings import TenancySettings, async_url
-from tenancy.testing.catalog import role_checks, table_checks, tenant_tables
+from tenancy.testing.catalog_checks import role_checks, table_checks, tenant_tables
 from tenancy.testing.probe import isolation_checks
 from tenancy.testing.result import CheckOptions, CheckResult, TenantTable
 

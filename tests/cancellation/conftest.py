@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
 from tests.cancellation.campaign import one_connection
 from tests.cancellation.tenants import Tenant, Witness, seed_tenant
@@ -24,7 +25,7 @@ async def superuser(admin_url: URL) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def one_connection_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` whose pool holds exactly one connection, shared by B and then A."""
-    database = await Database.connect(one_connection(settings))
+    database = await PlatformDatabase.connect(one_connection(settings))
     yield database
     await database.dispose()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import Customer, User
+from repositories.models import Customer, User
 from tenancy import Database
 
 #: A's whole check is bounded, so a connection left hanging fails one attempt, not the run.

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
 from tenancy.testing.pgbouncer import Bouncer, running_pgbouncer
 from tests.cancellation.campaign import cancel_at_each_suspension, interrupt_tasks, one_connection
@@ -44,7 +45,7 @@ async def bounced_db(settings: TenancySettings, pgbouncer: Bouncer) -> AsyncIter
             "pooler": "pgbouncer-transaction",
         }
     )
-    database = await Database.connect(one_connection(bounced))
+    database = await PlatformDatabase.connect(one_connection(bounced))
     yield database
     await database.dispose()
 

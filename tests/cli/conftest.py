@@ -14,9 +14,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
-from tenancy.migration import upgrade
-from tests.cli.scratch import janitor, new_name, settings_for
+from tenancy.schema.migration import upgrade
+from tests.cli.databases import janitor, new_name, settings_for
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def scratch_settings(scratch_url: URL) -> TenancySettings:
 @pytest.fixture
 async def scratch_db(scratch_settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` on the scratch database as ``tenancy_app``."""
-    database = await Database.connect(scratch_settings)
+    database = await PlatformDatabase.connect(scratch_settings)
     yield database
     await database.dispose()
 

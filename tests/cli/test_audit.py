@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models import TENANT_TABLES
+from repositories.models import TENANT_TABLES
 from tenancy import TenancySettings
-from tenancy.audit import AuditReport, audit_connection, audit_database
-from tenancy.audit_table import TableKind
-from tests.cli.scratch import settings_for
+from tenancy.audit.database_audit import AuditReport, audit_connection, audit_database
+from tenancy.audit.table_judgement import TableKind
+from tests.cli.databases import settings_for
 
 pytestmark = pytest.mark.security
 

@@ -19,10 +19,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from models import TENANT_TABLES
-from tenancy.cli import EXIT_ERROR, EXIT_GAPS, EXIT_OK, EXIT_USAGE, main
-from tenancy.resources import migrations_dir
-from tests.cli.scratch import execute_ddl, run_cli
+from repositories.models import TENANT_TABLES
+from tenancy.cli.command import EXIT_ERROR, EXIT_GAPS, EXIT_OK, EXIT_USAGE, main
+from tenancy.schema.resources import migrations_dir
+from tests.cli.databases import execute_ddl, run_cli
 
 UNREACHABLE = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
 

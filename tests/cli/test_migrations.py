@@ -21,9 +21,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from models import Base
-from tenancy.migration import alembic_config, check, downgrade, upgrade
-from tenancy.resources import migrations_dir, policies_dir
+from repositories.models import Base
+from tenancy.schema.migration import alembic_config, check, downgrade, upgrade
+from tenancy.schema.resources import migrations_dir, policies_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TENANT_PREDICATE = "org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid)"

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy.engine import URL
 
 import tenancy
-from tenancy import Database, DatabaseUnavailable, TenancySettings
-from tenancy.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from tenancy.migration import current, history
-from tests.cli.scratch import run_cli
+from repositories import PlatformDatabase
+from tenancy import DatabaseUnavailable, TenancySettings
+from tenancy.cli.command import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tenancy.schema.migration import current, history
+from tests.cli.databases import run_cli
 
 
 def _url(url: URL) -> str:
@@ -53,7 +54,7 @@ async def test_connecting_to_a_missing_database_raises_database_unavailable(
     settings = TenancySettings(database_url=_url(missing))
 
     with pytest.raises(DatabaseUnavailable, match="does not exist"):
-        await Database.connect(settings)
+        await PlatformDatabase.connect(settings)
 
 
 async def test_audit_of_a_missing_database_says_it_does_not_exist(

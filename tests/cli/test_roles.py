@@ -15,10 +15,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tenancy import Database, TenancySettings
-from tenancy.audit import audit_database
-from tenancy.cli import EXIT_ERROR, EXIT_OK
-from tests.cli.scratch import janitor, new_name, run_cli
+from repositories import PlatformDatabase
+from tenancy import TenancySettings
+from tenancy.audit.database_audit import audit_database
+from tenancy.cli.command import EXIT_ERROR, EXIT_OK
+from tests.cli.databases import janitor, new_name, run_cli
 
 KINDS = ("owner", "app", "relay", "resolver", "chain")
 
@@ -163,7 +164,7 @@ async def test_the_app_self_check_expects_the_configured_app_role(
     app_url = base.url_for_role(names["app"])
     settings = base.model_copy(update={"database_url": _url(app_url)})
 
-    db = await Database.connect(settings)
+    db = await PlatformDatabase.connect(settings)
     try:
         async with db.engine.connect() as connection:
             user = (await connection.execute(text("SELECT current_user"))).scalar_one()

@@ -16,11 +16,20 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from models import TENANT_TABLES, Base, Membership, PaymentMethod, PaymentOrder, Price, User
-from models.enums import PaymentOrderStatus
+from repositories import PlatformDatabase
+from repositories.demo.seed import SeededOrganization, organization_id, seed, seed_database
+from repositories.models import (
+    TENANT_TABLES,
+    Base,
+    Membership,
+    PaymentMethod,
+    PaymentOrder,
+    Price,
+    User,
+)
+from repositories.models.enums import PaymentOrderStatus
 from tenancy import Database, InvalidData, TenancySettings, UnsafeDatabaseRole
-from tenancy.seed import SeededOrganization, organization_id, seed, seed_database
-from tests.cli.scratch import janitor, new_name, settings_for
+from tests.cli.databases import janitor, new_name, settings_for
 
 EVERY_TABLE = ("organizations", "users", *TENANT_TABLES)
 
@@ -28,7 +37,7 @@ EVERY_TABLE = ("organizations", "users", *TENANT_TABLES)
 @pytest.fixture(scope="module")
 async def module_db(module_url: URL) -> AsyncIterator[Database]:
     """The app-role ``Database`` of this module's database."""
-    database = await Database.connect(settings_for(module_url))
+    database = await PlatformDatabase.connect(settings_for(module_url))
     yield database
     await database.dispose()
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
 from tests.core.tenant_graph import Tenants, new_tenant
 from tests.core.traffic import Traffic, recording
@@ -30,7 +31,7 @@ async def tenants(db: Database) -> Tenants:
 @pytest.fixture
 async def one_connection_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` whose pool holds exactly one connection (size 1, no overflow)."""
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 30.0})
     )
     yield database

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import Base
+from repositories.models import Base
 from tenancy import Database
 
 Row = dict[str, Any]

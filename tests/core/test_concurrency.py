@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Customer, Organization
+from repositories import PlatformDatabase
+from repositories.models import Customer, Organization
 from tenancy import Database, TenancySettings
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
@@ -29,7 +30,7 @@ POOL_SIZE = 5
 @pytest.fixture
 async def small_pool_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` with a pool of five connections and no overflow."""
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(
             update={"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": 60.0}
         )

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from models import Customer
+from repositories.models import Customer
 from tenancy import (
     Database,
     InvalidTenant,

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from sqlalchemy import select, text
 
-from models import Customer
+from repositories.models import Customer
 from tenancy import (
     Conflict,
     Database,
@@ -21,7 +21,7 @@ from tenancy import (
     RetryableError,
     TenancyError,
 )
-from tenancy.engine import MAX_PARAMETERS
+from tenancy.db.engine import MAX_PARAMETERS
 from tenancy.errors import DatabaseError, ReadOnlyDatabase, TransactionAborted, translate
 from tests.core.tenant_graph import Tenants
 

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Customer, PaymentMethod, User, Wallet
+from repositories import PlatformDatabase
+from repositories.models import Customer, PaymentMethod, User, Wallet
 from tenancy import (
     Conflict,
     Database,
@@ -28,7 +29,7 @@ from tenancy import (
     TenancySettings,
 )
 from tenancy.errors import translate
-from tenancy.local_broker import free_port
+from tenancy.relay.local_broker import free_port
 from tests.core.tenant_graph import Tenants
 
 
@@ -179,7 +180,7 @@ async def test_unreachable_database_is_unavailable(settings: TenancySettings) ->
     )
 
     with pytest.raises(DatabaseUnavailable):
-        await Database.connect(unreachable)
+        await PlatformDatabase.connect(unreachable)
 
 
 async def test_session_on_unreachable_database_is_unavailable(settings: TenancySettings) -> None:
@@ -187,7 +188,7 @@ async def test_session_on_unreachable_database_is_unavailable(settings: TenancyS
     unreachable = settings.model_copy(
         update={"database_url": url.render_as_string(hide_password=False)}
     )
-    database = await Database.connect(unreachable, check_role=False)
+    database = await PlatformDatabase.connect(unreachable, check_role=False)
 
     try:
         with pytest.raises(DatabaseUnavailable):
@@ -200,7 +201,7 @@ async def test_session_on_unreachable_database_is_unavailable(settings: TenancyS
 @pytest.fixture
 async def exhausted_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A one-connection ``Database`` whose only connection is held by another task."""
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
     )
     holding, release = asyncio.Event(), asyncio.Event()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import ForeignKeyConstraint, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import TENANT_TABLES, Base
+from repositories.models import TENANT_TABLES, Base
 from tenancy import Database
 from tests.core.statements import STYLES, Statements, run, run_as_superuser
 from tests.core.tenant_graph import REFERENCES, TABLES, TableSpec, Tenants

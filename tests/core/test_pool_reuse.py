@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Customer, Organization
+from repositories.models import Customer, Organization
 from tenancy import Database, InvalidData
-from tenancy.session import open_session
+from tenancy.db.session import open_session
 
 pytestmark = pytest.mark.security
 

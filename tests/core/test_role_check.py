@@ -11,9 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenancy import Database, TenancySettings, UnsafeDatabaseRole
-from tenancy.chain_database import ChainDatabase
-from tenancy.engine import create_engine, verify_role
+from repositories import PlatformDatabase
+from repositories.wallets.chain_database import ChainDatabase
+from tenancy import TenancySettings, UnsafeDatabaseRole
+from tenancy.db.engine import create_engine, verify_role
 from tenancy.settings import APP_ROLE, CHAIN_ROLE, OWNER_ROLE, RELAY_ROLE
 
 pytestmark = pytest.mark.security
@@ -39,17 +40,17 @@ async def member_of_relay(superuser: AsyncEngine) -> AsyncIterator[str]:
 
 async def test_superuser_is_refused(settings: TenancySettings, admin_url: URL) -> None:
     with pytest.raises(UnsafeDatabaseRole, match="superuser"):
-        await Database.connect(_as(settings, admin_url))
+        await PlatformDatabase.connect(_as(settings, admin_url))
 
 
 async def test_owner_of_the_tables_is_refused(settings: TenancySettings) -> None:
     with pytest.raises(UnsafeDatabaseRole, match="owns"):
-        await Database.connect(_as(settings, settings.url_for_role(OWNER_ROLE)))
+        await PlatformDatabase.connect(_as(settings, settings.url_for_role(OWNER_ROLE)))
 
 
 async def test_bypassrls_role_is_refused(settings: TenancySettings) -> None:
     with pytest.raises(UnsafeDatabaseRole, match="BYPASSRLS"):
-        await Database.connect(_as(settings, settings.url_for_role(RELAY_ROLE)))
+        await PlatformDatabase.connect(_as(settings, settings.url_for_role(RELAY_ROLE)))
 
 
 async def test_member_of_a_bypassrls_role_is_refused(
@@ -58,11 +59,11 @@ async def test_member_of_a_bypassrls_role_is_refused(
     url = settings.app_url().set(username=member_of_relay, password=None)
 
     with pytest.raises(UnsafeDatabaseRole, match="member"):
-        await Database.connect(_as(settings, url))
+        await PlatformDatabase.connect(_as(settings, url))
 
 
 async def test_app_role_is_accepted(settings: TenancySettings) -> None:
-    database = await Database.connect(_as(settings, settings.url_for_role(APP_ROLE)))
+    database = await PlatformDatabase.connect(_as(settings, settings.url_for_role(APP_ROLE)))
     try:
         async with database.session(uuid.uuid4()) as session:
             role = (await session.execute(text("SELECT current_user"))).scalar()

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from tenancy import Database, InvalidTenant, TenantContextRequired
 from tenancy.context import parse_tenant_id
-from tenancy.session import set_local_statement
+from tenancy.db.session import set_local_statement
 from tests.core.traffic import Traffic
 
 pytestmark = pytest.mark.security

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import delete, insert, select
 
-from models import Membership, User
+from repositories.models import Membership, User
 from tenancy import Conflict, Database, IsolationViolation
 from tests.core.tenant_graph import Tenants
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tenancy.demo import EXIT_INTERRUPTED, DemoReport, run_demo
-from tenancy.demo_story import PLANS
-from tenancy.local_broker import free_port
+from repositories.demo.run import EXIT_INTERRUPTED, DemoReport, run_demo
+from repositories.demo.story import PLANS
+from tenancy.relay.local_broker import free_port
 from tests.conftest import PG_HOST, PG_PORT, PG_SUPERUSER
 
 SERVER = f"postgresql://{PG_SUPERUSER}@{PG_HOST}:{PG_PORT}"

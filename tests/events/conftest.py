@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import Database, TenancySettings
-from tenancy.engine import create_engine
-from tenancy.events import DomainEvent, PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer, ReceivedEvent
-from tenancy.local_broker import LocalBroker
-from tenancy.outbox import write_outbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.events.outbox import write_outbox
+from tenancy.relay.kafka import EventConsumer, ReceivedEvent
+from tenancy.relay.local_broker import LocalBroker
+from tenancy.relay.settings import KafkaSettings, RelaySettings
 
 Emit = Callable[[uuid.UUID, Sequence[DomainEvent]], Awaitable[None]]
 

@@ -18,7 +18,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from tenancy.local_broker import free_port
+from tenancy.relay.local_broker import free_port
 
 BUCKET = "tansu"
 

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tenancy import ConfigurationError
-from tenancy.events import DomainEvent, PaymentOrderCreated, PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer, KafkaPublisher
-from tenancy.local_broker import LocalBroker, free_port
-from tenancy.publisher import BrokerUnavailable, Message
-from tenancy.relay import to_message
-from tenancy.relay_outbox import ClaimedEvent
-from tenancy.relay_settings import KafkaSettings
+from tenancy.events.domain_event import DomainEvent, PaymentOrderCreated, PaymentOrderStatusChanged
+from tenancy.relay.claims import ClaimedEvent
+from tenancy.relay.kafka import EventConsumer, KafkaPublisher
+from tenancy.relay.local_broker import LocalBroker, free_port
+from tenancy.relay.publisher import BrokerUnavailable, Message
+from tenancy.relay.settings import KafkaSettings
+from tenancy.relay.worker import to_message
 
 
 def message_of(event: DomainEvent, prefix: str, org_id: uuid.UUID) -> Message:

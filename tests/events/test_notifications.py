@@ -8,10 +8,10 @@ import uuid
 from sqlalchemy import text
 
 from tenancy import TenancySettings
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.local_broker import free_port
-from tenancy.notifications import Listener
-from tenancy.outbox import OUTBOX_CHANNEL
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.events.outbox import OUTBOX_CHANNEL
+from tenancy.relay.local_broker import free_port
+from tenancy.relay.notifications import Listener
 from tenancy.settings import RELAY_ROLE
 
 

@@ -11,11 +11,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models import OutboxEvent
+from repositories.models import OutboxEvent
 from tenancy import Database, IsolationViolation, TenancySettings
-from tenancy.engine import create_engine
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.outbox import OUTBOX_TABLE
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.events.outbox import OUTBOX_TABLE
 from tenancy.settings import RELAY_ROLE
 
 pytestmark = pytest.mark.security

@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 from sqlalchemy import select
 
-from models import OutboxEvent
+from repositories.models import OutboxEvent
 from tenancy import Database, TenancySettings
-from tenancy.events import DomainEvent
-from tenancy.outbox import OUTBOX_CHANNEL, write_outbox
+from tenancy.events.domain_event import DomainEvent
+from tenancy.events.outbox import OUTBOX_CHANNEL, write_outbox
 from tenancy.settings import RELAY_ROLE
 
 

@@ -19,10 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.events import DomainEvent, PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer, ReceivedEvent
-from tenancy.relay import Relay, open_relay
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.relay.kafka import EventConsumer, ReceivedEvent
+from tenancy.relay.settings import KafkaSettings, RelaySettings
+from tenancy.relay.worker import Relay, open_relay
 from tests.events.durable_broker import DurableBroker
 
 AGGREGATES = 8

@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.engine import create_engine
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.relay_outbox import ClaimedEvent, Failure, RelayOutbox
-from tenancy.relay_settings import RelaySettings
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.relay.claims import ClaimedEvent, Failure, RelayOutbox
+from tenancy.relay.settings import RelaySettings
 from tenancy.settings import RELAY_ROLE
 
 

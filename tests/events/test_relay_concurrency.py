@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from tenancy import TenancySettings
-from tenancy.events import DomainEvent, PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer
-from tenancy.relay import open_relay
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.relay.kafka import EventConsumer
+from tenancy.relay.settings import KafkaSettings, RelaySettings
+from tenancy.relay.worker import open_relay
 
 pytestmark = pytest.mark.usefixtures("broker")
 

@@ -16,19 +16,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.engine import create_engine
-from tenancy.events import DomainEvent, PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer, KafkaPublisher
-from tenancy.local_broker import LocalBroker
-from tenancy.publisher import Message, PublishError
-from tenancy.relay import Relay, open_relay
-from tenancy.relay_outbox import RelayOutbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.relay.claims import RelayOutbox
+from tenancy.relay.kafka import EventConsumer, KafkaPublisher
+from tenancy.relay.local_broker import LocalBroker
+from tenancy.relay.publisher import Message, PublishError
+from tenancy.relay.settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.relay.worker import Relay, open_relay
 
 RELAY_PROCESS = (
     "import asyncio\n"
     "from tenancy import TenancySettings\n"
-    "from tenancy.relay import run_relay\n"
+    "from tenancy.relay.worker import run_relay\n"
     "asyncio.run(run_relay(TenancySettings()))\n"
 )
 

@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import text
 
 from tenancy import TenancySettings
-from tenancy.engine import create_engine
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer, KafkaPublisher
-from tenancy.local_broker import free_port
-from tenancy.notifications import Listener
-from tenancy.outbox import OUTBOX_CHANNEL, write_outbox
-from tenancy.relay import Relay, open_relay
-from tenancy.relay_outbox import RelayOutbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.events.outbox import OUTBOX_CHANNEL, write_outbox
+from tenancy.relay.claims import RelayOutbox
+from tenancy.relay.kafka import EventConsumer, KafkaPublisher
+from tenancy.relay.local_broker import free_port
+from tenancy.relay.notifications import Listener
+from tenancy.relay.settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.relay.worker import Relay, open_relay
 
 pytestmark = pytest.mark.usefixtures("broker")
 

@@ -14,12 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.cli import EXIT_ERROR, EXIT_OK, build_parser
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer
-from tenancy.relay import Relay, open_relay
-from tenancy.relay_settings import KafkaSettings, RelaySettings
-from tests.cli.scratch import run_cli
+from tenancy.cli.command import EXIT_ERROR, EXIT_OK, build_parser
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.relay.kafka import EventConsumer
+from tenancy.relay.settings import KafkaSettings, RelaySettings
+from tenancy.relay.worker import Relay, open_relay
+from tests.cli.databases import run_cli
 
 pytestmark = pytest.mark.usefixtures("broker")
 

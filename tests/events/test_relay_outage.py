@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer
-from tenancy.local_broker import LocalBroker
-from tenancy.relay import open_relay
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.relay.kafka import EventConsumer
+from tenancy.relay.local_broker import LocalBroker
+from tenancy.relay.settings import KafkaSettings, RelaySettings
+from tenancy.relay.worker import open_relay
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.events import DomainEvent, PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer
-from tenancy.relay import Relay, open_relay
-from tenancy.relay_settings import KafkaSettings, RelaySettings
+from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.relay.kafka import EventConsumer
+from tenancy.relay.settings import KafkaSettings, RelaySettings
+from tenancy.relay.worker import Relay, open_relay
 
 pytestmark = pytest.mark.usefixtures("broker")
 

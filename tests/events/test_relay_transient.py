@@ -16,13 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenancy import TenancySettings
-from tenancy.engine import create_engine
+from tenancy.db.engine import create_engine
 from tenancy.errors import BrokerUnavailable
-from tenancy.kafka import EventConsumer, KafkaPublisher, to_publish_error
-from tenancy.publisher import Message, PublishError
-from tenancy.relay import Relay
-from tenancy.relay_outbox import RelayOutbox
-from tenancy.relay_settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.relay.claims import RelayOutbox
+from tenancy.relay.kafka import EventConsumer, KafkaPublisher, to_publish_error
+from tenancy.relay.publisher import Message, PublishError
+from tenancy.relay.settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.relay.worker import Relay
 
 pytestmark = pytest.mark.usefixtures("broker")
 

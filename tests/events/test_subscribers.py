@@ -9,10 +9,11 @@ from typing import ClassVar
 import pytest
 from sqlalchemy import func, select
 
-from models import Customer, OutboxEvent
+from repositories import PlatformDatabase
+from repositories.models import Customer, OutboxEvent
 from tenancy import Database
-from tenancy.events import DomainEvent
-from tenancy.subscribers import EventBus
+from tenancy.events.bus import EventBus
+from tenancy.events.domain_event import DomainEvent
 
 
 class InvoiceSent(DomainEvent):
@@ -24,7 +25,7 @@ class ReminderSent(InvoiceSent):
 
 
 def database_with(db: Database, bus: EventBus) -> Database:
-    return Database(db.engine, db.settings, dispatcher=bus)
+    return PlatformDatabase(db.engine, db.settings, dispatcher=bus)
 
 
 async def outbox_count(db: Database, org_id: uuid.UUID) -> int:
@@ -77,7 +78,7 @@ async def test_failing_handler_is_logged_and_later_handlers_still_run(
         await bus.dispatch([event])
 
     assert seen == [event]
-    [failure] = [r for r in caplog.records if r.name == "tenancy.subscribers"]
+    [failure] = [r for r in caplog.records if r.name == "tenancy.events.bus"]
     assert str(event.event_id) in failure.getMessage()
     assert failure.exc_info is not None
     assert isinstance(failure.exc_info[1], ValueError)
@@ -145,4 +146,4 @@ async def test_failing_subscriber_keeps_the_commit(
             await uow.commit()
 
     assert await outbox_count(db, org_a) == 1
-    assert any(r.name == "tenancy.subscribers" for r in caplog.records)
+    assert any(r.name == "tenancy.events.bus" for r in caplog.records)

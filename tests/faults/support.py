@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models import Customer, Organization
+from repositories.models import Customer, Organization
 from tenancy import Database, TenancySettings
 from tenancy.settings import APP_ROLE
 from tests.faults.server import FaultServer

@@ -7,7 +7,7 @@ from contextlib import suppress
 
 import pytest
 
-from models import Customer
+from repositories.models import Customer
 from tenancy import Conflict, Database
 from tenancy.errors import TransactionAborted
 from tests.faults.conftest import OpenDatabase

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event
 
 from tenancy import Database
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import create_member, jwt_settings
 

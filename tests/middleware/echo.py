@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 
 from tenancy import current_tenant
-from tenancy.asgi import Receive, Scope, Send
 from tenancy.context import current_request_id
-from tenancy.middleware import IDENTITY_STATE_KEY
+from tenancy.web.asgi import Receive, Scope, Send
+from tenancy.web.middleware import IDENTITY_STATE_KEY
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -11,9 +11,9 @@ import jwt
 from pydantic import SecretStr
 from sqlalchemy import insert
 
-from models import Membership, Organization, User
+from repositories.models import Membership, Organization, User
 from tenancy import Database
-from tenancy.auth_settings import AuthSettings
+from tenancy.web.auth_settings import AuthSettings
 
 #: One random secret per test run: no token minted here is valid anywhere else.
 SECRET = secrets.token_urlsafe(48)

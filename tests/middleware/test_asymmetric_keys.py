@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from tenancy import Database
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import bearer, jwt_settings, mint
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from tenancy.auth_settings import AuthSettings
+from tenancy.web.auth_settings import AuthSettings
 
 STRONG = SecretStr("s" * 48)
 

@@ -9,12 +9,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from models import Customer
+from repositories.models import Customer
 from tenancy import Database
-from tenancy.fastapi import DATABASE_STATE_KEY, TenantUnitOfWork, install_problem_handlers
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
 from tenancy.specification import Specification
+from tenancy.web.fastapi import DATABASE_STATE_KEY, TenantUnitOfWork, install_problem_handlers
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.echo import client_for
 from tests.middleware.identities import bearer, jwt_settings, mint
 

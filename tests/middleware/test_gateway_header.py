@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tenancy import Database
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.conftest import Checkouts
 from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import jwt_settings

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from tenancy import Database
-from tenancy.jwks import JwksKeySource
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from tenancy.web.jwks import JwksKeySource
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import bearer, jwt_settings, mint
 from tests.middleware.jwks_server import JwksServer, jwks_server

@@ -16,17 +16,18 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from models import Customer, Membership, Organization
+from repositories import PlatformDatabase
 from repositories.customer import CustomerRepository
+from repositories.models import Customer, Membership, Organization
 from tenancy import Database
-from tenancy.engine import create_engine
-from tenancy.errors import TenantContextRequired
-from tenancy.orm_filter import (
+from tenancy.db.engine import create_engine
+from tenancy.db.orm_filter import (
     filtered_session_class,
     install_tenant_filter,
     is_tenant_filter_installed,
 )
-from tenancy.session import TenantSession
+from tenancy.db.session import TenantSession
+from tenancy.errors import TenantContextRequired
 from tenancy.specification import Specification
 from tests.middleware.identities import create_member
 
@@ -48,7 +49,7 @@ def filtered_sessions(db: Database) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture(params=["rls_only", "rls_and_filter"])
 def app_db(request: pytest.FixtureRequest, db: Database) -> Database:
     """The app-role database, with the ORM filter off and then on."""
-    database = Database(db.engine, db.settings)
+    database = PlatformDatabase(db.engine, db.settings)
     if request.param == "rls_and_filter":
         database.sessionmaker = filtered_sessions(database)
     return database
@@ -58,7 +59,7 @@ def app_db(request: pytest.FixtureRequest, db: Database) -> Database:
 async def filter_only_db(admin_url: URL, db: Database) -> AsyncIterator[Database]:
     """A superuser connection (RLS does not apply) whose sessions carry the ORM filter."""
     engine = create_engine(db.settings, admin_url)
-    database = Database(engine, db.settings)
+    database = PlatformDatabase(engine, db.settings)
     database.sessionmaker = filtered_sessions(database)
     yield database
     await engine.dispose()

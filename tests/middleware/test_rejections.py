@@ -16,11 +16,12 @@ import httpx
 import jwt
 import pytest
 
-from tenancy import Database, TenancySettings
-from tenancy.asgi import Message
-from tenancy.engine import create_engine
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from repositories import PlatformDatabase
+from tenancy import TenancySettings
+from tenancy.db.engine import create_engine
+from tenancy.web.asgi import Message
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.conftest import Checkouts
 from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import AUDIENCE, SECRET, bearer, jwt_settings, mint
@@ -166,7 +167,7 @@ async def test_refusal_is_logged_at_warning_with_tenant_operation_and_request_id
     headers = {**bearer(mint(sub=member, org=org_b)), "x-request-id": "req-log-1"}
     with caplog.at_level(logging.WARNING, logger="tenancy"):
         await client.get("/orders/7", headers=headers)
-    [record] = [r for r in caplog.records if r.name == "tenancy.middleware"]
+    [record] = [r for r in caplog.records if r.name == "tenancy.web.middleware"]
     assert record.levelno == logging.WARNING
     assert context(record) == {
         "org_id": str(org_b),
@@ -184,7 +185,7 @@ async def test_forged_token_is_logged_with_the_organization_it_claimed(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="tenancy"):
         await client.get("/me", headers=bearer(mint(sub=member, org=org_b, key="z" * 64)))
-    [record] = warnings_of(caplog.records, "tenancy.middleware")
+    [record] = warnings_of(caplog.records, "tenancy.web.middleware")
     assert (record["org_id"], record["status"]) == (str(org_b), 401)
 
 
@@ -193,7 +194,7 @@ async def test_unprintable_path_cannot_forge_log_lines(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="tenancy"):
         await client.get("/x%0aINFO%20fake%20entry")
-    [record] = warnings_of(caplog.records, "tenancy.middleware")
+    [record] = warnings_of(caplog.records, "tenancy.web.middleware")
     assert "\n" not in record["operation"]
 
 
@@ -203,7 +204,7 @@ async def test_unreachable_database_answers_503_not_a_pass(
     dead = settings.model_copy(
         update={"database_url": "postgresql+asyncpg://tenancy_app:x@127.0.0.1:1/none"}
     )
-    database = Database(create_engine(dead), dead)
+    database = PlatformDatabase(create_engine(dead), dead)
     app = TenantMiddleware(
         echo_app, settings=jwt_settings(), membership=UnitOfWorkMembershipCheck(database)
     )

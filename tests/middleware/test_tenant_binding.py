@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from tenancy import ConfigurationError, Database, current_tenant
-from tenancy.asgi import Message, Receive, Scope, Send
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from tenancy.web.asgi import Message, Receive, Scope, Send
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.echo import client_for, echo_app
 from tests.middleware.identities import bearer, create_member, create_org, jwt_settings, mint
 

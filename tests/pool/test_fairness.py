@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from repositories import PlatformDatabase
 from tenancy import Database, DatabaseUnavailable, TenancySettings
 
 TASKS = 6
@@ -38,7 +39,7 @@ class Share:
 @pytest.fixture
 async def two_connection_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` whose pool holds two connections (size 2, no overflow)."""
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(
             update={"pool_size": 2, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_S}
         )

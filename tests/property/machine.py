@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from models import Organization
+from repositories.models import Organization
 from tenancy import Database
 from tests.property.loop_thread import LoopThread
 from tests.property.operations import (

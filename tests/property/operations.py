@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from models import Customer, Product
+from repositories.models import Customer, Product
 from tenancy import Database, NotFound
 from tenancy.specification import Specification
 

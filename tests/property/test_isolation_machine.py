@@ -11,9 +11,10 @@ import pytest
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
-from tenancy.orm_filter import install_tenant_filter
-from tenancy.session import TenantSession
+from tenancy.db.orm_filter import install_tenant_filter
+from tenancy.db.session import TenantSession
 from tests.property.loop_thread import LoopThread
 from tests.property.machine import machine_for
 from tests.property.profiles import active_profile
@@ -27,7 +28,7 @@ class FilteredSession(TenantSession):
 
 async def connect(settings: TenancySettings, pool_size: int, orm_filter: bool) -> Database:
     """Return a ``Database`` with exactly ``pool_size`` connections, filter on or off."""
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(update={"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 60})
     )
     if orm_filter:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenancy.json_codec import decode_json
+from tenancy.db.json_codec import decode_json
 
 JSON_VALUES = st.recursive(
     st.none()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from models import User
+from repositories.models import User
 from tenancy import Database
 from tests.repositories.members_support import new_user
 from tests.repositories.payments_support import RecordingDispatcher, recording

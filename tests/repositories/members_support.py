@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from models import User
+from repositories.models import User
 from tenancy import Database
 
 

@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from models import Agent, Customer, Price, Product
+from repositories import PlatformDatabase
+from repositories.models import Agent, Customer, Price, Product
 from repositories.unit_of_work import PlatformUnitOfWork
 from tenancy import Database
-from tenancy.events import DomainEvent
+from tenancy.events.domain_event import DomainEvent
 
 #: How long a test waits for a concurrent transaction to block on a row lock.
 LOCK_WAIT_TIMEOUT = 10.0
@@ -37,7 +38,7 @@ class RecordingDispatcher:
 
 def recording(db: Database, dispatcher: RecordingDispatcher) -> Database:
     """Return a ``Database`` on the same engine whose commits report to ``dispatcher``."""
-    return Database(db.engine, db.settings, dispatcher=dispatcher)
+    return PlatformDatabase(db.engine, db.settings, dispatcher=dispatcher)
 
 
 async def new_price(

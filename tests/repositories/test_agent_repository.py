@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from models import Agent
 from repositories.agent_specs import AgentSpecs
+from repositories.models import Agent
 from repositories.unit_of_work import PlatformUnitOfWork
 from tenancy import Database, InvalidData, NotFound
-from tenancy.events import AgentCapabilityGranted, AgentCapabilityRevoked
+from tenancy.events.domain_event import AgentCapabilityGranted, AgentCapabilityRevoked
 from tenancy.pagination import KeysetPage, OffsetPage
 from tests.repositories.payments_support import (
     RecordingDispatcher,

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 import repositories
-from models import Customer, Product
 from repositories.base import AsyncRepository
+from repositories.models import Customer, Product
 from repositories.protocols import Repository
 from tenancy import Database, KeysetPage, OffsetPage, Specification
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from models import Customer, PaymentMethod
 from repositories.customer_specs import CustomerSpecs
+from repositories.models import Customer, PaymentMethod
 from tenancy import Conflict, Database, InvalidData, NotFound
-from tenancy.events import (
+from tenancy.events.domain_event import (
     DefaultPaymentMethodChanged,
     PaymentMethodAdded,
     PaymentMethodRemoved,

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from models import Customer
 from repositories.account import Accounts
 from repositories.email_address import normalize_email
+from repositories.models import Customer
 from tenancy import Conflict, Database, InvalidData
 from tests.repositories.members_support import new_user
 

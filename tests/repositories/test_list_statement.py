@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from models import Customer
 from repositories.list_statement import ListShape, list_sql
+from repositories.models import Customer
 from repositories.row_mapper import row_mapper
 from tenancy import Database
 from tenancy.pagination import KeysetPage

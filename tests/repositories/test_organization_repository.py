@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from models import Membership, Organization, User
+from repositories.models import Membership, Organization, User
 from tenancy import (
     Conflict,
     Database,
@@ -18,7 +18,7 @@ from tenancy import (
     NotFound,
 )
 from tenancy.errors import LastOwnerError
-from tenancy.events import (
+from tenancy.events.domain_event import (
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from models import Product
+from repositories.models import Product
 from tenancy import Conflict, Database, InvalidData, NotFound
 from tests.repositories.payments_support import random_id
 

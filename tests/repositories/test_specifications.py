@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import PaymentLink, PaymentOrder
+from repositories.models import PaymentLink, PaymentOrder
 from repositories.payment_link_specs import PaymentLinkSpecs
 from repositories.payment_order_specs import PaymentOrderSpecs as Specs
 from tenancy import Database, InvalidData

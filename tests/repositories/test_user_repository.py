@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import text
 
-from models import User
 from repositories.account import Accounts
+from repositories.models import User
 from repositories.user import LoginResolver
 from tenancy import Database, InvalidData, NotFound
 from tests.repositories.members_support import new_user, register

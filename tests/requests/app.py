@@ -8,17 +8,17 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from models import Customer, PaymentMethod
+from repositories.models import Customer, PaymentMethod
 from tenancy import Database, current_tenant
-from tenancy.auth_settings import AuthSettings
-from tenancy.fastapi import (
+from tenancy.web.auth_settings import AuthSettings
+from tenancy.web.fastapi import (
     DATABASE_STATE_KEY,
     CurrentIdentity,
     TenantUnitOfWork,
     install_problem_handlers,
 )
-from tenancy.membership import UnitOfWorkMembershipCheck
-from tenancy.middleware import TenantMiddleware
+from tenancy.web.membership import UnitOfWorkMembershipCheck
+from tenancy.web.middleware import TenantMiddleware
 
 
 class NewCustomer(BaseModel):

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from models import Customer
+from repositories import PlatformDatabase
+from repositories.models import Customer
 from tenancy import Database, TenancySettings
 from tests.middleware.echo import client_for
 from tests.middleware.identities import create_member, create_org, jwt_settings, mint
@@ -29,7 +30,7 @@ class Tenant:
 @pytest.fixture(scope="module")
 async def service_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` for the service with a pool timeout long enough for bursts."""
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(update={"pool_size": 5, "max_overflow": 5, "pool_timeout": 60.0})
     )
     yield database

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from models import Customer
+from repositories.models import Customer
 from tenancy import Database
 from tenancy.specification import Specification
 from tests.middleware.identities import bearer, mint
@@ -63,7 +63,7 @@ async def test_refused_request_is_logged_with_tenant_operation_and_request_id(
     headers = {**bearer(factory(me, them)), "x-request-id": f"rid-{case}"}
     with caplog.at_level(logging.WARNING, logger="tenancy"):
         await client.get("/customers", headers=headers)
-    [record] = warnings_of(caplog.records, "tenancy.middleware")
+    [record] = warnings_of(caplog.records, "tenancy.web.middleware")
     assert record["operation"] == "GET /customers"
     assert record["request_id"] == f"rid-{case}"
     assert record["status"] == status

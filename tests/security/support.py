@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.engine import URL
 
-from models import Agent, Customer, Organization, PaymentOrder, Price, Product, Wallet
+from repositories.models import Agent, Customer, Organization, PaymentOrder, Price, Product, Wallet
 from tenancy import Database
 
 #: Values both tenants use on purpose: unique keys must not collide across tenants.

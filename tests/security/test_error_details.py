@@ -15,9 +15,9 @@ import uuid
 import asyncpg
 import pytest
 
-from models import Customer, PaymentMethod, Wallet
+from repositories.models import Customer, PaymentMethod, Wallet
 from tenancy import Conflict, Database, ForeignKeyViolation, InvalidData, IsolationViolation
-from tenancy.session import set_local_statement
+from tenancy.db.session import set_local_statement
 from tests.security.support import Seeded, seed_tenant
 
 pytestmark = pytest.mark.security

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from models import Customer, PaymentOrder, Product, WalletTransaction
+from repositories.models import Customer, PaymentOrder, Product, WalletTransaction
 from tenancy import Conflict, Database
-from tenancy.session import set_local_statement
+from tenancy.db.session import set_local_statement
 from tests.security.support import Seeded, connect, seed_tenant
 
 pytestmark = pytest.mark.security

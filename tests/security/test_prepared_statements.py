@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL
 
-from tenancy.session import set_local_statement
+from tenancy.db.session import set_local_statement
 from tests.security.support import Seeded, connect
 
 pytestmark = pytest.mark.security

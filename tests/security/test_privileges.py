@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 from sqlalchemy import select
 
-from models import TENANT_TABLES, Wallet, WalletTransaction
+from repositories.models import TENANT_TABLES, Wallet, WalletTransaction
 from tenancy import Database
-from tenancy.session import set_local_statement
+from tenancy.db.session import set_local_statement
 from tests.security.support import Seeded, seed_tenant
 
 pytestmark = pytest.mark.security

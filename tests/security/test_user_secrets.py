@@ -7,8 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from models import User
 from repositories.account import Accounts
+from repositories.models import User
 from repositories.user import LoginResolver
 from tenancy import Database, IsolationViolation
 

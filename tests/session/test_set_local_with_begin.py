@@ -9,12 +9,13 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
 
 
 @pytest.fixture
 async def single_connection_db(settings: TenancySettings) -> AsyncIterator[Database]:
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         settings.model_copy(update={"pool_size": 1, "max_overflow": 0})
     )
     yield database

@@ -14,8 +14,8 @@ import uuid
 import pytest
 from sqlalchemy import bindparam
 
-from models import Customer
 from repositories.list_statement import ListShape, list_sql
+from repositories.models import Customer
 from repositories.row_mapper import row_mapper
 from tenancy import Database
 from tenancy.pagination import KeysetPage

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tenancy import KafkaSettings
-from tenancy.events import PaymentOrderStatusChanged
-from tenancy.kafka import EventConsumer, KafkaPublisher
-from tenancy.publisher import EVENT_ID_HEADER, Message
+from tenancy.events.domain_event import PaymentOrderStatusChanged
+from tenancy.relay.kafka import EventConsumer, KafkaPublisher
+from tenancy.relay.publisher import EVENT_ID_HEADER, Message
 from tests.events.test_kafka import change, message_of
 
 pytestmark = pytest.mark.security

@@ -19,15 +19,15 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from sqlalchemy import text
 
-from models import Wallet
+from repositories.models import Wallet
+from repositories.wallets.chain_database import ChainDatabase
+from repositories.wallets.chain_settings import ChainConfig, ChainSettings
+from repositories.wallets.custody import CHALLENGE_TTL, new_challenge, sign_challenge
+from repositories.wallets.service import WalletService
+from repositories.wallets.signer import LocalKeySigner
+from repositories.wallets.web3_gateway import Web3Gateway
 from tenancy import Database
-from tenancy.chain_database import ChainDatabase
-from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.custody import CHALLENGE_TTL, new_challenge, sign_challenge
 from tenancy.errors import Conflict, InvalidData, IsolationViolation
-from tenancy.signer import LocalKeySigner
-from tenancy.wallet_service import WalletService
-from tenancy.web3_gateway import Web3Gateway
 from tests.wallets.conftest import (  # noqa: F401
     TESTER_REJECTIONS,
     TestChain,

@@ -19,7 +19,8 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from models import Customer, Organization
+from repositories import PlatformDatabase
+from repositories.models import Customer, Organization
 from repositories.payment_link_resolver import PaymentLinkResolver
 from repositories.user import LoginResolver
 from tenancy import Database, NotFound, TenancySettings
@@ -43,7 +44,7 @@ def _one_connection(settings: TenancySettings) -> TenancySettings:
 @pytest.fixture
 async def one_connection_db(settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` whose pool holds exactly one connection."""
-    database = await Database.connect(_one_connection(settings))
+    database = await PlatformDatabase.connect(_one_connection(settings))
     yield database
     await database.dispose()
 
@@ -65,7 +66,7 @@ async def bounced_db(settings: TenancySettings, pgbouncer: Bouncer) -> AsyncIter
             "pooler": "pgbouncer-transaction",
         }
     )
-    database = await Database.connect(_one_connection(bounced))
+    database = await PlatformDatabase.connect(_one_connection(bounced))
     yield database
     await database.dispose()
 

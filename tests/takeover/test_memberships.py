@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import URL
 
-from models import Membership, User
 from repositories import Accounts, LoginResolver
+from repositories.models import Membership, User
 from tenancy import Conflict, Database, InvalidData, IsolationViolation, NotFound
-from tenancy.membership import UnitOfWorkMembershipCheck
+from tenancy.web.membership import UnitOfWorkMembershipCheck
 
 pytestmark = pytest.mark.security
 

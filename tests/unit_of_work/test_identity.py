@@ -9,9 +9,9 @@ from typing import ClassVar
 
 import pytest
 
-from models import Customer
+from repositories.models import Customer
 from tenancy import Database
-from tenancy.events import DomainEvent
+from tenancy.events.domain_event import DomainEvent
 from tests.unit_of_work.outbox_support import outbox_event_types
 
 

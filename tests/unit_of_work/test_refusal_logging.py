@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from models import Customer, PaymentMethod
+from repositories.models import Customer, PaymentMethod
 from tenancy import Database, ForeignKeyViolation, IsolationViolation
 from tenancy.context import operation, request_context
 

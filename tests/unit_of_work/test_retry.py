@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from models import Customer
+from repositories.models import Customer
 from repositories.unit_of_work import PlatformUnitOfWork
 from tenancy import Database, RetryableError
 from tenancy.retry import run_with_retry

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import text
 
-from models import Customer
+from repositories import PlatformDatabase
+from repositories.models import Customer
 from tenancy import (
     Conflict,
     Database,
@@ -19,8 +20,8 @@ from tenancy import (
     TenancySettings,
     TenantContextRequired,
 )
-from tenancy.engine import create_engine
-from tenancy.events import DomainEvent
+from tenancy.db.engine import create_engine
+from tenancy.events.domain_event import DomainEvent
 from tenancy.specification import Specification
 from tests.unit_of_work.outbox_support import outbox_event_types
 
@@ -42,7 +43,7 @@ def dispatcher(db: Database) -> RecordingDispatcher:
 
 
 def uow_db(db: Database, dispatcher: RecordingDispatcher) -> Database:
-    return Database(db.engine, db.settings, dispatcher=dispatcher)
+    return PlatformDatabase(db.engine, db.settings, dispatcher=dispatcher)
 
 
 async def test_commit_persists_changes(db: Database, org_a: uuid.UUID) -> None:
@@ -177,7 +178,7 @@ async def test_unreachable_database_is_a_typed_error(settings: TenancySettings) 
     unreachable = settings.model_copy(
         update={"database_url": "postgresql+asyncpg://tenancy_app:x@127.0.0.1:1/nowhere"}
     )
-    database = Database(create_engine(unreachable), unreachable)
+    database = PlatformDatabase(create_engine(unreachable), unreachable)
     try:
         with pytest.raises(DatabaseUnavailable):
             async with database.unit_of_work(uuid.uuid4()) as uow:
@@ -210,7 +211,7 @@ async def test_finished_unit_of_work_is_freed_without_the_garbage_collector(
 async def test_connection_lost_mid_transaction_is_a_typed_error_and_the_pool_recovers(
     settings: TenancySettings, org_a: uuid.UUID, path: str
 ) -> None:
-    database = Database(create_engine(settings), settings)
+    database = PlatformDatabase(create_engine(settings), settings)
     try:
         with pytest.raises(DatabaseUnavailable):
             async with database.unit_of_work(org_a) as uow:

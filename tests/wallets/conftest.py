@@ -16,12 +16,13 @@ from eth_utils.exceptions import ValidationError
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
+from repositories import PlatformDatabase
+from repositories.wallets.chain_database import ChainDatabase
+from repositories.wallets.chain_settings import ChainConfig, ChainSettings
+from repositories.wallets.service import WalletService
+from repositories.wallets.signer import LocalKeySigner
+from repositories.wallets.web3_gateway import Web3Gateway
 from tenancy import Database, TenancySettings
-from tenancy.chain_database import ChainDatabase
-from tenancy.chain_settings import ChainConfig, ChainSettings
-from tenancy.signer import LocalKeySigner
-from tenancy.wallet_service import WalletService
-from tenancy.web3_gateway import Web3Gateway
 
 #: What eth-tester raises where a node would answer with an RPC error.
 TESTER_REJECTIONS = (ValidationError, TesterValidationError, TransactionFailed)
@@ -136,7 +137,7 @@ def signer() -> LocalKeySigner:
 @pytest.fixture
 def outbox_db(db: Database) -> Database:
     """The test ``Database`` with units of work that write their events to the outbox."""
-    return Database(db.engine, db.settings)
+    return PlatformDatabase(db.engine, db.settings)
 
 
 @pytest.fixture(scope="session")

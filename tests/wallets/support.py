@@ -10,12 +10,12 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
-from models import OutboxEvent, Wallet, WalletTransaction
+from repositories.models import OutboxEvent, Wallet, WalletTransaction
+from repositories.wallets.chain import SignedTransaction, UnsignedTransaction
+from repositories.wallets.custody import sign_challenge
+from repositories.wallets.service import WalletService
+from repositories.wallets.signer import LocalKeySigner
 from tenancy import Database
-from tenancy.chain import SignedTransaction, UnsignedTransaction
-from tenancy.custody import sign_challenge
-from tenancy.signer import LocalKeySigner
-from tenancy.wallet_service import WalletService
 
 ETHER = 10**18
 

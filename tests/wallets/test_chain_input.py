@@ -8,10 +8,10 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from tenancy.chain import NATIVE, UnsignedTransaction, parse_address, parse_tx_hash
-from tenancy.chain_settings import ChainConfig, ChainSettings
+from repositories.wallets.chain import NATIVE, UnsignedTransaction, parse_address, parse_tx_hash
+from repositories.wallets.chain_settings import ChainConfig, ChainSettings
+from repositories.wallets.signer import LocalKeySigner
 from tenancy.errors import InvalidData, IsolationViolation
-from tenancy.signer import LocalKeySigner
 
 CHECKSUMMED = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"

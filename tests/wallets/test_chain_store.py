@@ -10,9 +10,9 @@ from eth_account import Account
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from repositories.wallets.chain_database import ChainDatabase
+from repositories.wallets.chain_store import ChainStore, Owner
 from tenancy import Database
-from tenancy.chain_database import ChainDatabase
-from tenancy.chain_store import ChainStore, Owner
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import pytest
 from eth_account import Account
 from sqlalchemy import text
 
-from models.enums import TransactionStatus
+from repositories.models.enums import TransactionStatus
+from repositories.wallets.chain import NATIVE
+from repositories.wallets.chain_database import ChainDatabase
+from repositories.wallets.custody import new_challenge, sign_challenge
+from repositories.wallets.service import WalletService
 from tenancy import Database
-from tenancy.chain import NATIVE
-from tenancy.chain_database import ChainDatabase
-from tenancy.custody import new_challenge, sign_challenge
 from tenancy.errors import InvalidData
-from tenancy.wallet_service import WalletService
 from tests.wallets.support import ETHER, events, new_wallet, transactions
 
 

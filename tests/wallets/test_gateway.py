@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tenancy.chain import NATIVE, NATIVE_LOG_INDEX, ChainError, TransactionRejected
-from tenancy.chain_settings import ChainConfig
-from tenancy.web3_gateway import Web3Gateway
+from repositories.wallets.chain import NATIVE, NATIVE_LOG_INDEX, ChainError, TransactionRejected
+from repositories.wallets.chain_settings import ChainConfig
+from repositories.wallets.web3_gateway import Web3Gateway
 from tests.wallets.support import sign_with
 
 ETHER = 10**18

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from models.enums import TransactionDirection, TransactionStatus
+from repositories.models.enums import TransactionDirection, TransactionStatus
+from repositories.wallets.chain import NATIVE_LOG_INDEX
+from repositories.wallets.chain_database import ChainDatabase
+from repositories.wallets.chain_settings import ChainConfig, ChainSettings
+from repositories.wallets.service import WalletService
+from repositories.wallets.signer import LocalKeySigner
+from repositories.wallets.web3_gateway import Web3Gateway
 from tenancy import Database
-from tenancy.chain import NATIVE_LOG_INDEX
-from tenancy.chain_database import ChainDatabase
-from tenancy.chain_settings import ChainConfig, ChainSettings
 from tenancy.errors import InvalidData, NotFound
-from tenancy.signer import LocalKeySigner
-from tenancy.wallet_service import WalletService
-from tenancy.web3_gateway import Web3Gateway
 from tests.wallets.conftest import TESTER_REJECTIONS
 from tests.wallets.support import ETHER, events, new_wallet, transactions
 

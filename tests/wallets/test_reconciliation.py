@@ -7,9 +7,9 @@ from typing import Any
 
 from eth_account import Account
 
-from tenancy.chain import NATIVE
-from tenancy.signer import LocalKeySigner
-from tenancy.wallet_service import WalletService
+from repositories.wallets.chain import NATIVE
+from repositories.wallets.service import WalletService
+from repositories.wallets.signer import LocalKeySigner
 from tests.wallets.support import ETHER, checksummed, new_wallet, register_proven
 
 

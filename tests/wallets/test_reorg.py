@@ -7,11 +7,11 @@ from typing import Any
 
 from eth_account import Account
 
-from models.enums import TransactionStatus
+from repositories.models.enums import TransactionStatus
+from repositories.wallets.chain import NATIVE
+from repositories.wallets.service import WalletService
+from repositories.wallets.web3_gateway import Web3Gateway
 from tenancy import Database
-from tenancy.chain import NATIVE
-from tenancy.wallet_service import WalletService
-from tenancy.web3_gateway import Web3Gateway
 from tests.wallets.support import ETHER, events, new_wallet, sign_with, transactions
 
 

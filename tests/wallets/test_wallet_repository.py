@@ -8,11 +8,11 @@ import uuid
 import pytest
 from eth_account import Account
 
-from models import Agent
-from models.enums import TransactionDirection, TransactionStatus
-from repositories.wallet import RecordOutcome, TransactionFacts
+from repositories.models import Agent
+from repositories.models.enums import TransactionDirection, TransactionStatus
+from repositories.wallets.chain import NATIVE
+from repositories.wallets.repository import RecordOutcome, TransactionFacts
 from tenancy import Database
-from tenancy.chain import NATIVE
 from tenancy.errors import Conflict, ForeignKeyViolation, InvalidData, NotFound
 
 CHAIN = "repo-test"

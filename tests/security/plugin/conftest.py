@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import URL
 
-from tenancy.migration import upgrade
-from tests.security.plugin.scratch import BREAKS, execute, janitor
+from tenancy.schema.migration import upgrade
+from tests.security.plugin.gapped_database import BREAKS, execute, janitor
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from models import TENANT_TABLES
-from tenancy.testing.catalog import CATALOG_CHECKS, ROLE_CHECKS
+from repositories.models import TENANT_TABLES
+from tenancy.testing.catalog_checks import CATALOG_CHECKS, ROLE_CHECKS
 from tenancy.testing.probe import ISOLATION_CHECKS
-from tests.security.plugin.scratch import EXPECTED_GAPS, PLUGIN, plugin_args
+from tests.security.plugin.gapped_database import EXPECTED_GAPS, PLUGIN, plugin_args
 
 pytestmark = pytest.mark.security
 

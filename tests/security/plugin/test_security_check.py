@@ -1,4 +1,4 @@
-"""``tenancy.security_check``: the plugin's checks as one command with a summary."""
+"""``tenancy.testing.security_check``: the plugin's checks as one command with a summary."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.engine import URL
 
-from models import TENANT_TABLES
+from repositories.models import TENANT_TABLES
 from tenancy import TenancySettings
-from tenancy.security_check import EXIT_FAILURES, EXIT_NOT_RUN, EXIT_OK, run
-from tests.security.plugin.scratch import EXPECTED_GAPS
+from tenancy.testing.security_check import EXIT_FAILURES, EXIT_NOT_RUN, EXIT_OK, run
+from tests.security.plugin.gapped_database import EXPECTED_GAPS
 
 pytestmark = pytest.mark.security
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
 from tenancy.testing.pgbouncer import Bouncer, running_pgbouncer
 
@@ -34,6 +35,6 @@ def bounced_settings(settings: TenancySettings, pgbouncer: Bouncer) -> TenancySe
 @pytest.fixture
 async def bounced_db(bounced_settings: TenancySettings) -> AsyncIterator[Database]:
     """A ``Database`` through pgbouncer, configured with ``pooler="pgbouncer-transaction"``."""
-    database = await Database.connect(bounced_settings)
+    database = await PlatformDatabase.connect(bounced_settings)
     yield database
     await database.dispose()

@@ -18,8 +18,9 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from repositories import PlatformDatabase
 from tenancy import Database, DatabaseUnavailable, IsolationViolation, TenancySettings
-from tenancy.session import set_local_statement
+from tenancy.db.session import set_local_statement
 from tenancy.testing.pgbouncer import Bouncer
 from tests.security.support import Seeded, connect, seed_tenant
 
@@ -59,7 +60,7 @@ async def single_db(
 ) -> AsyncIterator[Database]:
     """A ``Database`` on the one-server-connection pool."""
     url = pgbouncer.url(bounced_settings.app_url(), single=True)
-    database = await Database.connect(
+    database = await PlatformDatabase.connect(
         bounced_settings.model_copy(
             update={"database_url": url.render_as_string(hide_password=False)}
         )
@@ -85,7 +86,7 @@ async def test_default_settings_are_refused_by_pgbouncer_at_startup(
         }
     )
     with pytest.raises(DatabaseUnavailable) as raised:
-        await Database.connect(direct)
+        await PlatformDatabase.connect(direct)
     assert "unsupported startup parameter" in str(raised.value.__cause__)
 
 
@@ -114,7 +115,7 @@ async def test_pooler_setting_survives_a_change_of_server_connection(
     pair: tuple[Seeded, Seeded],
 ) -> None:
     a = pair[0]
-    database = await Database.connect(bounced_settings.model_copy(update={"pool_size": 1}))
+    database = await PlatformDatabase.connect(bounced_settings.model_copy(update={"pool_size": 1}))
     holder = await connect(pgbouncer.url(settings.app_url()), statement_cache_size=0)
     query = text("SELECT email FROM customers")
     try:

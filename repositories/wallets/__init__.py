@@ -1,0 +1,1 @@
+"""Crypto wallets: the wallet repository, the chain vocabulary and gateway, the deposit scanner."""

@@ -1,0 +1,1 @@
+"""The database layer: engines, tenant transactions, sessions and the unit-of-work base."""

@@ -1,0 +1,1 @@
+"""Domain events: their records, the transactional outbox, and in-process subscribers."""

@@ -1,0 +1,275 @@
+"""The transactional outbox, relay side: claim, settle and retain outbox rows.
+
+The relay connects as tenancy_relay (BYPASSRLS, privileges on this table only)
+and never advances a cursor ("ids above the last seen" skips a row whose
+transaction commits late): a row is claimable while it is pending and its
+``available_at`` has passed. Claiming moves ``available_at`` to the end of the
+lease, so one condition covers "never tried", "lease of a crashed relay ran out"
+and "back-off elapsed".
+
+Order per aggregate, with any number of relays:
+
+* claims are serialized by a transaction-scoped advisory lock (a claim is one
+  short statement; sending and settling still run in parallel), so a claim
+  always sees the leases of the claims before it;
+* an aggregate with any pending row that is not claimable (leased elsewhere, or
+  backing off) or with a dead row is skipped entirely, so its later events cannot
+  overtake; a dead row holds its aggregate until an operator re-queues or
+  discards it (``tenancy.relay.admin``);
+* a claim takes rows in (occurred_at, position) order, so with an aggregate's
+  later row it also takes every earlier one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenancy.errors import raise_translated
+from tenancy.events.outbox_table import OutboxStatus
+from tenancy.relay.settings import RelaySettings
+
+#: Any fixed bigint; advisory locks are per database. ("tenancy" in ASCII.)
+CLAIM_LOCK_KEY = 0x74656E616E6379
+
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# A queue table churns faster than autovacuum refreshes its statistics: right after
+# a backlog drains, the planner still believes every row is pending and scans the
+# whole table on each claim. The partial index on pending rows is always the right
+# path for a claim, so this transaction does not let the planner pick a table scan.
+_CLAIM_PLAN = text("SET LOCAL enable_seqscan = off")
+_CLAIM = text(
+    """
+    WITH blocked AS (
+        SELECT org_id, aggregate_type, aggregate_id
+        FROM outbox_events
+        WHERE status = 'pending' AND available_at > statement_timestamp()
+        UNION
+        SELECT org_id, aggregate_type, aggregate_id
+        FROM outbox_events
+        WHERE status = 'dead'
+    ), candidates AS (
+        -- No row locks here: with FOR UPDATE between them, Postgres cannot use a
+        -- bounded (top-N) sort and sorts every pending row instead.
+        SELECT o.org_id, o.id
+        FROM outbox_events AS o
+        WHERE o.status = 'pending'
+          AND o.available_at <= statement_timestamp()
+          AND NOT EXISTS (
+              SELECT 1 FROM blocked AS b
+              WHERE b.org_id = o.org_id
+                AND b.aggregate_type = o.aggregate_type
+                AND b.aggregate_id = o.aggregate_id
+          )
+        ORDER BY o.occurred_at, o.position
+        LIMIT :limit
+    ), picked AS (
+        SELECT o.org_id, o.id
+        FROM outbox_events AS o
+        JOIN candidates AS c ON o.org_id = c.org_id AND o.id = c.id
+        FOR UPDATE OF o SKIP LOCKED
+    )
+    UPDATE outbox_events AS o
+    SET claimed_by = :relay_id,
+        claimed_until = statement_timestamp() + make_interval(secs => :lease),
+        available_at = statement_timestamp() + make_interval(secs => :lease)
+    FROM picked
+    WHERE o.org_id = picked.org_id AND o.id = picked.id
+    RETURNING o.org_id, o.id, o.aggregate_type, o.aggregate_id, o.event_type,
+              o.payload::text AS payload, o.attempts, o.occurred_at, o.position
+    """
+)
+_KEYS = "unnest(CAST(:org_ids AS uuid[]), CAST(:ids AS uuid[])) AS k(org_id, id)"
+_MARK_PUBLISHED = text(
+    f"""
+    UPDATE outbox_events AS o
+    SET status = 'published', published_at = statement_timestamp(),
+        claimed_by = NULL, claimed_until = NULL
+    FROM {_KEYS}
+    WHERE o.org_id = k.org_id AND o.id = k.id AND o.status = 'pending'
+    """
+)
+_RELEASE = text(
+    f"""
+    UPDATE outbox_events AS o
+    SET available_at = statement_timestamp(), claimed_by = NULL, claimed_until = NULL
+    FROM {_KEYS}
+    WHERE o.org_id = k.org_id AND o.id = k.id
+      AND o.status = 'pending' AND o.claimed_by = :relay_id
+    """
+)
+_FAIL = text(
+    """
+    UPDATE outbox_events AS o
+    SET attempts = k.attempts, status = k.status, last_error = k.error,
+        available_at = statement_timestamp() + make_interval(secs => k.delay),
+        claimed_by = NULL, claimed_until = NULL
+    FROM unnest(CAST(:org_ids AS uuid[]), CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
+                CAST(:statuses AS text[]), CAST(:errors AS text[]), CAST(:delays AS float8[]))
+         AS k(org_id, id, attempts, status, error, delay)
+    WHERE o.org_id = k.org_id AND o.id = k.id
+      AND o.status = 'pending' AND o.claimed_by = :relay_id
+    """
+)
+_DELETE_PUBLISHED = text(
+    """
+    DELETE FROM outbox_events AS o
+    USING (
+        SELECT org_id, id FROM outbox_events
+        WHERE status = 'published'
+          AND published_at < statement_timestamp() - make_interval(secs => :age)
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ) AS old
+    WHERE o.org_id = old.org_id AND o.id = old.id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """An outbox row leased to this relay; ``payload`` is the stored JSON text."""
+
+    org_id: uuid.UUID
+    id: uuid.UUID
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A claimed event the broker did not acknowledge.
+
+    A ``transient`` failure (the broker away, restarting, electing a leader) is
+    not the event's fault: it is retried after ``delay`` without using up an
+    attempt, however long it lasts. Any other failure (too large, invalid,
+    not authorized) uses up one; the last attempt dead-letters the event.
+    """
+
+    event: ClaimedEvent
+    error: str
+    transient: bool = False
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """What happened to a failed event: when it is retried, or that it is dead."""
+
+    failure: Failure
+    attempts: int
+    dead: bool
+    delay: float
+
+
+class RelayOutbox:
+    """The relay's statements on ``outbox_events``, run as the relay role."""
+
+    def __init__(self, engine: AsyncEngine, settings: RelaySettings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    async def claim(self) -> list[ClaimedEvent]:
+        """Lease up to ``batch_size`` claimable events, oldest first."""
+        settings = self.settings
+        params = {
+            "limit": settings.batch_size,
+            "relay_id": settings.relay_id,
+            "lease": settings.lease_seconds,
+        }
+        async with _translated(), self.engine.begin() as connection:
+            # A statement of its own: the claim's snapshot is taken after the lock.
+            await connection.execute(_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
+            await connection.execute(_CLAIM_PLAN)
+            result = await connection.execute(_CLAIM, params)
+        # RETURNING follows no ORDER BY; the relay sends in outbox order.
+        rows = sorted(result.all(), key=lambda row: (row.occurred_at, row.position))
+        return [
+            ClaimedEvent(
+                org_id=row.org_id,
+                id=row.id,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+                event_type=row.event_type,
+                payload=row.payload,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    def plan_retry(self, failure: Failure) -> Retry:
+        """Decide the next attempt count, delay and whether ``failure`` dead-letters."""
+        if failure.transient:
+            return Retry(failure, failure.event.attempts, dead=False, delay=failure.delay)
+        attempts = failure.event.attempts + 1
+        dead = attempts >= self.settings.max_attempts
+        delay = 0.0 if dead else self.settings.backoff(attempts)
+        return Retry(failure, attempts, dead, delay)
+
+    async def settle(
+        self,
+        published: Sequence[ClaimedEvent],
+        retries: Sequence[Retry],
+        released: Sequence[ClaimedEvent],
+    ) -> None:
+        """Record a batch's outcome in one transaction.
+
+        ``published`` rows were acknowledged by the broker; ``retries`` come from
+        ``plan_retry``; ``released`` rows were not sent and become claimable at once
+        (behind any failed earlier event of their aggregate, which blocks them
+        while it backs off or is dead).
+        """
+        async with _translated(), self.engine.begin() as connection:
+            if published:
+                await connection.execute(_MARK_PUBLISHED, _keys(published))
+            if released:
+                params = {**_keys(released), "relay_id": self.settings.relay_id}
+                await connection.execute(_RELEASE, params)
+            if retries:
+                await connection.execute(_FAIL, self._fail_params(retries))
+
+    def _fail_params(self, retries: Sequence[Retry]) -> dict[str, Any]:
+        return {
+            **_keys([r.failure.event for r in retries]),
+            "attempts": [r.attempts for r in retries],
+            "statuses": [
+                OutboxStatus.DEAD.value if r.dead else OutboxStatus.PENDING.value for r in retries
+            ],
+            # Broker messages are short; cap them anyway, the column is for people.
+            "errors": [r.failure.error[:2000] for r in retries],
+            "delays": [r.delay for r in retries],
+            "relay_id": self.settings.relay_id,
+        }
+
+    async def delete_published(self) -> int:
+        """Delete published rows older than the retention, in bounded batches."""
+        params = {"age": self.settings.retention_seconds, "limit": self.settings.retention_batch}
+        deleted = 0
+        while True:
+            async with _translated(), self.engine.begin() as connection:
+                count = (await connection.execute(_DELETE_PUBLISHED, params)).rowcount
+            deleted += count
+            if count < self.settings.retention_batch:
+                return deleted
+
+
+def _keys(events: Sequence[ClaimedEvent]) -> dict[str, list[uuid.UUID]]:
+    return {"org_ids": [e.org_id for e in events], "ids": [e.id for e in events]}
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        raise_translated(exc)
+        raise

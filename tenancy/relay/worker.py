@@ -1,0 +1,380 @@
+"""The outbox relay: publishes committed events to the broker, at least once, in order.
+
+One pass claims a batch (see ``tenancy.relay.claims`` for why claims keep each
+aggregate's order across relays), publishes it, and records the outcome. Inside
+a batch the events of one aggregate are sent in *rounds*: the n-th event of an
+aggregate goes out only after its (n-1)-th was acknowledged, while different
+aggregates share each round, so a batch costs one round trip per event of its
+busiest aggregate. A failure therefore never lets a later event of the same
+aggregate overtake an earlier one, even without an idempotent producer.
+
+An event that fails stops its aggregate for the rest of the batch, and the
+outbox keeps it stopped: while the event backs off, and for good once it is
+dead-lettered, until an operator re-queues or discards it (``tenancy relay
+requeue|discard``). Broker errors are transient unless known to be permanent
+(``tenancy.relay.kafka``); transient ones are retried without using up attempts, so
+a broker outage of any length dead-letters nothing.
+
+Rows are marked published only after the broker acknowledged them. A crash
+leaves its rows leased until the lease runs out; cancellation and ``stop()``
+release them at once. Either way a row is sent again, never lost: consumers
+de-duplicate by event id (``EventConsumer`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Self
+
+from tenancy.db.engine import create_engine
+from tenancy.errors import ConfigurationError, DatabaseUnavailable, RetryableError
+from tenancy.events.outbox import OUTBOX_CHANNEL
+from tenancy.log import get_logger
+from tenancy.relay.admin import RelayAdmin
+from tenancy.relay.claims import ClaimedEvent, Failure, RelayOutbox
+from tenancy.relay.kafka import KafkaPublisher
+from tenancy.relay.log import log_blocked, log_failure
+from tenancy.relay.notifications import Listener
+from tenancy.relay.publisher import (
+    AGGREGATE_TYPE_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    ORG_ID_HEADER,
+    BrokerUnavailable,
+    Message,
+    Publisher,
+    PublishError,
+)
+from tenancy.relay.settings import KafkaSettings, RelaySettings, relay_url
+from tenancy.settings import TenancySettings
+
+logger = get_logger(__name__)
+
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+# Stop opening new rounds once this share of the lease is used: the rest of the
+# batch is released rather than risk another relay claiming it mid-send.
+_LEASE_BUDGET = 0.8
+# Per-aggregate memory of consecutive transient failures (for their back-off); an
+# aggregate another relay took over is never cleared here, so the map is capped.
+_TRANSIENT_MEMORY = 10_000
+# How many blocked aggregates one periodic report names in the log.
+_BLOCKED_REPORT = 20
+
+AggregateKey = tuple[uuid.UUID, str, str]
+
+
+def to_message(event: ClaimedEvent, topic_prefix: str) -> Message:
+    """Build the record for ``event``: topic per aggregate type, key = aggregate id.
+
+    Raises:
+        PublishError: (not retriable) the topic name is not one Kafka accepts.
+    """
+    topic = f"{topic_prefix}{event.aggregate_type}"
+    if _TOPIC.match(topic) is None:
+        raise PublishError(f"invalid topic name {topic!r}", retriable=False)
+    return Message(
+        topic=topic,
+        key=event.aggregate_id.encode(),
+        value=event.payload.encode(),
+        headers=(
+            (EVENT_ID_HEADER, str(event.id).encode()),
+            (EVENT_TYPE_HEADER, event.event_type.encode()),
+            (ORG_ID_HEADER, str(event.org_id).encode()),
+            (AGGREGATE_TYPE_HEADER, event.aggregate_type.encode()),
+        ),
+    )
+
+
+@dataclass
+class RelayStats:
+    """Counters since the relay started."""
+
+    claims: int = 0
+    batches: int = 0
+    published: int = 0
+    retried: int = 0
+    dead: int = 0
+    #: Failures that used up no attempt (the broker away or restarting).
+    transient: int = 0
+    #: Passes that found the broker or database away and paused the relay.
+    pauses: int = 0
+
+
+class Relay:
+    """Moves outbox rows to the broker until stopped or cancelled."""
+
+    def __init__(
+        self,
+        outbox: RelayOutbox,
+        publisher: Publisher,
+        *,
+        send_timeout: float,
+        listener: Listener | None = None,
+    ) -> None:
+        """Wire the relay; ``send_timeout`` bounds one round of sends.
+
+        Raises:
+            ConfigurationError: the lease is too short to cover a round of sends.
+        """
+        self.settings = outbox.settings
+        if self.settings.lease_seconds * _LEASE_BUDGET <= send_timeout:
+            raise ConfigurationError("lease_seconds must exceed the send timeout by 25% or more")
+        self.outbox = outbox
+        self.publisher = publisher
+        self.send_timeout = send_timeout
+        self.listener = listener
+        self.stats = RelayStats()
+        #: Set while the relay is caught up and waits for a notification or its poll.
+        self.idle = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        # Current back-off while the broker or database is away; 0 when healthy.
+        self._backoff = 0.0
+        # Consecutive transient failures per aggregate: their retries back off too.
+        self._transient: dict[AggregateKey, int] = {}
+
+    def stop(self) -> None:
+        """Ask the relay to finish the round in flight, release the rest and return."""
+        self._stopped.set()
+        self._wake.set()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Self]:
+        """Run the relay in a background task for the enclosed block, then stop it."""
+        task = asyncio.create_task(self.run(), name=f"relay {self.settings.relay_id}")
+        try:
+            yield self
+        finally:
+            self.stop()
+            await task
+
+    async def run(self) -> None:
+        """Relay until ``stop()`` or cancellation, waking on NOTIFY or every poll interval."""
+        listening = None
+        if self.listener is not None:
+            listening = asyncio.create_task(self.listener.run(self._wake.set))
+        loop = asyncio.get_running_loop()
+        next_retention = loop.time()
+        try:
+            while not self._stopped.is_set():
+                try:
+                    if loop.time() >= next_retention:
+                        await self._delete_published()
+                        await self._report_blocked()
+                        next_retention = loop.time() + self.settings.retention_interval
+                    count = await self.relay_once()
+                except (BrokerUnavailable, DatabaseUnavailable, RetryableError) as exc:
+                    delay = self._back_off()
+                    self.stats.pauses += 1
+                    logger.warning("relay paused for %.1fs: %s", delay, exc)
+                    await self._pause(delay)
+                    continue
+                if self._backoff:
+                    await self._pause(self._backoff)
+                elif count < self.settings.batch_size:
+                    await self._idle()
+        finally:
+            if listening is not None:
+                listening.cancel()
+                await asyncio.wait([listening])
+
+    async def relay_once(self) -> int:
+        """Claim, publish and settle one batch; return how many events it held.
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached (nothing was claimed).
+            DatabaseUnavailable: the database cannot be reached.
+            RetryableError: a claim or settle hit a deadlock; the next pass retries.
+        """
+        self._wake.clear()
+        await self.publisher.start()
+        batch = await self.outbox.claim()
+        self.stats.claims += 1
+        if not batch:
+            self._backoff = 0.0
+            return 0
+        published: list[ClaimedEvent] = []
+        failures: list[Failure] = []
+        try:
+            await self._publish_in_rounds(batch, published, failures)
+        except BaseException:
+            # Cancelled (or broken) mid-batch: keep what was acknowledged and hand
+            # the rest back now instead of when the lease runs out.
+            try:
+                await self._settle(batch, published, failures)
+            except Exception:
+                logger.exception("could not settle an interrupted batch; its lease will expire")
+            raise
+        await self._settle(batch, published, failures)
+        return len(batch)
+
+    async def _publish_in_rounds(
+        self, batch: Sequence[ClaimedEvent], published: list[ClaimedEvent], failures: list[Failure]
+    ) -> None:
+        chains: dict[AggregateKey, deque[ClaimedEvent]] = {}
+        for event in batch:
+            key = (event.org_id, event.aggregate_type, event.aggregate_id)
+            chains.setdefault(key, deque()).append(event)
+        deadline = asyncio.get_running_loop().time() + self.settings.lease_seconds * _LEASE_BUDGET
+        while chains and not self._stopped.is_set():
+            if asyncio.get_running_loop().time() + self.send_timeout > deadline:
+                return  # what is left is released by _settle
+            heads: list[ClaimedEvent] = []
+            messages: list[Message] = []
+            for chain in chains.values():
+                try:
+                    messages.append(to_message(chain[0], self.settings.topic_prefix))
+                except PublishError as exc:
+                    failures.append(Failure(chain[0], str(exc)))
+                    chain.clear()  # its later events wait behind it (released, blocked)
+                    continue
+                heads.append(chain[0])
+            results = await self.publisher.publish(messages) if messages else []
+            self._round_done(heads, results, chains, published, failures)
+            chains = {key: chain for key, chain in chains.items() if chain}
+
+    def _round_done(
+        self,
+        heads: Sequence[ClaimedEvent],
+        results: Sequence[PublishError | None],
+        chains: dict[AggregateKey, deque[ClaimedEvent]],
+        published: list[ClaimedEvent],
+        failures: list[Failure],
+    ) -> None:
+        # Nothing acknowledged and every error transient: the broker is away, and the
+        # whole relay backs off (not only these events).
+        outage = bool(results) and all(r is not None and r.retriable for r in results)
+        delay = self._back_off() if outage else 0.0
+        if any(r is None for r in results):
+            self._backoff = 0.0
+        if len(self._transient) > _TRANSIENT_MEMORY:
+            self._transient.clear()
+        for event, error in zip(heads, results, strict=True):
+            key = (event.org_id, event.aggregate_type, event.aggregate_id)
+            chain = chains[key]
+            if error is None:
+                published.append(chain.popleft())
+                self._transient.pop(key, None)
+                continue
+            # Whatever the error, the aggregate stops here: its later events must
+            # not overtake this one (they are released, and blocked while it waits).
+            chain.clear()
+            if error.retriable:
+                count = self._transient.get(key, 0) + 1
+                self._transient[key] = count
+                wait = max(delay, self.settings.backoff(count))
+                failures.append(Failure(event, str(error), transient=True, delay=wait))
+            else:
+                self._transient.pop(key, None)
+                failures.append(Failure(event, str(error)))
+
+    async def _settle(
+        self, batch: Sequence[ClaimedEvent], published: list[ClaimedEvent], failures: list[Failure]
+    ) -> None:
+        done = {(e.org_id, e.id) for e in published}
+        done.update((f.event.org_id, f.event.id) for f in failures)
+        released = [e for e in batch if (e.org_id, e.id) not in done]
+        retries = [self.outbox.plan_retry(failure) for failure in failures]
+        for retry in retries:
+            log_failure(retry)
+        await self.outbox.settle(published, retries, released)
+        self.stats.batches += 1
+        self.stats.published += len(published)
+        self.stats.dead += sum(1 for r in retries if r.dead)
+        self.stats.retried += sum(1 for r in retries if not r.dead)
+        self.stats.transient += sum(1 for r in retries if r.failure.transient)
+
+    async def _delete_published(self) -> None:
+        deleted = await self.outbox.delete_published()
+        if deleted:
+            logger.info("deleted %d published outbox rows past retention", deleted)
+
+    async def _report_blocked(self) -> None:
+        # Repeated on every maintenance pass: a stopped aggregate needs a person.
+        for aggregate in await RelayAdmin(self.outbox.engine).blocked(_BLOCKED_REPORT):
+            log_blocked(aggregate)
+
+    def _back_off(self) -> float:
+        settings = self.settings
+        if self._backoff:
+            self._backoff = min(self._backoff * 2, settings.backoff_max)
+        else:
+            self._backoff = settings.backoff_initial
+        return self._backoff
+
+    async def _pause(self, delay: float) -> None:
+        # Only stop() ends a pause early: notifications must not defeat the back-off.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stopped.wait()
+
+    async def _idle(self) -> None:
+        self.idle.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.poll_interval):
+                    await self._wake.wait()
+        finally:
+            self.idle.clear()
+
+
+@contextlib.asynccontextmanager
+async def open_relay(
+    settings: TenancySettings,
+    relay_settings: RelaySettings | None = None,
+    kafka_settings: KafkaSettings | None = None,
+) -> AsyncIterator[Relay]:
+    """Build a relay (engine as the relay role, Kafka producer, LISTEN) and close it after.
+
+    The relay is not started: ``await relay.run()``, or ``async with relay.running()``
+    to run it beside a service.
+    """
+    relay_settings = relay_settings or RelaySettings()
+    kafka_settings = kafka_settings or KafkaSettings()
+    url = relay_url(settings, relay_settings)
+    # The relay runs one statement at a time; two connections cover retention too.
+    engine_settings = settings.model_copy(
+        update={"pool_size": 2, "max_overflow": 0, "application_name": "tenancy-relay"}
+    )
+    engine = create_engine(engine_settings, url=url)
+    publisher = KafkaPublisher(kafka_settings)
+    listener = Listener(
+        url.set(drivername="postgresql").render_as_string(hide_password=False),
+        OUTBOX_CHANNEL,
+        application_name="tenancy-relay-listen",
+    )
+    relay = Relay(
+        RelayOutbox(engine, relay_settings),
+        publisher,
+        send_timeout=kafka_settings.send_timeout,
+        listener=listener,
+    )
+    try:
+        yield relay
+    finally:
+        await publisher.close()
+        await engine.dispose()
+
+
+async def run_relay(
+    settings: TenancySettings,
+    relay_settings: RelaySettings | None = None,
+    kafka_settings: KafkaSettings | None = None,
+) -> None:
+    """Run a relay until SIGTERM or SIGINT (finish the round, release the rest) or cancellation."""
+    async with open_relay(settings, relay_settings, kafka_settings) as relay:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, relay.stop)
+        try:
+            await relay.run()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)

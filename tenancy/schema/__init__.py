@@ -1,0 +1,1 @@
+"""What migrations install: the declarative base, the tenant mixin, policies and roles."""

@@ -1,0 +1,1 @@
+"""ASGI and FastAPI integration: the tenant middleware, token verification, problem responses."""
