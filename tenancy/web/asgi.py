@@ -87,3 +87,10 @@ async def send_problem(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+#: Where the application keeps its ``Database``: a key of the lifespan state (what
+#: the lifespan yields) or an attribute of ``app.state``. The FastAPI dependency
+#: and the middleware's default membership check read it from there per request,
+#: so the ``Database`` can be created in the lifespan, after the app is built.
+DATABASE_STATE_KEY = "tenancy_database"

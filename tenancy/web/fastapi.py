@@ -29,7 +29,6 @@ from tenancy.context import current_request_id, current_tenant
 from tenancy.db.database import Database
 from tenancy.db.unit_of_work import UnitOfWork
 from tenancy.errors import (
-    ConfigurationError,
     Conflict,
     DatabaseUnavailable,
     ForeignKeyViolation,
@@ -43,14 +42,17 @@ from tenancy.errors import (
     TenantContextRequired,
 )
 from tenancy.log import get_logger
-from tenancy.web.asgi import PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER, problem_body
-from tenancy.web.middleware import IDENTITY_STATE_KEY
+from tenancy.web.asgi import (
+    DATABASE_STATE_KEY,
+    PROBLEM_CONTENT_TYPE,
+    REQUEST_ID_HEADER,
+    problem_body,
+)
+from tenancy.web.middleware import IDENTITY_STATE_KEY, scope_database
 from tenancy.web.request_auth import RequestIdentity
 
 logger = get_logger("tenancy.web.fastapi")
 
-#: Name under which the application keeps its ``Database`` (lifespan state or app.state).
-DATABASE_STATE_KEY = "tenancy_database"
 
 #: Error class -> (status, problem slug, title, log level). First match wins, so
 #: subclasses come before their bases.
@@ -94,12 +96,7 @@ def request_database(request: Request) -> Database[UnitOfWork]:
     Raises:
         ConfigurationError: the application stored no ``Database`` under ``DATABASE_STATE_KEY``.
     """
-    found = request.scope.get("state", {}).get(DATABASE_STATE_KEY)
-    if found is None:
-        found = getattr(request.app.state, DATABASE_STATE_KEY, None)
-    if not isinstance(found, Database):
-        raise ConfigurationError(f"store the Database as {DATABASE_STATE_KEY!r} in app state")
-    return found
+    return scope_database(request.scope)
 
 
 async def tenant_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:

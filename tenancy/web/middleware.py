@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenancy.context import operation, request_context, tenant_context
+from tenancy.db.database import Database
 from tenancy.errors import (
     ConfigurationError,
     DatabaseUnavailable,
@@ -29,6 +30,7 @@ from tenancy.errors import (
 )
 from tenancy.log import get_logger
 from tenancy.web.asgi import (
+    DATABASE_STATE_KEY,
     REQUEST_ID_HEADER,
     ASGIApp,
     Message,
@@ -42,7 +44,7 @@ from tenancy.web.asgi import (
 )
 from tenancy.web.auth_settings import AuthSettings
 from tenancy.web.jwks import KeySource
-from tenancy.web.membership import MembershipCheck
+from tenancy.web.membership import MembershipCheck, UnitOfWorkMembershipCheck
 from tenancy.web.request_auth import RequestIdentity, TokenVerifier, resolve_identity
 
 logger = get_logger("tenancy.web.middleware")
@@ -67,11 +69,11 @@ class TenantMiddleware:
     ) -> None:
         """Wrap ``app``; ``keys`` replaces the key source the settings configure.
 
-        Raises:
-            ConfigurationError: membership checks are required but no ``membership`` given.
+        Without ``membership`` (and with ``require_membership`` on), each request is
+        checked through the application's ``Database``, found in the lifespan state
+        or ``app.state`` under ``DATABASE_STATE_KEY``: it may be created in the
+        lifespan, after the app and its middleware are built.
         """
-        if settings.require_membership and membership is None:
-            raise ConfigurationError("require_membership is on but no MembershipCheck was given")
         self.app = app
         self._settings = settings
         self._membership = membership
@@ -96,9 +98,10 @@ class TenantMiddleware:
                 _log_rejection(exc, op, request_id)
                 await _refuse(scope, send, exc, request_id, bearer=self._verifier is not None)
                 return
-            except DatabaseUnavailable:
+            except DatabaseUnavailable as exc:
                 logger.error(
-                    "membership check failed: database unavailable",
+                    "membership check failed: %s",
+                    exc,
                     extra={"request_id": request_id},
                 )
                 await _unavailable(scope, send, request_id)
@@ -107,7 +110,8 @@ class TenantMiddleware:
 
     async def _identify(self, scope: Scope) -> RequestIdentity:
         identity = await resolve_identity(scope, self._settings, self._verifier)
-        if self._membership is not None and not await self._membership.is_member(
+        membership = self._membership_check(scope)
+        if membership is not None and not await membership.is_member(
             identity.org_id, identity.user_id
         ):
             raise TenantForbidden(
@@ -115,6 +119,15 @@ class TenantMiddleware:
                 org_id=identity.org_id,
             )
         return identity
+
+    def _membership_check(self, scope: Scope) -> MembershipCheck | None:
+        if self._membership is not None or not self._settings.require_membership:
+            return self._membership
+        try:
+            return UnitOfWorkMembershipCheck(scope_database(scope))
+        except ConfigurationError as exc:
+            # Fail closed: no membership can be checked, so no request is admitted.
+            raise DatabaseUnavailable(str(exc)) from exc
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, identity: RequestIdentity, rid: str
@@ -205,3 +218,19 @@ async def _unavailable(scope: Scope, send: Send, request_id: str) -> None:
 
 
 __all__ = ["IDENTITY_STATE_KEY", "RequestIdentity", "TenantMiddleware"]
+
+
+def scope_database(scope: Scope) -> Database[Any]:
+    """Return the application's ``Database`` from the lifespan state or ``app.state``.
+
+    Raises:
+        ConfigurationError: the application stored no ``Database`` under ``DATABASE_STATE_KEY``.
+    """
+    found = scope.get("state", {}).get(DATABASE_STATE_KEY)
+    if found is None:
+        found = getattr(getattr(scope.get("app"), "state", None), DATABASE_STATE_KEY, None)
+    if not isinstance(found, Database):
+        raise ConfigurationError(
+            f"no Database in the lifespan state or app.state under {DATABASE_STATE_KEY!r}"
+        )
+    return found

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
-import pytest
 
-from tenancy import ConfigurationError, Database, current_tenant
-from tenancy.web.asgi import Message, Receive, Scope, Send
+from tenancy import Database, current_tenant
+from tenancy.web.asgi import DATABASE_STATE_KEY, Message, Receive, Scope, Send
 from tenancy.web.membership import UnitOfWorkMembershipCheck
 from tenancy.web.middleware import TenantMiddleware
 from tests.middleware.echo import client_for, echo_app
@@ -106,6 +106,33 @@ async def test_membership_check_can_be_switched_off_for_trusted_tokens(
     assert response.json()["tenant"] == str(org_a)
 
 
-def test_membership_check_is_required_unless_switched_off() -> None:
-    with pytest.raises(ConfigurationError):
-        TenantMiddleware(echo_app, settings=jwt_settings())
+def _with_lifespan_state(app: Any, state: dict[str, Any]) -> Any:
+    """What an ASGI server does with the state a lifespan yielded: a copy per request."""
+
+    async def served(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "state": dict(state)}, receive, send)
+
+    return served
+
+
+async def test_without_a_membership_check_the_database_of_the_lifespan_state_checks_members(
+    db: Database, member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    # Built before any Database exists, as an app is before its lifespan runs.
+    middleware = TenantMiddleware(echo_app, settings=jwt_settings())
+    app = _with_lifespan_state(middleware, {DATABASE_STATE_KEY: db})
+    async with client_for(app) as http:
+        admitted = await http.get("/me", headers=bearer(mint(sub=member, org=org_a)))
+        stranger = await http.get("/me", headers=bearer(mint(sub=uuid.uuid4(), org=org_a)))
+
+    assert admitted.status_code == 200
+    assert stranger.status_code == 403
+
+
+async def test_without_a_membership_check_or_a_database_in_the_state_no_request_is_admitted(
+    member: uuid.UUID, org_a: uuid.UUID
+) -> None:
+    async with client_for(TenantMiddleware(echo_app, settings=jwt_settings())) as http:
+        response = await http.get("/me", headers=bearer(mint(sub=member, org=org_a)))
+
+    assert response.status_code == 503
