@@ -1,6 +1,6 @@
 """Schema: tables, row-level security switched on and forced, grants.
 
-Revision ID: 0001
+Revision ID: tenancy_0001
 Revises:
 Create Date: 2026-11-26 07:20:46.779145+00:00
 """
@@ -15,9 +15,9 @@ from sqlalchemy.dialects import postgresql
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0001"
+revision: str = "tenancy_0001"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("tenancy",)
 depends_on: str | Sequence[str] | None = None
 
 

@@ -1,7 +1,7 @@
 """Tenant policies (from sql/policies) and the tenant-less resolvers (from sql/functions).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: tenancy_0002
+Revises: tenancy_0001
 Create Date: 2026-11-26 07:21:22.270466+00:00
 """
 
@@ -15,8 +15,8 @@ from alembic_utils.pg_policy import PGPolicy
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "tenancy_0002"
+down_revision: str | Sequence[str] | None = "tenancy_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,8 +10,8 @@ hash, so a recorded hash can only be replaced by deleting the rewound range.
 ``unsettled_wallet_tenants`` tells the chain-wide jobs which tenants have
 unsettled transactions, revealing org ids only, like the resolvers of 0002.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: tenancy_0003
+Revises: tenancy_0002
 Create Date: 2026-11-26 07:29:30.593938+00:00
 """
 
@@ -25,8 +25,8 @@ from alembic_utils.pg_function import PGFunction
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
+revision: str = "tenancy_0003"
+down_revision: str | Sequence[str] | None = "tenancy_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,8 +6,8 @@ resolve_login() function), and may change only the display name and the active
 flag: an organization must not be able to take over an account that other
 organizations share, by rewriting its email, username or password hash.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: tenancy_0004
+Revises: tenancy_0003
 Create Date: 2026-11-26 08:00:00+00:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "tenancy_0004"
+down_revision: str | Sequence[str] | None = "tenancy_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

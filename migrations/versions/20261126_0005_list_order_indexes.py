@@ -1,7 +1,7 @@
 """Indexes for the repositories' default list order: (org_id, created_at, id).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: tenancy_0005
+Revises: tenancy_0004
 Create Date: 2026-11-26 08:10:00+00:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "tenancy_0005"
+down_revision: str | Sequence[str] | None = "tenancy_0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,8 +14,8 @@ The two indexes serve the resolver, which scanned the whole table: pending
 transactions of a chain (a small partial index) and transactions of a chain
 from a block on.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: tenancy_0006
+Revises: tenancy_0005
 Create Date: 2026-11-26 09:00:00+00:00
 """
 
@@ -28,8 +28,8 @@ from alembic import op
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0005"
+revision: str = "tenancy_0006"
+down_revision: str | Sequence[str] | None = "tenancy_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,8 +5,8 @@ that has a dead row, until an operator re-queues or discards it. The claim runs
 that lookup on every pass, so dead rows get a partial index of their own (they
 are few; the table around them is large).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: tenancy_0007
+Revises: tenancy_0006
 Create Date: 2026-12-02 23:45:00+00:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "tenancy_0007"
+down_revision: str | Sequence[str] | None = "tenancy_0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,8 +16,8 @@ decide which of them proves control.
 chain-wide jobs need it, so the app role loses it (0002 granted it, 0006 kept it):
 a tenant's request can no longer ask who holds an address.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: tenancy_0008
+Revises: tenancy_0007
 Create Date: 2026-12-03 09:00:00+00:00
 """
 
@@ -30,8 +30,8 @@ from alembic import op
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "tenancy_0008"
+down_revision: str | Sequence[str] | None = "tenancy_0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

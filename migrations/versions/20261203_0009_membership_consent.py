@@ -12,8 +12,8 @@ and ``resolve_login`` refuses to run inside a tenant's transaction.
 The definer functions belong to ``tenancy_resolver`` (BYPASSRLS, column grants
 only), which gets exactly the columns they touch.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: tenancy_0009
+Revises: tenancy_0008
 Create Date: 2026-12-03 00:17:12.879286+00:00
 """
 
@@ -28,8 +28,8 @@ from alembic_utils.pg_policy import PGPolicy
 
 from tenancy.schema.migration import migration_roles
 
-revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0008"
+revision: str = "tenancy_0009"
+down_revision: str | Sequence[str] | None = "tenancy_0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

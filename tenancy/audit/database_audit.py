@@ -44,7 +44,7 @@ from tenancy.errors import raise_translated
 from tenancy.schema.role_names import RoleNames
 from tenancy.settings import TenancySettings
 
-IGNORED_TABLES = frozenset({"alembic_version"})
+IGNORED_TABLES = frozenset({"alembic_version", "tenancy_alembic_version"})
 #: The only table the relay role (BYPASSRLS) may touch.
 RELAY_TABLES = ("outbox_events",)
 #: All the chain-jobs role may touch: the chain tables and the definer functions

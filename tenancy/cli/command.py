@@ -17,6 +17,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from alembic.util.exc import CommandError
@@ -81,18 +82,36 @@ def command_settings(args: argparse.Namespace) -> TenancySettings:
     return base.model_copy(update={"database_url": app_url})
 
 
+def add_alembic_config(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config``: a service's ``alembic.ini`` (default: ``./alembic.ini`` if present)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("alembic.ini") if Path("alembic.ini").is_file() else None,
+        help="a service's alembic.ini, whose revisions layer on the library's "
+        "(default: ./alembic.ini if present, else the library's own revisions)",
+    )
+
+
 def _add_migrate(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "migrate", help="create the roles, then migrate schema and policies (alembic upgrade)"
     )
     add_database_url(parser)
+    add_alembic_config(parser)
     parser.add_argument("--revision", default="head", help="target revision (default: head)")
     parser.set_defaults(handler=_migrate)
 
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = command_settings(args)
-    upgrade(settings.admin_url(), args.revision, settings=settings, report=print)
+    upgrade(
+        settings.admin_url(),
+        args.revision,
+        settings=settings,
+        report=print,
+        config_file=args.config,
+    )
     print(f"migrated {_shown(settings)} to {args.revision}")
     return EXIT_OK
 
@@ -102,13 +121,20 @@ def _add_downgrade(subcommands: Subcommands) -> None:
         "downgrade", help="downgrade schema and policies to REVISION (roles are kept)"
     )
     add_database_url(parser)
+    add_alembic_config(parser)
     parser.add_argument("revision", metavar="REVISION", help="target revision, or base")
     parser.set_defaults(handler=_downgrade)
 
 
 def _downgrade(args: argparse.Namespace) -> int:
     settings = command_settings(args)
-    downgrade(settings.admin_url(), args.revision, settings=settings, report=print)
+    downgrade(
+        settings.admin_url(),
+        args.revision,
+        settings=settings,
+        report=print,
+        config_file=args.config,
+    )
     print(f"downgraded {_shown(settings)} to {args.revision}")
     return EXIT_OK
 
@@ -116,11 +142,12 @@ def _downgrade(args: argparse.Namespace) -> int:
 def _add_current(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser("current", help="print the revision the database is at")
     add_database_url(parser)
+    add_alembic_config(parser)
     parser.set_defaults(handler=_current)
 
 
 def _current(args: argparse.Namespace) -> int:
-    revisions = current(command_settings(args).admin_url())
+    revisions = current(command_settings(args).admin_url(), config_file=args.config)
     print("\n".join(revisions) if revisions else "base (not migrated)")
     return EXIT_OK
 

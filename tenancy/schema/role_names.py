@@ -62,7 +62,9 @@ class RoleNames:
 
     def quoted(self) -> QuotedRoles:
         """Return the names quoted as SQL identifiers, for DDL that takes no parameters."""
-        return QuotedRoles(**{f.name: _quote(getattr(self, f.name)) for f in fields(self)})
+        return QuotedRoles(
+            **{f.name: quote_identifier(getattr(self, f.name)) for f in fields(self)}
+        )
 
     def configured(self, role: str) -> str:
         """Return the configured name of ``role``, a configured or a default name.
@@ -77,7 +79,8 @@ class RoleNames:
         raise ValueError(f"unknown role {role!r}")
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """Return ``name`` double-quoted as a SQL identifier (for DDL, which takes no parameters)."""
     # Always double-quoted, as Postgres's quote_ident would for a reserved word; the
     # pattern admits no double quote, so no name can close the quotes early.
     return '"' + name.replace('"', '""') + '"'

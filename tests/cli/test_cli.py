@@ -37,7 +37,9 @@ async def revision(url: URL) -> str | None:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
-            found = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            found = await connection.execute(
+                text("SELECT version_num FROM tenancy_alembic_version")
+            )
             return found.scalar_one_or_none()
     finally:
         await engine.dispose()

@@ -47,11 +47,11 @@ async def scalars(url: URL, query: str) -> list[object]:
 
 
 async def current_revision(url: URL) -> object:
-    """Return the revision recorded in ``alembic_version``, or ``None``."""
-    exists = await scalars(url, "SELECT to_regclass('public.alembic_version') IS NOT NULL")
+    """Return the revision recorded in ``tenancy_alembic_version``, or ``None``."""
+    exists = await scalars(url, "SELECT to_regclass('public.tenancy_alembic_version') IS NOT NULL")
     if not exists[0]:
         return None
-    revisions = await scalars(url, "SELECT version_num FROM alembic_version")
+    revisions = await scalars(url, "SELECT version_num FROM tenancy_alembic_version")
     return revisions[0] if revisions else None
 
 
@@ -86,7 +86,7 @@ async def test_downgrade_to_base_removes_tables_policies_and_resolvers(scratch_u
     await asyncio.to_thread(downgrade, scratch_url, "base")
 
     assert await current_revision(scratch_url) is None
-    assert await public_tables(scratch_url) == {"alembic_version"}
+    assert await public_tables(scratch_url) == {"tenancy_alembic_version"}
     assert await scalars(scratch_url, "SELECT polname FROM pg_policy") == []
     assert (
         await scalars(
@@ -155,4 +155,4 @@ async def test_alembic_downgrade_base_works_from_the_repository_root(scratch_url
     result = await asyncio.to_thread(alembic, scratch_url, "downgrade", "base")
 
     assert result.returncode == 0, result.stderr
-    assert await public_tables(scratch_url) == {"alembic_version"}
+    assert await public_tables(scratch_url) == {"tenancy_alembic_version"}

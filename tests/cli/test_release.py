@@ -70,7 +70,7 @@ async def test_audit_of_a_missing_database_says_it_does_not_exist(
 def test_history_lists_the_shipped_revisions_oldest_first() -> None:
     revisions = [revision for revision, _ in history()]
 
-    assert revisions[0] == "0001"
+    assert revisions[0] == "tenancy_0001"
     assert revisions == sorted(revisions)
 
 

@@ -102,8 +102,8 @@ async def test_migrate_prints_each_revision_it_applies(
     await run_cli("migrate", "--database-url", _url(url))
 
     out = capsys.readouterr().out
-    assert "applied 0001: Schema" in out
-    assert "applied 0009" in out
+    assert "applied tenancy_0001: Schema" in out
+    assert "applied tenancy_0009" in out
 
 
 async def test_migrate_again_leaves_existing_passwords_unchanged(
