@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 SQLALCHEMY_FLOOR := $(shell sed -n 's/.*"sqlalchemy\[asyncio\]>=\([0-9.]*\),.*/\1/p' pyproject.toml)
 FLOOR  := .floor/sqlalchemy-$(SQLALCHEMY_FLOOR)
 
-.PHONY: demo test test-floor setup services lint
+.PHONY: demo test test-floor test-example setup services lint
 
 demo: setup services
 	$(BIN)/tenancy demo
@@ -20,6 +20,20 @@ demo: setup services
 test: setup services lint
 	$(BIN)/pytest
 	$(MAKE) test-floor
+	$(MAKE) test-example
+
+# The example service, as a user would have it: the wheel built from this
+# checkout, installed (not editable) into a fresh virtualenv, and the service's
+# own tests run from its folder, the shipped isolation plugin included.
+EXAMPLE      := examples/invoicing
+EXAMPLE_VENV := .example-venv
+
+test-example: services
+	rm -rf dist $(EXAMPLE_VENV)
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	$(PYTHON) -m venv $(EXAMPLE_VENV)
+	$(EXAMPLE_VENV)/bin/pip install --quiet "$$(ls dist/tenancy-*.whl)[web]" "pytest>=8" "pytest-asyncio>=0.23" "httpx>=0.27"
+	cd $(EXAMPLE) && ../../$(EXAMPLE_VENV)/bin/pytest
 
 # The same suite with the declared SQLAlchemy floor first on the path.
 test-floor: setup services $(FLOOR)/.installed

@@ -48,7 +48,12 @@ from tenancy.extension import load_models
 from tenancy.schema.declarative import Base
 from tenancy.schema.policy import entities as library_entities
 from tenancy.schema.resources import functions_dir, migrations_dir, policies_dir
-from tenancy.schema.roles import ensure_roles, is_superuser, mark_leakproof_operators
+from tenancy.schema.roles import (
+    ensure_roles,
+    grant_database_access,
+    is_superuser,
+    mark_leakproof_operators,
+)
 from tenancy.settings import TenancySettings, async_url
 
 #: Where the library's history is recorded; a service's stays in ``alembic_version``.
@@ -202,7 +207,7 @@ class _Environment:
                 "script": script,
                 "version_table": LIBRARY_VERSION_TABLE,
                 "transaction_per_migration": False,
-                "on_version_apply": self._report_step,
+                "on_version_apply": [self._report_step],
             },
         )
         with Operations.context(library):
@@ -252,12 +257,21 @@ class _Environment:
             return
         # Migrating as the app role would fail half-way on the first DDL, or
         # worse, leave objects owned by a role that must own nothing.
-        user = connection.execute(text("SELECT session_user")).scalar_one()
+        user, owns_database = connection.execute(
+            text(
+                "SELECT session_user, pg_get_userbyid(datdba) = session_user "
+                "FROM pg_database WHERE datname = current_database()"
+            )
+        ).one()
         if user != self.roles.owner:
             raise ConfigurationError(
                 f"migrations need an owner ({self.roles.owner}) or superuser URL; "
                 f"connected as {user}"
             )
+        if owns_database:
+            # A database created for the owner role: it grants the others their access.
+            grant_database_access(connection, self.roles)
+            connection.commit()
 
 
 def adopt_unsplit_history(connection: Connection) -> None:

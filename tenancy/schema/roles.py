@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from tenancy.schema.role_names import RoleNames
 from tenancy.settings import TenancySettings
 
 
@@ -84,6 +85,17 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> list[str]
     roles = settings.role_names()
     # The owner hands the resolver functions to the resolver role, which requires membership.
     _execute_formatted(connection, "GRANT %I TO %I", roles.resolver, roles.owner)
+    grant_database_access(connection, roles)
+    return done
+
+
+def grant_database_access(connection: Connection, roles: RoleNames) -> None:
+    """Grant the roles what they need of the database being migrated and its schema.
+
+    Run by a superuser, or by the owner role when it owns the database (the
+    ``public`` schema of Postgres 15 belongs to the database owner), as when a
+    service migrates a database created for it with the owner's URL.
+    """
     database = connection.execute(text("SELECT current_database()")).scalar_one()
     for role in (roles.owner, roles.app, roles.relay, roles.chain):
         _execute_formatted(connection, "GRANT CONNECT ON DATABASE %I TO %I", database, role)
@@ -98,7 +110,6 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> list[str]
     _execute_formatted(connection, "GRANT CREATE ON SCHEMA public TO %I", roles.resolver)
     for role in (roles.app, roles.relay, roles.chain, roles.resolver):
         _execute_formatted(connection, "GRANT USAGE ON SCHEMA public TO %I", role)
-    return done
 
 
 def _role_outcome(spec: RoleSpec, *, created: bool) -> str:
