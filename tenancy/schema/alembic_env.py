@@ -307,6 +307,12 @@ def adopt_unsplit_history(connection: Connection) -> None:
             text(f"DELETE FROM {DEFAULT_VERSION_TABLE} WHERE version_num = :v"),
             {"v": version},
         )
+    remaining = connection.execute(
+        text(f"SELECT count(*) FROM {DEFAULT_VERSION_TABLE}")  # noqa: S608 - a constant
+    ).scalar_one()
+    if remaining == 0:
+        # Only the library was recorded there; a service's own history starts afresh.
+        connection.execute(text(f"DROP TABLE {DEFAULT_VERSION_TABLE}"))
     connection.commit()
 
 
