@@ -7,6 +7,15 @@ from repositories.base import AsyncRepository
 from repositories.customer import CustomerRepository
 from repositories.customer_specs import CustomerSpecs
 from repositories.database import PlatformDatabase
+from repositories.errors import (
+    ChainError,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    LastOwnerError,
+    PaymentLinkExhausted,
+    PaymentLinkUnavailable,
+    TransactionRejected,
+)
 from repositories.organization import Invitation, OrganizationRepository
 from repositories.payment_link import PaymentLinkRepository
 from repositories.payment_link_resolver import PaymentLinkRef, PaymentLinkResolver
@@ -28,19 +37,25 @@ __all__ = [
     "AgentRepository",
     "AgentSpecs",
     "AsyncRepository",
+    "ChainError",
     "CustomerRepository",
     "CustomerSpecs",
     "DailyRevenue",
+    "IdempotencyKeyReused",
+    "InvalidTransition",
     "Invitation",
+    "LastOwnerError",
     "LoginRecord",
     "LoginResolver",
     "Member",
     "OrderTotal",
     "OrganizationRepository",
+    "PaymentLinkExhausted",
     "PaymentLinkRef",
     "PaymentLinkRepository",
     "PaymentLinkResolver",
     "PaymentLinkSpecs",
+    "PaymentLinkUnavailable",
     "PaymentOrderRepository",
     "PaymentOrderSpecs",
     "PlatformDatabase",
@@ -48,6 +63,7 @@ __all__ = [
     "PriceRepository",
     "ProductRepository",
     "Repository",
+    "TransactionRejected",
     "UnitOfWork",
     "UserRepository",
     "WalletRepository",

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from repositories.agent_specs import AgentSpecs, capability_set
 from repositories.base import AsyncRepository
+from repositories.events import AgentCapabilityGranted, AgentCapabilityRevoked
 from repositories.models import Agent, AgentStatus
 from tenancy.errors import InvalidData, NotFound
-from tenancy.events.domain_event import AgentCapabilityGranted, AgentCapabilityRevoked
 
 
 class AgentRepository(AsyncRepository[Agent, uuid.UUID]):

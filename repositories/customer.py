@@ -24,15 +24,15 @@ from sqlalchemy import select, update
 from repositories.base import AsyncRepository
 from repositories.customer_specs import CustomerSpecs, parse_method_type
 from repositories.email_address import normalize_email
-from repositories.models import Customer, PaymentMethod, PaymentMethodType
-from repositories.validation import Check, checked_values
-from tenancy.errors import InvalidData, NotFound
-from tenancy.events.domain_event import (
+from repositories.events import (
     DefaultPaymentMethodChanged,
     PaymentMethodAdded,
     PaymentMethodRemoved,
     PaymentMethodUpdated,
 )
+from repositories.models import Customer, PaymentMethod, PaymentMethodType
+from repositories.validation import Check, checked_values
+from tenancy.errors import InvalidData, NotFound
 from tenancy.specification import Specification
 
 #: Payment-method columns ``update_payment_method`` may change; the default moves

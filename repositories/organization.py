@@ -28,6 +28,14 @@ from sqlalchemy import func, insert, select, text
 from repositories.account import token_hash
 from repositories.base import AsyncRepository
 from repositories.email_address import email_key
+from repositories.errors import LastOwnerError
+from repositories.events import (
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleChanged,
+    OrganizationCreated,
+    OwnershipTransferred,
+)
 from repositories.models import MemberRole, Membership, MembershipStatus, Organization, User
 from repositories.user import (
     Member,
@@ -37,14 +45,7 @@ from repositories.user import (
     user_created_event,
 )
 from tenancy.context import session_tenant
-from tenancy.errors import ForeignKeyViolation, InvalidData, LastOwnerError, NotFound
-from tenancy.events.domain_event import (
-    MemberAdded,
-    MemberRemoved,
-    MemberRoleChanged,
-    OrganizationCreated,
-    OwnershipTransferred,
-)
+from tenancy.errors import ForeignKeyViolation, InvalidData, NotFound
 from tenancy.schema.declarative import utcnow
 
 _OWNER = MemberRole.OWNER.value

@@ -12,17 +12,13 @@ from typing import ClassVar
 from sqlalchemy import func, or_, select, update
 
 from repositories.base import AsyncRepository
+from repositories.errors import PaymentLinkExhausted, PaymentLinkUnavailable
+from repositories.events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.models import PaymentLink
 from repositories.models.enums import PaymentLinkStatus
 from repositories.payment_link_specs import PaymentLinkSpecs
 from repositories.validation import require_aware, require_int
-from tenancy.errors import (
-    Conflict,
-    NotFound,
-    PaymentLinkExhausted,
-    PaymentLinkUnavailable,
-)
-from tenancy.events.domain_event import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
+from tenancy.errors import Conflict, NotFound
 
 #: 32 random bytes: the token is the only secret guarding a link, and it is global.
 TOKEN_BYTES = 32

@@ -13,6 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from repositories.base import AsyncRepository
 from repositories.currency import normalize_currency
+from repositories.errors import IdempotencyKeyReused
+from repositories.events import PaymentOrderCreated, PaymentOrderStatusChanged
 from repositories.models import PaymentOrder
 from repositories.payment_order_lifecycle import check_transition
 from repositories.payment_order_report import (
@@ -31,8 +33,7 @@ from repositories.validation import (
     require_amount,
 )
 from tenancy.context import session_tenant
-from tenancy.errors import Conflict, IdempotencyKeyReused, InvalidData
-from tenancy.events.domain_event import PaymentOrderCreated, PaymentOrderStatusChanged
+from tenancy.errors import Conflict, InvalidData
 from tenancy.specification import Specification
 
 #: Fields a replayed request must repeat exactly to get the existing order back.

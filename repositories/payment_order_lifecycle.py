@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from repositories.errors import InvalidTransition
 from repositories.models.enums import PaymentOrderStatus as Status
 from repositories.validation import statuses_of
-from tenancy.errors import InvalidTransition
 
 ALLOWED_TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.AUTHORIZED, Status.FAILED, Status.CANCELLED}),

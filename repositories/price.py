@@ -11,6 +11,7 @@ from sqlalchemy import Select, select
 
 from repositories.base import AsyncRepository
 from repositories.currency import normalize_currency
+from repositories.events import PriceChanged
 from repositories.lifecycle import AggregateUpdated
 from repositories.models import Price, Product
 from repositories.validation import (
@@ -21,7 +22,6 @@ from repositories.validation import (
     require_amount,
 )
 from tenancy.errors import NotFound
-from tenancy.events.domain_event import PriceChanged
 from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 

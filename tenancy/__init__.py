@@ -10,7 +10,6 @@ from tenancy.exports import lazy_exports
 _EXPORTS = {
     "Base": "tenancy.schema.declarative",
     "BrokerUnavailable": "tenancy.errors",
-    "ChainError": "tenancy.errors",
     "ConfigurationError": "tenancy.errors",
     "Conflict": "tenancy.errors",
     "Database": "tenancy.db.database",
@@ -19,21 +18,16 @@ _EXPORTS = {
     "DomainEvent": "tenancy.events.domain_event",
     "EventBus": "tenancy.events.bus",
     "ForeignKeyViolation": "tenancy.errors",
-    "IdempotencyKeyReused": "tenancy.errors",
     "InvalidData": "tenancy.errors",
     "InvalidTenant": "tenancy.errors",
-    "InvalidTransition": "tenancy.errors",
     "IsolationViolation": "tenancy.errors",
     "KafkaSettings": "tenancy.relay.settings",
     "KeySourceUnavailable": "tenancy.errors",
     "KeysetPage": "tenancy.pagination",
     "KeysetResult": "tenancy.pagination",
-    "LastOwnerError": "tenancy.errors",
     "NotFound": "tenancy.errors",
     "OffsetPage": "tenancy.pagination",
     "PageResult": "tenancy.pagination",
-    "PaymentLinkExhausted": "tenancy.errors",
-    "PaymentLinkUnavailable": "tenancy.errors",
     "PublishError": "tenancy.errors",
     "ReadOnlyDatabase": "tenancy.errors",
     "RelaySettings": "tenancy.relay.settings",
@@ -48,7 +42,6 @@ _EXPORTS = {
     "TenantOwned": "tenancy.schema.declarative",
     "TenantUnresolved": "tenancy.errors",
     "TransactionAborted": "tenancy.errors",
-    "TransactionRejected": "tenancy.errors",
     "Unauthenticated": "tenancy.errors",
     "UnitOfWork": "tenancy.db.unit_of_work",
     "UnsafeDatabaseRole": "tenancy.errors",
@@ -77,22 +70,16 @@ if TYPE_CHECKING:
     from tenancy.db.repository_attribute import RepositoryAttribute as RepositoryAttribute
     from tenancy.db.unit_of_work import UnitOfWork as UnitOfWork
     from tenancy.errors import BrokerUnavailable as BrokerUnavailable
-    from tenancy.errors import ChainError as ChainError
     from tenancy.errors import ConfigurationError as ConfigurationError
     from tenancy.errors import Conflict as Conflict
     from tenancy.errors import DatabaseError as DatabaseError
     from tenancy.errors import DatabaseUnavailable as DatabaseUnavailable
     from tenancy.errors import ForeignKeyViolation as ForeignKeyViolation
-    from tenancy.errors import IdempotencyKeyReused as IdempotencyKeyReused
     from tenancy.errors import InvalidData as InvalidData
     from tenancy.errors import InvalidTenant as InvalidTenant
-    from tenancy.errors import InvalidTransition as InvalidTransition
     from tenancy.errors import IsolationViolation as IsolationViolation
     from tenancy.errors import KeySourceUnavailable as KeySourceUnavailable
-    from tenancy.errors import LastOwnerError as LastOwnerError
     from tenancy.errors import NotFound as NotFound
-    from tenancy.errors import PaymentLinkExhausted as PaymentLinkExhausted
-    from tenancy.errors import PaymentLinkUnavailable as PaymentLinkUnavailable
     from tenancy.errors import PublishError as PublishError
     from tenancy.errors import ReadOnlyDatabase as ReadOnlyDatabase
     from tenancy.errors import RequestRejected as RequestRejected
@@ -102,7 +89,6 @@ if TYPE_CHECKING:
     from tenancy.errors import TenantForbidden as TenantForbidden
     from tenancy.errors import TenantUnresolved as TenantUnresolved
     from tenancy.errors import TransactionAborted as TransactionAborted
-    from tenancy.errors import TransactionRejected as TransactionRejected
     from tenancy.errors import Unauthenticated as Unauthenticated
     from tenancy.errors import UnsafeDatabaseRole as UnsafeDatabaseRole
     from tenancy.events.bus import EventBus as EventBus
@@ -125,7 +111,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Base",
     "BrokerUnavailable",
-    "ChainError",
     "ConfigurationError",
     "Conflict",
     "Database",
@@ -134,21 +119,16 @@ __all__ = [
     "DomainEvent",
     "EventBus",
     "ForeignKeyViolation",
-    "IdempotencyKeyReused",
     "InvalidData",
     "InvalidTenant",
-    "InvalidTransition",
     "IsolationViolation",
     "KafkaSettings",
     "KeySourceUnavailable",
     "KeysetPage",
     "KeysetResult",
-    "LastOwnerError",
     "NotFound",
     "OffsetPage",
     "PageResult",
-    "PaymentLinkExhausted",
-    "PaymentLinkUnavailable",
     "PublishError",
     "ReadOnlyDatabase",
     "RelaySettings",
@@ -163,7 +143,6 @@ __all__ = [
     "TenantOwned",
     "TenantUnresolved",
     "TransactionAborted",
-    "TransactionRejected",
     "Unauthenticated",
     "UnitOfWork",
     "UnsafeDatabaseRole",

@@ -97,14 +97,6 @@ class DatabaseError(TenancyError):
         self.sqlstate = sqlstate
 
 
-class ChainError(TenancyError):
-    """The chain node could not be reached or answered something unusable."""
-
-
-class TransactionRejected(ChainError):
-    """The chain node refused a transaction (insufficient funds, bad nonce, ...)."""
-
-
 class PublishError(TenancyError):
     """A message was not acknowledged by the broker.
 
@@ -270,22 +262,6 @@ def raise_translated(exc: BaseException) -> None:
         raise translated from exc
 
 
-class PaymentLinkExhausted(Conflict):
-    """A payment link has already been used its maximum number of times."""
-
-
-class PaymentLinkUnavailable(Conflict):
-    """A payment link is inactive or expired, so it cannot be used."""
-
-
-class IdempotencyKeyReused(Conflict):
-    """An idempotency key was sent again with different order parameters."""
-
-
-class InvalidTransition(InvalidData):
-    """A status change the lifecycle does not allow (e.g. ``refunded`` -> ``paid``)."""
-
-
 class RequestRejected(TenancyError):
     """A request was refused before reaching the application (answered as problem+json).
 
@@ -333,7 +309,3 @@ class KeySourceUnavailable(RequestRejected):
     status = 503
     problem = "unavailable"
     title = "Service unavailable"
-
-
-class LastOwnerError(Conflict):
-    """The change would leave the organization without an owner."""

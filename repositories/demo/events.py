@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from repositories.database import PlatformDatabase
 from repositories.demo.output import Console
 from repositories.demo.story import StoryOutcome
-from repositories.lifecycle import AggregateCreated, lifecycle_event
-from repositories.models import Agent, Customer
-from tenancy.events.domain_event import (
-    DomainEvent,
+from repositories.events import (
     MemberAdded,
     OrganizationCreated,
     PaymentOrderCreated,
     PaymentOrderStatusChanged,
     PriceChanged,
 )
+from repositories.lifecycle import AggregateCreated, lifecycle_event
+from repositories.models import Agent, Customer
+from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.kafka import EventConsumer, ReceivedEvent
 from tenancy.relay.publisher import BrokerUnavailable
 from tenancy.relay.settings import KafkaSettings, RelaySettings

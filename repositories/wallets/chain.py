@@ -13,7 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from tenancy.errors import ChainError, InvalidData, TransactionRejected
+from repositories.errors import ChainError, TransactionRejected
+from tenancy.errors import InvalidData
 from tenancy.extras import missing_extra
 
 #: The asset name of a chain's own coin (ETH, MATIC, ...); tokens are named by contract address.

@@ -19,13 +19,13 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from repositories.base import AsyncRepository
+from repositories.events import WalletTransactionRecorded
 from repositories.models import Wallet, WalletTransaction
 from repositories.models.enums import TransactionDirection, TransactionStatus
 from repositories.validation import require_int
 from repositories.wallets.chain import NATIVE, NATIVE_LOG_INDEX, parse_address, parse_tx_hash
 from repositories.wallets.events import WalletTransactionConfirmed, WalletTransactionDropped
 from tenancy.errors import InvalidData, NotFound
-from tenancy.events.domain_event import WalletTransactionRecorded
 from tenancy.specification import Specification
 
 _PENDING = TransactionStatus.PENDING.value

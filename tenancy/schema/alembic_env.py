@@ -308,7 +308,7 @@ def adopt_unsplit_history(connection: Connection) -> None:
             {"v": version},
         )
     remaining = connection.execute(
-        text(f"SELECT count(*) FROM {DEFAULT_VERSION_TABLE}")  # noqa: S608 - a constant
+        text(f"SELECT count(*) FROM {DEFAULT_VERSION_TABLE}")
     ).scalar_one()
     if remaining == 0:
         # Only the library was recorded there; a service's own history starts afresh.

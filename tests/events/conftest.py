@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import Database, TenancySettings
 from tenancy.db.engine import create_engine
-from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox import write_outbox
 from tenancy.relay.kafka import EventConsumer, ReceivedEvent
 from tenancy.relay.local_broker import LocalBroker

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from repositories.events import PaymentOrderCreated, PaymentOrderStatusChanged
 from tenancy import ConfigurationError
-from tenancy.events.domain_event import DomainEvent, PaymentOrderCreated, PaymentOrderStatusChanged
+from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.claims import ClaimedEvent
 from tenancy.relay.kafka import EventConsumer, KafkaPublisher
 from tenancy.relay.local_broker import LocalBroker, free_port

@@ -7,8 +7,8 @@ import uuid
 
 from sqlalchemy import text
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.relay.local_broker import free_port
 from tenancy.relay.notifications import Listener

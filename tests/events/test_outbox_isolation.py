@@ -11,10 +11,10 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from repositories.models import OutboxEvent
 from tenancy import Database, IsolationViolation, TenancySettings
 from tenancy.db.engine import create_engine
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.events.outbox import OUTBOX_TABLE
 from tenancy.settings import RELAY_ROLE
 

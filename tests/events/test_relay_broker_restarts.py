@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
-from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.kafka import EventConsumer, ReceivedEvent
 from tenancy.relay.settings import KafkaSettings, RelaySettings
 from tenancy.relay.worker import Relay, open_relay

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.db.engine import create_engine
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.relay.claims import ClaimedEvent, Failure, RelayOutbox
 from tenancy.relay.settings import RelaySettings
 from tenancy.settings import RELAY_ROLE

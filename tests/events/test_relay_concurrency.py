@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
-from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.settings import KafkaSettings, RelaySettings
 from tenancy.relay.worker import open_relay

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.db.engine import create_engine
-from tenancy.events.domain_event import DomainEvent, PaymentOrderStatusChanged
+from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.claims import RelayOutbox
 from tenancy.relay.kafka import EventConsumer, KafkaPublisher
 from tenancy.relay.local_broker import LocalBroker

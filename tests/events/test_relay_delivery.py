@@ -8,9 +8,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.db.engine import create_engine
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.events.outbox import OUTBOX_CHANNEL, write_outbox
 from tenancy.relay.claims import RelayOutbox
 from tenancy.relay.kafka import EventConsumer, KafkaPublisher

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.cli.command import EXIT_ERROR, EXIT_OK, build_parser
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.settings import KafkaSettings, RelaySettings
 from tenancy.relay.worker import Relay, open_relay

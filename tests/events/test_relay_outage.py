@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.local_broker import LocalBroker
 from tenancy.relay.settings import KafkaSettings, RelaySettings

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from repositories.agent_specs import AgentSpecs
+from repositories.events import AgentCapabilityGranted, AgentCapabilityRevoked
 from repositories.models import Agent
 from repositories.unit_of_work import PlatformUnitOfWork
 from tenancy import Database, InvalidData, NotFound
-from tenancy.events.domain_event import AgentCapabilityGranted, AgentCapabilityRevoked
 from tenancy.pagination import KeysetPage, OffsetPage
 from tests.repositories.payments_support import (
     RecordingDispatcher,

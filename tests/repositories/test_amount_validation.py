@@ -8,10 +8,10 @@ from enum import IntEnum
 
 import pytest
 
+from repositories.events import PaymentOrderCreated, PriceChanged
 from repositories.models import PaymentOrder, Price
 from repositories.payment_order_specs import PaymentOrderSpecs
 from tenancy import Database, InvalidData
-from tenancy.events.domain_event import PaymentOrderCreated, PriceChanged
 from tests.repositories.payments_support import RecordingDispatcher, new_customer, new_price
 
 #: What the database used to round or coerce: 1.5 -> 2, Decimal('2.5') -> 2, True -> 1.

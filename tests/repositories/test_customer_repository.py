@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from repositories.customer_specs import CustomerSpecs
-from repositories.models import Customer, PaymentMethod
-from tenancy import Conflict, Database, InvalidData, NotFound
-from tenancy.events.domain_event import (
+from repositories.events import (
     DefaultPaymentMethodChanged,
     PaymentMethodAdded,
     PaymentMethodRemoved,
     PaymentMethodUpdated,
 )
+from repositories.models import Customer, PaymentMethod
+from tenancy import Conflict, Database, InvalidData, NotFound
 from tests.repositories.payments_support import (
     RecordingDispatcher,
     backend_pid,

@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from repositories.errors import LastOwnerError
+from repositories.events import (
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleChanged,
+    OrganizationCreated,
+    OwnershipTransferred,
+)
 from repositories.models import Membership, Organization, User
 from tenancy import (
     Conflict,
@@ -16,14 +24,6 @@ from tenancy import (
     InvalidData,
     IsolationViolation,
     NotFound,
-)
-from tenancy.errors import LastOwnerError
-from tenancy.events.domain_event import (
-    MemberAdded,
-    MemberRemoved,
-    MemberRoleChanged,
-    OrganizationCreated,
-    OwnershipTransferred,
 )
 from tests.repositories.members_support import new_user, register
 from tests.repositories.payments_support import (

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from repositories.errors import PaymentLinkExhausted, PaymentLinkUnavailable
+from repositories.events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.models import PaymentLink
 from repositories.payment_link_resolver import PaymentLinkResolver
 from tenancy import Database, ForeignKeyViolation, InvalidData, NotFound
-from tenancy.errors import PaymentLinkExhausted, PaymentLinkUnavailable
-from tenancy.events.domain_event import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from tests.repositories.payments_support import (
     RecordingDispatcher,
     backend_pid,

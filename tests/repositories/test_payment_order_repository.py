@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from repositories.errors import IdempotencyKeyReused, InvalidTransition
+from repositories.events import PaymentOrderCreated, PaymentOrderStatusChanged
 from repositories.models import PaymentOrder
 from repositories.payment_order_report import DailyRevenue, OrderTotal
 from repositories.payment_order_specs import PaymentOrderSpecs
 from tenancy import Conflict, Database, ForeignKeyViolation, InvalidData, NotFound
-from tenancy.errors import IdempotencyKeyReused, InvalidTransition
-from tenancy.events.domain_event import PaymentOrderCreated, PaymentOrderStatusChanged
 from tests.repositories.payments_support import (
     RecordingDispatcher,
     backend_pid,

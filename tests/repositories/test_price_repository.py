@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from repositories.events import PriceChanged
 from repositories.models import Price, Product
 from tenancy import Conflict, Database, InvalidData, NotFound
-from tenancy.events.domain_event import PriceChanged
 from tests.repositories.payments_support import (
     RecordingDispatcher,
     backend_pid,

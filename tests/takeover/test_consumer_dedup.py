@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from repositories.events import PaymentOrderStatusChanged
 from tenancy import KafkaSettings
-from tenancy.events.domain_event import PaymentOrderStatusChanged
 from tenancy.relay.kafka import EventConsumer, KafkaPublisher
 from tenancy.relay.publisher import EVENT_ID_HEADER, Message
 from tests.events.test_kafka import change, message_of
