@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from repositories.agent_specs import AgentSpecs, capability_set
 from repositories.base import AsyncRepository
-from repositories.events import AgentCapabilityGranted, AgentCapabilityRevoked
+from repositories.domain_events import AgentCapabilityGranted, AgentCapabilityRevoked
 from repositories.models import Agent, AgentStatus
 from tenancy.errors import InvalidData, NotFound
 

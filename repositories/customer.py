@@ -23,13 +23,13 @@ from sqlalchemy import select, update
 
 from repositories.base import AsyncRepository
 from repositories.customer_specs import CustomerSpecs, parse_method_type
-from repositories.email_address import normalize_email
-from repositories.events import (
+from repositories.domain_events import (
     DefaultPaymentMethodChanged,
     PaymentMethodAdded,
     PaymentMethodRemoved,
     PaymentMethodUpdated,
 )
+from repositories.email_address import normalize_email
 from repositories.models import Customer, PaymentMethod, PaymentMethodType
 from repositories.validation import Check, checked_values
 from tenancy.errors import InvalidData, NotFound

@@ -27,15 +27,15 @@ from sqlalchemy import func, insert, select, text
 
 from repositories.account import token_hash
 from repositories.base import AsyncRepository
-from repositories.email_address import email_key
-from repositories.errors import LastOwnerError
-from repositories.events import (
+from repositories.domain_events import (
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
     OrganizationCreated,
     OwnershipTransferred,
 )
+from repositories.email_address import email_key
+from repositories.errors import LastOwnerError
 from repositories.models import MemberRole, Membership, MembershipStatus, Organization, User
 from repositories.user import (
     Member,

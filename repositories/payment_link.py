@@ -12,8 +12,8 @@ from typing import ClassVar
 from sqlalchemy import func, or_, select, update
 
 from repositories.base import AsyncRepository
+from repositories.domain_events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.errors import PaymentLinkExhausted, PaymentLinkUnavailable
-from repositories.events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.models import PaymentLink
 from repositories.models.enums import PaymentLinkStatus
 from repositories.payment_link_specs import PaymentLinkSpecs

@@ -13,8 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from repositories.base import AsyncRepository
 from repositories.currency import normalize_currency
+from repositories.domain_events import PaymentOrderCreated, PaymentOrderStatusChanged
 from repositories.errors import IdempotencyKeyReused
-from repositories.events import PaymentOrderCreated, PaymentOrderStatusChanged
 from repositories.models import PaymentOrder
 from repositories.payment_order_lifecycle import check_transition
 from repositories.payment_order_report import (

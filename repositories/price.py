@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 
 from repositories.base import AsyncRepository
 from repositories.currency import normalize_currency
-from repositories.events import PriceChanged
+from repositories.domain_events import PriceChanged
 from repositories.lifecycle import AggregateUpdated
 from repositories.models import Price, Product
 from repositories.validation import (

@@ -27,9 +27,9 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 
 from repositories.database import PlatformDatabase
-from repositories.demo.events import EventsOutcome, relay_events
 from repositories.demo.output import Console, ConsoleLog
 from repositories.demo.refusals import show_read_refusals, show_write_refusals
+from repositories.demo.relay_step import EventsOutcome, relay_events
 from repositories.demo.story import StoryOutcome, create_tenants, pay_order, show_own_rows
 from tenancy.log import LOGGER_NAME
 from tenancy.relay.local_broker import LocalBroker

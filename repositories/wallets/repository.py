@@ -19,12 +19,15 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from repositories.base import AsyncRepository
-from repositories.events import WalletTransactionRecorded
+from repositories.domain_events import WalletTransactionRecorded
 from repositories.models import Wallet, WalletTransaction
 from repositories.models.enums import TransactionDirection, TransactionStatus
 from repositories.validation import require_int
 from repositories.wallets.chain import NATIVE, NATIVE_LOG_INDEX, parse_address, parse_tx_hash
-from repositories.wallets.events import WalletTransactionConfirmed, WalletTransactionDropped
+from repositories.wallets.transaction_events import (
+    WalletTransactionConfirmed,
+    WalletTransactionDropped,
+)
 from tenancy.errors import InvalidData, NotFound
 from tenancy.specification import Specification
 

@@ -40,7 +40,6 @@ from repositories.wallets.custody import (
     verify_control,
 )
 from repositories.wallets.deposit_scanner import DepositScanner
-from repositories.wallets.events import PayoutFailed, PayoutSent
 from repositories.wallets.reports import (
     ConfirmationReport,
     ReconciliationLine,
@@ -49,6 +48,7 @@ from repositories.wallets.reports import (
 )
 from repositories.wallets.repository import TransactionFacts
 from repositories.wallets.signer import Signer
+from repositories.wallets.transaction_events import PayoutFailed, PayoutSent
 from tenancy.errors import InvalidData
 
 

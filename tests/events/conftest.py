@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import Database, TenancySettings
 from tenancy.db.engine import create_engine
 from tenancy.events.domain_event import DomainEvent

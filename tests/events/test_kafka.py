@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from repositories.events import PaymentOrderCreated, PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderCreated, PaymentOrderStatusChanged
 from tenancy import ConfigurationError
 from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.claims import ClaimedEvent

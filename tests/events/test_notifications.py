@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import text
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.relay.local_broker import free_port

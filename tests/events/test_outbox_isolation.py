@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from repositories.models import OutboxEvent
 from tenancy import Database, IsolationViolation, TenancySettings
 from tenancy.db.engine import create_engine

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.events.domain_event import DomainEvent
 from tenancy.relay.kafka import EventConsumer

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.db.engine import create_engine
 from tenancy.events.outbox import OUTBOX_CHANNEL, write_outbox

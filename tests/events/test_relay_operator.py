@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.cli.command import EXIT_ERROR, EXIT_OK, build_parser
 from tenancy.relay.kafka import EventConsumer

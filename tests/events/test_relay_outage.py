@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.local_broker import LocalBroker

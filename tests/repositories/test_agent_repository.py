@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from repositories.agent_specs import AgentSpecs
-from repositories.events import AgentCapabilityGranted, AgentCapabilityRevoked
+from repositories.domain_events import AgentCapabilityGranted, AgentCapabilityRevoked
 from repositories.models import Agent
 from repositories.unit_of_work import PlatformUnitOfWork
 from tenancy import Database, InvalidData, NotFound

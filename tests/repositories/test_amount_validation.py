@@ -8,7 +8,7 @@ from enum import IntEnum
 
 import pytest
 
-from repositories.events import PaymentOrderCreated, PriceChanged
+from repositories.domain_events import PaymentOrderCreated, PriceChanged
 from repositories.models import PaymentOrder, Price
 from repositories.payment_order_specs import PaymentOrderSpecs
 from tenancy import Database, InvalidData

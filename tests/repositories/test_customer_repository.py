@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from repositories.customer_specs import CustomerSpecs
-from repositories.events import (
+from repositories.domain_events import (
     DefaultPaymentMethodChanged,
     PaymentMethodAdded,
     PaymentMethodRemoved,

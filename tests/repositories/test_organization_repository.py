@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from repositories.errors import LastOwnerError
-from repositories.events import (
+from repositories.domain_events import (
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
     OrganizationCreated,
     OwnershipTransferred,
 )
+from repositories.errors import LastOwnerError
 from repositories.models import Membership, Organization, User
 from tenancy import (
     Conflict,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from repositories.domain_events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.errors import PaymentLinkExhausted, PaymentLinkUnavailable
-from repositories.events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.models import PaymentLink
 from repositories.payment_link_resolver import PaymentLinkResolver
 from tenancy import Database, ForeignKeyViolation, InvalidData, NotFound

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from repositories.domain_events import PaymentOrderCreated, PaymentOrderStatusChanged
 from repositories.errors import IdempotencyKeyReused, InvalidTransition
-from repositories.events import PaymentOrderCreated, PaymentOrderStatusChanged
 from repositories.models import PaymentOrder
 from repositories.payment_order_report import DailyRevenue, OrderTotal
 from repositories.payment_order_specs import PaymentOrderSpecs

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from repositories.events import PriceChanged
+from repositories.domain_events import PriceChanged
 from repositories.models import Price, Product
 from tenancy import Conflict, Database, InvalidData, NotFound
 from tests.repositories.payments_support import (

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import KafkaSettings
 from tenancy.relay.kafka import EventConsumer, KafkaPublisher
 from tenancy.relay.publisher import EVENT_ID_HEADER, Message

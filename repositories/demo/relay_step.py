@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from repositories.database import PlatformDatabase
 from repositories.demo.output import Console
 from repositories.demo.story import StoryOutcome
-from repositories.events import (
+from repositories.domain_events import (
     MemberAdded,
     OrganizationCreated,
     PaymentOrderCreated,
