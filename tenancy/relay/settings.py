@@ -98,6 +98,19 @@ class RelaySettings(BaseSettings):
     )
     retention_interval: float = Field(default=60.0, gt=0)
     retention_batch: int = Field(default=5_000, ge=1)
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65_535,
+        description="Serve /metrics and /healthz on this port (0: any free one); off when unset. "
+        "Needs the metrics extra.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface of /metrics and /healthz (local by default)."
+    )
+    metrics_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between refreshes of the outbox gauges."
+    )
 
     def backoff(self, attempts: int) -> float:
         """Return the delay before retry number ``attempts`` (1-based), doubling up to the cap."""

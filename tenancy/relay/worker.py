@@ -31,7 +31,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from tenancy.db.engine import create_engine
 from tenancy.errors import ConfigurationError, DatabaseUnavailable, RetryableError
@@ -54,6 +54,9 @@ from tenancy.relay.publisher import (
 )
 from tenancy.relay.settings import KafkaSettings, RelaySettings, relay_url
 from tenancy.settings import TenancySettings
+
+if TYPE_CHECKING:
+    from tenancy.relay.metrics import RelayMetrics
 
 logger = get_logger(__name__)
 
@@ -117,8 +120,12 @@ class Relay:
         *,
         send_timeout: float,
         listener: Listener | None = None,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         """Wire the relay; ``send_timeout`` bounds one round of sends.
+
+        With ``metrics`` (the ``metrics`` extra), it counts what it does and
+        refreshes the outbox gauges every ``metrics_interval`` seconds.
 
         Raises:
             ConfigurationError: the lease is too short to cover a round of sends.
@@ -130,11 +137,13 @@ class Relay:
         self.publisher = publisher
         self.send_timeout = send_timeout
         self.listener = listener
+        self.metrics = metrics
         self.stats = RelayStats()
         #: Set while the relay is caught up and waits for a notification or its poll.
         self.idle = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._running = False
         # Current back-off while the broker or database is away; 0 when healthy.
         self._backoff = 0.0
         # Consecutive transient failures per aggregate: their retries back off too.
@@ -157,11 +166,14 @@ class Relay:
 
     async def run(self) -> None:
         """Relay until ``stop()`` or cancellation, waking on NOTIFY or every poll interval."""
-        listening = None
+        helpers: list[asyncio.Task[None]] = []
         if self.listener is not None:
-            listening = asyncio.create_task(self.listener.run(self._wake.set))
+            helpers.append(asyncio.create_task(self.listener.run(self._wake.set)))
+        if self.metrics is not None:
+            helpers.append(asyncio.create_task(self._refresh_gauges(self.metrics)))
         loop = asyncio.get_running_loop()
         next_retention = loop.time()
+        self._running = True
         try:
             while not self._stopped.is_set():
                 try:
@@ -173,6 +185,10 @@ class Relay:
                 except (BrokerUnavailable, DatabaseUnavailable, RetryableError) as exc:
                     delay = self._back_off()
                     self.stats.pauses += 1
+                    if self.metrics is not None:
+                        self.metrics.pauses.inc()
+                        if isinstance(exc, BrokerUnavailable):
+                            self.metrics.broker_reachable.set(0)
                     logger.warning("relay paused for %.1fs: %s", delay, exc)
                     await self._pause(delay)
                     continue
@@ -181,9 +197,11 @@ class Relay:
                 elif count < self.settings.batch_size:
                     await self._idle()
         finally:
-            if listening is not None:
-                listening.cancel()
-                await asyncio.wait([listening])
+            self._running = False
+            for helper in helpers:
+                helper.cancel()
+            if helpers:
+                await asyncio.wait(helpers)
 
     async def relay_once(self) -> int:
         """Claim, publish and settle one batch; return how many events it held.
@@ -199,7 +217,10 @@ class Relay:
         self.stats.claims += 1
         if not batch:
             self._backoff = 0.0
+            if self.metrics is not None:
+                self.metrics.broker_reachable.set(1)
             return 0
+        started = asyncio.get_running_loop().time()
         published: list[ClaimedEvent] = []
         failures: list[Failure] = []
         try:
@@ -213,6 +234,11 @@ class Relay:
                 logger.exception("could not settle an interrupted batch; its lease will expire")
             raise
         await self._settle(batch, published, failures)
+        if self.metrics is not None:
+            self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - started)
+            # Reached if anything was acknowledged, or any answer was not the broker's absence.
+            reachable = bool(published) or any(not f.transient for f in failures)
+            self.metrics.broker_reachable.set(1 if reachable or not failures else 0)
         return len(batch)
 
     async def _publish_in_rounds(
@@ -290,6 +316,28 @@ class Relay:
         self.stats.dead += sum(1 for r in retries if r.dead)
         self.stats.retried += sum(1 for r in retries if not r.dead)
         self.stats.transient += sum(1 for r in retries if r.failure.transient)
+        if self.metrics is not None:
+            self.metrics.published.inc(len(published))
+            self.metrics.dead_lettered.inc(sum(1 for r in retries if r.dead))
+            self.metrics.retries.inc(sum(1 for r in retries if not r.dead))
+            self.metrics.transient_failures.inc(sum(1 for r in retries if r.failure.transient))
+
+    async def _refresh_gauges(self, metrics: RelayMetrics) -> None:
+        admin = RelayAdmin(self.outbox.engine)
+        while True:
+            try:
+                metrics.observe_outbox(await admin.gauges())
+            except (DatabaseUnavailable, RetryableError) as exc:
+                metrics.database_lost()
+                logger.warning("could not read the outbox gauges: %s", exc)
+            # Cancelled by run() when the relay stops.
+            await asyncio.sleep(self.settings.metrics_interval)
+
+    def healthy(self) -> bool:
+        """Return whether the relay runs and its last look at the database succeeded."""
+        if not self._running or self._stopped.is_set():
+            return False
+        return self.metrics is None or self.metrics.database_ok
 
     async def _delete_published(self) -> None:
         deleted = await self.outbox.delete_published()
@@ -355,6 +403,7 @@ async def open_relay(
         publisher,
         send_timeout=kafka_settings.send_timeout,
         listener=listener,
+        metrics=_metrics_for(relay_settings),
     )
     try:
         yield relay
@@ -368,13 +417,38 @@ async def run_relay(
     relay_settings: RelaySettings | None = None,
     kafka_settings: KafkaSettings | None = None,
 ) -> None:
-    """Run a relay until SIGTERM or SIGINT (finish the round, release the rest) or cancellation."""
+    """Run a relay until SIGTERM or SIGINT (finish the round, release the rest) or cancellation.
+
+    With ``TENANCY_RELAY_METRICS_PORT`` set, it serves ``/metrics`` and ``/healthz`` too.
+    """
+    relay_settings = relay_settings or RelaySettings()
     async with open_relay(settings, relay_settings, kafka_settings) as relay:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, relay.stop)
         try:
-            await relay.run()
+            async with contextlib.AsyncExitStack() as stack:
+                if relay.metrics is not None and relay_settings.metrics_port is not None:
+                    from tenancy.relay.metrics_server import serving_metrics
+
+                    await stack.enter_async_context(
+                        serving_metrics(
+                            relay.metrics,
+                            relay.healthy,
+                            host=relay_settings.metrics_host,
+                            port=relay_settings.metrics_port,
+                        )
+                    )
+                await relay.run()
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+
+
+def _metrics_for(relay_settings: RelaySettings) -> RelayMetrics | None:
+    if relay_settings.metrics_port is None:
+        return None
+    # Imported only when asked for: prometheus-client is the metrics extra.
+    from tenancy.relay.metrics import RelayMetrics
+
+    return RelayMetrics()

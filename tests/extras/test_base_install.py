@@ -63,6 +63,8 @@ def test_base_install_imports_the_core_modules(module: str) -> None:
         ("repositories.wallets.web3_gateway", "chain"),
         ("tenancy.web.fastapi", "web"),
         ("tenancy.web.middleware", "web"),
+        ("tenancy.relay.metrics", "metrics"),
+        ("tenancy.relay.metrics_server", "metrics"),
     ],
 )
 def test_module_that_needs_an_extra_names_its_install_line(module: str, extra: str) -> None:

