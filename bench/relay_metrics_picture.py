@@ -24,7 +24,7 @@ import httpx
 
 from bench.database import bench_database
 from repositories import PlatformDatabase
-from repositories.events import PaymentOrderStatusChanged
+from repositories.domain_events import PaymentOrderStatusChanged
 from repositories.models import Organization
 from tenancy.relay.local_broker import LocalBroker, free_port
 from tenancy.relay.settings import KafkaSettings, RelaySettings
