@@ -86,6 +86,18 @@ class TenancySettings(BaseSettings):
         default=True,
         description="Also add the tenant criterion to ORM queries (a second layer above RLS).",
     )
+    tracing: bool = Field(
+        default=False,
+        description="A span per unit of work through OpenTelemetry (the otel extra).",
+    )
+    metrics: bool = Field(
+        default=False,
+        description="Prometheus metrics of units of work and the pool (the metrics extra).",
+    )
+    metrics_tenant_label: bool = Field(
+        default=False,
+        description="Also count units of work per tenant (one series per tenant: opt in).",
+    )
 
     def app_url(self) -> URL:
         """Return the application URL as a SQLAlchemy ``URL`` with the asyncpg driver."""

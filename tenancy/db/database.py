@@ -19,6 +19,8 @@ from tenancy.db.session import JoinedSession, TenantSession, open_session, tenan
 from tenancy.db.unit_of_work import EventDispatcher, UnitOfWork
 from tenancy.errors import DatabaseUnavailable, TenantContextRequired, raise_translated
 from tenancy.log import get_logger
+from tenancy.observability.observer import UnitOfWorkObserver
+from tenancy.observability.setup import observers_for
 from tenancy.settings import TenancySettings
 
 logger = get_logger(__name__)
@@ -48,9 +50,12 @@ class Database(Generic[UnitOfWorkT]):
         settings: TenancySettings,
         *,
         dispatcher: EventDispatcher | None = None,
+        observer: UnitOfWorkObserver | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
+        #: Told about every unit of work (traces, metrics); from the settings by default.
+        self.observer = observer if observer is not None else observers_for(settings, engine)
         # The ORM tenant filter is a second layer above RLS, on by default.
         filtered = settings.orm_tenant_filter
         self.sessionmaker: async_sessionmaker[AsyncSession] = tenant_sessionmaker(
@@ -104,6 +109,7 @@ class Database(Generic[UnitOfWorkT]):
             isolation_level=isolation_level,
             gate=self.gate,
             checkout_timeout=self.settings.pool_timeout,
+            observer=self.observer,
         )
         # The class attribute and the type parameter are declared together.
         return cast(UnitOfWorkT, unit_of_work)

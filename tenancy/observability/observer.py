@@ -1,0 +1,70 @@
+"""The observer of units of work: told when one starts, gets a connection, commits, ends.
+
+The unit of work calls these hooks and nothing else; tracing (OpenTelemetry) and
+metrics (Prometheus) are observers, and so may be a service's own. Hooks must not
+raise and must not await: they run inside the unit of work's own error handling,
+on paths that cancellation may also take.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Observation(Protocol):
+    """What one observer records of one unit of work (``async with`` block)."""
+
+    def connection_acquired(self, waited: float) -> None:
+        """A pooled connection was checked out after ``waited`` seconds."""
+
+    def committed(self, events: int) -> None:
+        """A transaction committed, with ``events`` domain events written to the outbox."""
+
+    def failed(self, error: BaseException) -> None:
+        """An operation raised ``error`` (already translated to a ``TenancyError``)."""
+
+    def finished(self, error: BaseException | None) -> None:
+        """The block ended (``error`` is what left it, if anything)."""
+
+
+class UnitOfWorkObserver(Protocol):
+    """Starts one ``Observation`` per unit of work."""
+
+    def started(self, org_id: uuid.UUID, isolation_level: str | None) -> Observation:
+        """A unit of work for ``org_id`` is being entered."""
+
+
+class _Observations:
+    """Several observations, told the same things."""
+
+    def __init__(self, observations: Sequence[Observation]) -> None:
+        self._all = observations
+
+    def connection_acquired(self, waited: float) -> None:
+        for observation in self._all:
+            observation.connection_acquired(waited)
+
+    def committed(self, events: int) -> None:
+        for observation in self._all:
+            observation.committed(events)
+
+    def failed(self, error: BaseException) -> None:
+        for observation in self._all:
+            observation.failed(error)
+
+    def finished(self, error: BaseException | None) -> None:
+        for observation in self._all:
+            observation.finished(error)
+
+
+class Observers:
+    """Several observers as one (tracing and metrics together)."""
+
+    def __init__(self, observers: Sequence[UnitOfWorkObserver]) -> None:
+        self.observers = tuple(observers)
+
+    def started(self, org_id: uuid.UUID, isolation_level: str | None) -> Observation:
+        """Start one observation per observer."""
+        return _Observations([o.started(org_id, isolation_level) for o in self.observers])

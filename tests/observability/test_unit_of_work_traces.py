@@ -1,0 +1,138 @@
+"""A span per unit of work: tenant, outcome, error class and SQLSTATE; statements nest in it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from repositories import PlatformDatabase
+from repositories.models import Customer, PaymentMethod
+from tenancy import ForeignKeyViolation, IsolationViolation
+from tenancy.observability.tracing import SPAN_NAME, TracingObserver
+
+#: Every attribute the span may carry: no values, no messages.
+ALLOWED = {
+    "tenant.id",
+    "db.system",
+    "tenancy.isolation_level",
+    "tenancy.pool.wait_seconds",
+    "tenancy.outcome",
+    "tenancy.commits",
+    "tenancy.events_written",
+    "error.type",
+    "db.response.status_code",
+}
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """Spans finished during the test, in memory."""
+    exported = InMemorySpanExporter()
+    yield exported
+    exported.clear()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    """A tracer provider of this test's own (the global one is left alone)."""
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return tracer_provider
+
+
+@pytest.fixture
+def traced(db: PlatformDatabase, provider: TracerProvider) -> PlatformDatabase:
+    """The session's database, with a span per unit of work."""
+    observer = TracingObserver(provider.get_tracer("tests"))
+    return PlatformDatabase(db.engine, db.settings, observer=observer)
+
+
+def _spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if s.name == SPAN_NAME]
+
+
+async def test_a_committed_unit_of_work_is_one_span_with_its_tenant_and_outcome(
+    traced: PlatformDatabase, org_a: uuid.UUID, exporter: InMemorySpanExporter
+) -> None:
+    async with traced.unit_of_work(org_a) as uow:
+        await uow.customers.add(Customer(name="Traced", email=f"{uuid.uuid4().hex}@t.example"))
+        await uow.commit()
+
+    [span] = _spans(exporter)
+    assert span.attributes is not None
+    assert span.attributes["tenant.id"] == str(org_a)
+    assert span.attributes["tenancy.outcome"] == "commit"
+    assert span.attributes["tenancy.commits"] == 1
+    assert span.attributes["tenancy.events_written"] == 1
+    assert set(span.attributes) <= ALLOWED
+
+
+async def test_a_block_left_without_commit_is_labelled_rollback(
+    traced: PlatformDatabase, org_a: uuid.UUID, exporter: InMemorySpanExporter
+) -> None:
+    async with traced.unit_of_work(org_a) as uow:
+        await uow.customers.list()
+
+    [span] = _spans(exporter)
+    assert span.attributes is not None
+    assert span.attributes["tenancy.outcome"] == "rollback"
+    assert span.status.status_code is not StatusCode.ERROR
+
+
+async def test_a_write_into_another_tenant_is_an_error_span_with_its_sqlstate(
+    traced: PlatformDatabase, org_a: uuid.UUID, org_b: uuid.UUID, exporter: InMemorySpanExporter
+) -> None:
+    with pytest.raises(IsolationViolation):
+        async with traced.unit_of_work(org_a) as uow:
+            uow.session.add(Customer(org_id=org_b, email=f"{uuid.uuid4().hex}@t.example"))
+            await uow.commit()
+
+    [span] = _spans(exporter)
+    assert span.attributes is not None
+    assert span.attributes["tenancy.outcome"] == "error"
+    assert span.attributes["error.type"] == "IsolationViolation"
+    assert span.attributes["db.response.status_code"] == "42501"
+    assert span.status.status_code is StatusCode.ERROR
+    assert set(span.attributes) <= ALLOWED
+
+
+async def test_a_reference_to_another_tenants_row_is_labelled_with_its_sqlstate(
+    traced: PlatformDatabase, org_a: uuid.UUID, org_b: uuid.UUID, exporter: InMemorySpanExporter
+) -> None:
+    async with traced.unit_of_work(org_b) as uow:
+        theirs = await uow.customers.add(Customer(email=f"{uuid.uuid4().hex}@t.example"))
+        await uow.commit()
+    exporter.clear()
+
+    with pytest.raises(ForeignKeyViolation):
+        async with traced.unit_of_work(org_a) as uow:
+            uow.session.add(PaymentMethod(customer_id=theirs.id, type="card"))
+            await uow.commit()
+
+    [span] = _spans(exporter)
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "ForeignKeyViolation"
+    assert span.attributes["db.response.status_code"] == "23503"
+
+
+async def test_spans_started_inside_the_block_are_its_children(
+    traced: PlatformDatabase,
+    provider: TracerProvider,
+    org_a: uuid.UUID,
+    exporter: InMemorySpanExporter,
+) -> None:
+    # What the SQLAlchemy or asyncpg instrumentation does for each statement.
+    async with traced.unit_of_work(org_a) as uow:
+        with provider.get_tracer("statements").start_as_current_span("SELECT customers"):
+            await uow.customers.list()
+
+    [parent] = _spans(exporter)
+    [child] = [s for s in exporter.get_finished_spans() if s.name == "SELECT customers"]
+    assert child.parent is not None
+    assert child.parent.span_id == parent.context.span_id
