@@ -64,8 +64,9 @@ from tenancy.events.collection import (
 )
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox import insert_events, insert_with_event
+from tenancy.events.outbox_table import TRACE_CONTEXT_SETTING
 from tenancy.log import get_logger
-from tenancy.observability.observer import Observation, UnitOfWorkObserver
+from tenancy.observability.observer import Observation, UnitOfWorkObserver, valid_traceparent
 from tenancy.schema.declarative import EVENT_HOLDERS_KEY
 
 logger = get_logger(__name__)
@@ -141,6 +142,14 @@ class UnitOfWork:
         self._context_token = bind_tenant(self.org_id)
         if self._observer is not None:
             self._observation = self._observer.started(self.org_id, self._isolation_level)
+            traceparent = valid_traceparent(self._observation.trace_context())
+            if traceparent is not None:
+                # Set with the tenant at every BEGIN: the outbox rows of this block
+                # take it as their default (trace_context), whichever path writes them.
+                self._set_local = (
+                    f"{set_local_statement(self.org_id)}; "
+                    f"SET LOCAL {TRACE_CONTEXT_SETTING} = '{traceparent}'"
+                )
         try:
             await self._checkout()
         except BaseException as exc:

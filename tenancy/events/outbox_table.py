@@ -13,6 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenancy.schema.declarative import TENANT_SETTING_SQL, Base, check_in, utcnow, values
 
+#: The transaction-local setting a traced unit of work sets, and the column's default.
+TRACE_CONTEXT_SETTING = "tenancy.traceparent"
+TRACE_CONTEXT_DEFAULT = f"nullif(current_setting('{TRACE_CONTEXT_SETTING}', true), '')"
+
 
 class OutboxStatus(StrEnum):
     """Delivery state of an outbox event."""
@@ -77,3 +81,9 @@ class OutboxEvent(Base):
     claimed_until: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: W3C ``traceparent`` of the transaction that wrote the event, when it was traced:
+    #: filled by the database from the transaction's ``SET LOCAL tenancy.traceparent``,
+    #: so every way of writing an event carries it without passing it along.
+    trace_context: Mapped[str | None] = mapped_column(
+        String(55), server_default=text(TRACE_CONTEXT_DEFAULT)
+    )

@@ -95,6 +95,9 @@ class _MetricsObservation:
         if self._tenant is not None:
             self._series.per_tenant.labels(self._tenant, outcome).inc()
 
+    def trace_context(self) -> str | None:
+        return None
+
     def _count(self, error: BaseException) -> None:
         self._series.errors.labels(type(error).__name__, sqlstate_of(error) or "none").inc()
 

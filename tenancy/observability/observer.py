@@ -8,6 +8,7 @@ on paths that cancellation may also take.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Protocol
@@ -27,6 +28,9 @@ class Observation(Protocol):
 
     def finished(self, error: BaseException | None) -> None:
         """The block ended (``error`` is what left it, if anything)."""
+
+    def trace_context(self) -> str | None:
+        """Return the W3C ``traceparent`` its events should carry, if it traces."""
 
 
 class UnitOfWorkObserver(Protocol):
@@ -58,6 +62,9 @@ class _Observations:
         for observation in self._all:
             observation.finished(error)
 
+    def trace_context(self) -> str | None:
+        return next((t for o in self._all if (t := o.trace_context()) is not None), None)
+
 
 class Observers:
     """Several observers as one (tracing and metrics together)."""
@@ -68,3 +75,17 @@ class Observers:
     def started(self, org_id: uuid.UUID, isolation_level: str | None) -> Observation:
         """Start one observation per observer."""
         return _Observations([o.started(org_id, isolation_level) for o in self.observers])
+
+
+#: A W3C ``traceparent`` (version 00): the only form written into SQL or a header.
+TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def valid_traceparent(value: str | None) -> str | None:
+    """Return ``value`` if it is a well-formed ``traceparent`` (not all-zero ids), else ``None``."""
+    if value is None or TRACEPARENT.match(value) is None:
+        return None
+    _, trace_id, span_id, _ = value.split("-")
+    if set(trace_id) == {"0"} or set(span_id) == {"0"}:
+        return None
+    return value

@@ -10,7 +10,10 @@ children of this span, so nothing is counted twice. No values, no messages.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import Token
+from typing import Protocol
 
 from tenancy.extras import missing_extra
 
@@ -18,12 +21,21 @@ try:
     from opentelemetry import context as context_api
     from opentelemetry import trace
     from opentelemetry.context import Context
-    from opentelemetry.trace import Span, Status, StatusCode, Tracer
+    from opentelemetry.trace import (
+        Link,
+        NonRecordingSpan,
+        Span,
+        SpanContext,
+        Status,
+        StatusCode,
+        TraceFlags,
+        Tracer,
+    )
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise missing_extra("otel", exc) from exc
 
 from tenancy.observability.errors import sqlstate_of
-from tenancy.observability.observer import Observation
+from tenancy.observability.observer import Observation, valid_traceparent
 
 SPAN_NAME = "tenancy.unit_of_work"
 
@@ -66,6 +78,9 @@ class _SpanObservation:
         context_api.detach(self._token)
         span.end()
 
+    def trace_context(self) -> str | None:
+        return traceparent_of(self._span)
+
     def _describe(self, error: BaseException) -> None:
         self._span.set_attribute("error.type", type(error).__name__)
         code = sqlstate_of(error)
@@ -92,3 +107,82 @@ class TracingObserver:
         )
         token = context_api.attach(trace.set_span_in_context(span))
         return _SpanObservation(span, token)
+
+
+def traceparent_of(span: Span) -> str | None:
+    """Return the W3C ``traceparent`` of ``span``, or ``None`` if it is not recording."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def context_from_traceparent(traceparent: str | bytes | None) -> Context:
+    """Return an OpenTelemetry context whose parent is the remote span ``traceparent``.
+
+    A consumer starts its span in it to continue the producer's trace (the relay
+    sends the producing unit of work's ``traceparent`` as a Kafka header).
+    Anything malformed gives an empty context: a new trace, never an error.
+    """
+    text = traceparent.decode("ascii", "replace") if isinstance(traceparent, bytes) else traceparent
+    valid = valid_traceparent(text)
+    if valid is None:
+        return Context()
+    _, trace_id, span_id, flags = valid.split("-")
+    remote = SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(int(flags, 16)),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+class TracedEvent(Protocol):
+    """What the relay's batch span needs of a claimed event."""
+
+    @property
+    def trace_context(self) -> str | None:
+        """The producing transaction's ``traceparent``, if any."""
+
+
+#: At most this many links per batch span (one per producing transaction).
+_MAX_LINKS = 128
+
+
+class BatchSpan:
+    """The span of one relay batch; ``outcome`` records what became of it."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def outcome(self, published: int, failed: int) -> None:
+        """Record how many events were acknowledged and how many failed."""
+        self.span.set_attribute("tenancy.relay.published", published)
+        self.span.set_attribute("tenancy.relay.failed", failed)
+        if failed and not published:
+            self.span.set_status(Status(StatusCode.ERROR))
+
+
+@contextmanager
+def relay_batch_span(tracer: Tracer, batch: Sequence[TracedEvent]) -> Iterator[BatchSpan]:
+    """Span one relay batch, linked to the traces of the transactions that wrote it."""
+    contexts: dict[str, SpanContext] = {}
+    for event in batch:
+        valid = valid_traceparent(event.trace_context)
+        if valid is not None and valid not in contexts and len(contexts) < _MAX_LINKS:
+            contexts[valid] = trace.get_current_span(
+                context_from_traceparent(valid)
+            ).get_span_context()
+    with tracer.start_as_current_span(
+        "tenancy.relay.batch",
+        kind=trace.SpanKind.PRODUCER,
+        links=[Link(context) for context in contexts.values()],
+        attributes={"tenancy.relay.batch_size": len(batch), "messaging.system": "kafka"},
+    ) as span:
+        yield BatchSpan(span)
+
+
+def relay_tracer() -> Tracer:
+    """Return the tracer of the relay (the global provider's)."""
+    return trace.get_tracer("tenancy.relay")

@@ -82,7 +82,8 @@ _CLAIM = text(
     FROM picked
     WHERE o.org_id = picked.org_id AND o.id = picked.id
     RETURNING o.org_id, o.id, o.aggregate_type, o.aggregate_id, o.event_type,
-              o.payload::text AS payload, o.attempts, o.occurred_at, o.position
+              o.payload::text AS payload, o.attempts, o.occurred_at, o.position,
+              o.trace_context
     """
 )
 _KEYS = "unnest(CAST(:org_ids AS uuid[]), CAST(:ids AS uuid[])) AS k(org_id, id)"
@@ -143,6 +144,8 @@ class ClaimedEvent:
     event_type: str
     payload: str
     attempts: int
+    #: The producing transaction's W3C ``traceparent``, when it was traced.
+    trace_context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,7 @@ class RelayOutbox:
                 event_type=row.event_type,
                 payload=row.payload,
                 attempts=row.attempts,
+                trace_context=row.trace_context,
             )
             for row in rows
         ]

@@ -17,6 +17,8 @@ EVENT_ID_HEADER = "event_id"
 EVENT_TYPE_HEADER = "event_type"
 ORG_ID_HEADER = "org_id"
 AGGREGATE_TYPE_HEADER = "aggregate_type"
+#: The W3C trace context of the transaction that wrote the event (when it was traced).
+TRACEPARENT_HEADER = "traceparent"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from tenancy.db.engine import create_engine
 from tenancy.errors import ConfigurationError, DatabaseUnavailable, RetryableError
 from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.log import get_logger
+from tenancy.observability.observer import valid_traceparent
 from tenancy.relay.admin import RelayAdmin
 from tenancy.relay.claims import ClaimedEvent, Failure, RelayOutbox
 from tenancy.relay.kafka import KafkaPublisher
@@ -47,6 +48,7 @@ from tenancy.relay.publisher import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     ORG_ID_HEADER,
+    TRACEPARENT_HEADER,
     BrokerUnavailable,
     Message,
     Publisher,
@@ -56,6 +58,9 @@ from tenancy.relay.settings import KafkaSettings, RelaySettings, relay_url
 from tenancy.settings import TenancySettings
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+    from tenancy.observability.tracing import BatchSpan
     from tenancy.relay.metrics import RelayMetrics
 
 logger = get_logger(__name__)
@@ -82,16 +87,21 @@ def to_message(event: ClaimedEvent, topic_prefix: str) -> Message:
     topic = f"{topic_prefix}{event.aggregate_type}"
     if _TOPIC.match(topic) is None:
         raise PublishError(f"invalid topic name {topic!r}", retriable=False)
+    headers = [
+        (EVENT_ID_HEADER, str(event.id).encode()),
+        (EVENT_TYPE_HEADER, event.event_type.encode()),
+        (ORG_ID_HEADER, str(event.org_id).encode()),
+        (AGGREGATE_TYPE_HEADER, event.aggregate_type.encode()),
+    ]
+    # Only a well-formed traceparent: the column is writable by the app role.
+    traceparent = valid_traceparent(event.trace_context)
+    if traceparent is not None:
+        headers.append((TRACEPARENT_HEADER, traceparent.encode()))
     return Message(
         topic=topic,
         key=event.aggregate_id.encode(),
         value=event.payload.encode(),
-        headers=(
-            (EVENT_ID_HEADER, str(event.id).encode()),
-            (EVENT_TYPE_HEADER, event.event_type.encode()),
-            (ORG_ID_HEADER, str(event.org_id).encode()),
-            (AGGREGATE_TYPE_HEADER, event.aggregate_type.encode()),
-        ),
+        headers=tuple(headers),
     )
 
 
@@ -121,6 +131,7 @@ class Relay:
         send_timeout: float,
         listener: Listener | None = None,
         metrics: RelayMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         """Wire the relay; ``send_timeout`` bounds one round of sends.
 
@@ -138,6 +149,8 @@ class Relay:
         self.send_timeout = send_timeout
         self.listener = listener
         self.metrics = metrics
+        #: With a tracer (``TENANCY_TRACING``), a span per batch linked to its producers.
+        self.tracer = tracer
         self.stats = RelayStats()
         #: Set while the relay is caught up and waits for a notification or its poll.
         self.idle = asyncio.Event()
@@ -223,17 +236,20 @@ class Relay:
         started = asyncio.get_running_loop().time()
         published: list[ClaimedEvent] = []
         failures: list[Failure] = []
-        try:
-            await self._publish_in_rounds(batch, published, failures)
-        except BaseException:
-            # Cancelled (or broken) mid-batch: keep what was acknowledged and hand
-            # the rest back now instead of when the lease runs out.
+        with self._batch_span(batch) as span:
             try:
-                await self._settle(batch, published, failures)
-            except Exception:
-                logger.exception("could not settle an interrupted batch; its lease will expire")
-            raise
-        await self._settle(batch, published, failures)
+                await self._publish_in_rounds(batch, published, failures)
+            except BaseException:
+                # Cancelled (or broken) mid-batch: keep what was acknowledged and hand
+                # the rest back now instead of when the lease runs out.
+                try:
+                    await self._settle(batch, published, failures)
+                except Exception:
+                    logger.exception("could not settle an interrupted batch; its lease will expire")
+                raise
+            await self._settle(batch, published, failures)
+            if span is not None:
+                span.outcome(len(published), len(failures))
         if self.metrics is not None:
             self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - started)
             # Reached if anything was acknowledged, or any answer was not the broker's absence.
@@ -322,6 +338,15 @@ class Relay:
             self.metrics.retries.inc(sum(1 for r in retries if not r.dead))
             self.metrics.transient_failures.inc(sum(1 for r in retries if r.failure.transient))
 
+    def _batch_span(
+        self, batch: Sequence[ClaimedEvent]
+    ) -> contextlib.AbstractContextManager[BatchSpan | None]:
+        if self.tracer is None:
+            return contextlib.nullcontext()
+        from tenancy.observability.tracing import relay_batch_span
+
+        return relay_batch_span(self.tracer, batch)
+
     async def _refresh_gauges(self, metrics: RelayMetrics) -> None:
         admin = RelayAdmin(self.outbox.engine)
         while True:
@@ -404,6 +429,7 @@ async def open_relay(
         send_timeout=kafka_settings.send_timeout,
         listener=listener,
         metrics=_metrics_for(relay_settings),
+        tracer=_tracer_for(settings),
     )
     try:
         yield relay
@@ -452,3 +478,12 @@ def _metrics_for(relay_settings: RelaySettings) -> RelayMetrics | None:
     from tenancy.relay.metrics import RelayMetrics
 
     return RelayMetrics()
+
+
+def _tracer_for(settings: TenancySettings) -> Tracer | None:
+    if not settings.tracing:
+        return None
+    # Imported only when asked for: opentelemetry-api is the otel extra.
+    from tenancy.observability.tracing import relay_tracer
+
+    return relay_tracer()

@@ -2,13 +2,23 @@
 count every row), the session's broker, and the event suite's helpers."""
 
 from tests.cli.conftest import migrated_template, scratch_db, scratch_settings, scratch_url
-from tests.events.conftest import broker, changes, kafka_settings, relay_settings, until
+from tests.events.conftest import (
+    admin_engine,
+    broker,
+    changes,
+    kafka_settings,
+    receive,
+    relay_settings,
+    until,
+)
 
 __all__ = [
+    "admin_engine",
     "broker",
     "changes",
     "kafka_settings",
     "migrated_template",
+    "receive",
     "relay_settings",
     "scratch_db",
     "scratch_settings",

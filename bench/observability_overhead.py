@@ -1,0 +1,129 @@
+"""Cost of observing units of work: tracing and metrics off vs on, side by side in one run.
+
+The same tenant read and add + commit through the unit of work, on one database,
+at concurrency ``--concurrency``: (off) no observer; (on) a span per unit of work
+(OpenTelemetry SDK, batch processor, an exporter that drops what it gets, as a
+stand-in for OTLP) plus the Prometheus metrics. Rounds interleave the two; the
+median ratio on/off is printed and written as JSON.
+
+    python -m bench.observability_overhead --seconds 1 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from bench.database import bench_database
+from repositories import PlatformDatabase
+from repositories.models import Customer, Organization
+from tenancy.observability.metrics import MetricsObserver
+from tenancy.observability.observer import Observers
+from tenancy.observability.tracing import TracingObserver
+
+TENANTS = 20
+ROWS_PER_TENANT = 50
+
+Op = Callable[[PlatformDatabase, uuid.UUID, uuid.UUID], Awaitable[None]]
+
+
+class DroppingExporter(SpanExporter):
+    """Accepts spans and keeps none: the export cost without a collector."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Drop ``spans``."""
+        return SpanExportResult.SUCCESS
+
+
+async def get(db: PlatformDatabase, org: uuid.UUID, row: uuid.UUID) -> None:
+    """A tenant read by id."""
+    async with db.unit_of_work(org) as uow:
+        await uow.customers.get(row)
+
+
+async def add(db: PlatformDatabase, org: uuid.UUID, row: uuid.UUID) -> None:
+    """An insert with its outbox event, committed."""
+    async with db.unit_of_work(org) as uow:
+        await uow.customers.add(Customer(email=f"{uuid.uuid4().hex}@new.example"))
+        await uow.commit()
+
+
+async def throughput(
+    op: Op, db: PlatformDatabase, keys: list[tuple[uuid.UUID, uuid.UUID]], seconds: float, n: int
+) -> float:
+    """Operations per second of ``op`` at concurrency ``n`` for ``seconds``."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * n
+    rng = random.Random(7)
+
+    async def worker(index: int) -> None:
+        while time.perf_counter() < deadline:
+            org, row = rng.choice(keys)
+            await op(db, org, row)
+            counts[index] += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(n)))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+async def main() -> None:
+    """Seed, then measure off and on in interleaved rounds."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/results/observability_overhead.json")
+    )
+    args = parser.parse_args()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+    async with bench_database("tenancy_observe", pool_size=args.concurrency) as settings:
+        off = await PlatformDatabase.connect(settings)
+        observer = Observers([TracingObserver(provider.get_tracer("bench")), MetricsObserver()])
+        on = PlatformDatabase(off.engine, off.settings, observer=observer)
+        keys: list[tuple[uuid.UUID, uuid.UUID]] = []
+        for t in range(TENANTS):
+            org = uuid.uuid4()
+            async with off.session(org) as session:
+                session.add(Organization(id=org, name=f"observe {t}"))
+                await session.flush()
+                for i in range(ROWS_PER_TENANT):
+                    row = Customer(email=f"c{i}@t{t}.example")
+                    session.add(row)
+                    await session.flush()
+                    keys.append((org, row.id))
+        results: dict[str, dict[str, list[float]]] = {}
+        for name, op in (("get", get), ("add_commit", add)):
+            figures: dict[str, list[float]] = {"off": [], "on": []}
+            for _ in range(args.rounds):
+                for variant, db in (("off", off), ("on", on)):
+                    figures[variant].append(
+                        await throughput(op, db, keys, args.seconds, args.concurrency)
+                    )
+            ratios = [b / a for a, b in zip(figures["off"], figures["on"], strict=True)]
+            results[name] = {**figures, "ratio": ratios}
+            print(
+                f"{name:<11} off={statistics.median(figures['off']):7.0f}/s "
+                f"on={statistics.median(figures['on']):7.0f}/s "
+                f"on/off={statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            )
+        await off.dispose()
+    provider.shutdown()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
