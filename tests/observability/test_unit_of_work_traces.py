@@ -136,3 +136,28 @@ async def test_spans_started_inside_the_block_are_its_children(
     [child] = [s for s in exporter.get_finished_spans() if s.name == "SELECT customers"]
     assert child.parent is not None
     assert child.parent.span_id == parent.context.span_id
+
+
+async def test_the_asyncpg_instrumentation_spans_each_statement_inside_the_unit_of_work(
+    traced: PlatformDatabase,
+    provider: TracerProvider,
+    org_a: uuid.UUID,
+    exporter: InMemorySpanExporter,
+) -> None:
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    instrumentor = AsyncPGInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        async with traced.unit_of_work(org_a) as uow:
+            await uow.customers.list()
+    finally:
+        instrumentor.uninstrument()
+
+    [parent] = _spans(exporter)
+    statements = [s for s in exporter.get_finished_spans() if s.name != SPAN_NAME]
+    assert statements
+    # Each statement once, and each a child of the unit of work's span.
+    assert all(s.parent is not None for s in statements)
+    assert {s.parent.span_id for s in statements if s.parent} == {parent.context.span_id}
+    assert len({s.context.span_id for s in statements}) == len(statements)
