@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from tenancy.events.collection import EventSource
+from tenancy.observability.observer import observe_repository_calls
 
 if TYPE_CHECKING:
     from tenancy.db.unit_of_work import UnitOfWork
@@ -46,6 +47,9 @@ class RepositoryAttribute(Generic[RepositoryT]):
         if uow is None:
             return self
         repository = self._factory(uow)
+        observation = uow._observation
+        if observation is not None:
+            observe_repository_calls(repository, self._name, observation)
         uow.__dict__[self._name] = repository
         uow._created_repositories.append((self._name, repository))
         return repository

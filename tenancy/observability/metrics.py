@@ -98,6 +98,9 @@ class _MetricsObservation:
     def trace_context(self) -> str | None:
         return None
 
+    def repository_call(self, repository: str, method: str) -> None:
+        return None
+
     def _count(self, error: BaseException) -> None:
         self._series.errors.labels(type(error).__name__, sqlstate_of(error) or "none").inc()
 

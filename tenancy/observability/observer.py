@@ -8,10 +8,14 @@ on paths that cancellation may also take.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 import uuid
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from typing import Any, Protocol
 
 
 class Observation(Protocol):
@@ -31,6 +35,11 @@ class Observation(Protocol):
 
     def trace_context(self) -> str | None:
         """Return the W3C ``traceparent`` its events should carry, if it traces."""
+
+    def repository_call(
+        self, repository: str, method: str
+    ) -> AbstractContextManager[object] | None:
+        """Return a context around one repository call (a child span), or ``None``."""
 
 
 class UnitOfWorkObserver(Protocol):
@@ -65,6 +74,12 @@ class _Observations:
     def trace_context(self) -> str | None:
         return next((t for o in self._all if (t := o.trace_context()) is not None), None)
 
+    def repository_call(
+        self, repository: str, method: str
+    ) -> AbstractContextManager[object] | None:
+        found = [c for o in self._all if (c := o.repository_call(repository, method)) is not None]
+        return found[0] if len(found) == 1 else (_all_of(found) if found else None)
+
 
 class Observers:
     """Several observers as one (tracing and metrics together)."""
@@ -89,3 +104,53 @@ def valid_traceparent(value: str | None) -> str | None:
     if set(trace_id) == {"0"} or set(span_id) == {"0"}:
         return None
     return value
+
+
+@contextmanager
+def _all_of(contexts: Sequence[AbstractContextManager[object]]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
+        yield
+
+
+def observe_repository_calls(repository: Any, name: str, observation: Observation) -> None:
+    """Run each public coroutine method of ``repository`` inside ``observation``'s context.
+
+    Only when the observation asks for it (tracing): the bound methods are
+    replaced on the instance, so the class, ``isinstance`` and every other unit
+    of work are untouched, and nothing is wrapped when nothing observes calls.
+    """
+    if observation.repository_call(name, "") is None:
+        return
+    for attribute in dir(type(repository)):
+        if attribute.startswith("_"):
+            continue
+        method = getattr(repository, attribute, None)
+        if inspect.iscoroutinefunction(method):
+            repository.__dict__[attribute] = _observed(method, name, attribute, observation)
+
+
+def _observed(
+    method: Callable[..., Awaitable[Any]], name: str, attribute: str, observation: Observation
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def observed(*args: Any, **kwargs: Any) -> Any:
+        # One span per call the caller made: a repository's calls to its own
+        # methods (get -> get_or_none) are part of it.
+        if _IN_REPOSITORY_CALL.get():
+            return await method(*args, **kwargs)
+        context = observation.repository_call(name, attribute)
+        if context is None:
+            return await method(*args, **kwargs)
+        token = _IN_REPOSITORY_CALL.set(True)
+        try:
+            with context:
+                return await method(*args, **kwargs)
+        finally:
+            _IN_REPOSITORY_CALL.reset(token)
+
+    return observed
+
+
+_IN_REPOSITORY_CALL: ContextVar[bool] = ContextVar("tenancy_in_repository_call", default=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import Token
 from typing import Protocol
 
@@ -43,8 +43,9 @@ SPAN_NAME = "tenancy.unit_of_work"
 class _SpanObservation:
     """The span of one unit of work."""
 
-    def __init__(self, span: Span, token: Token[Context]) -> None:
+    def __init__(self, span: Span, token: Token[Context], tracer: Tracer) -> None:
         self._span = span
+        self._tracer = tracer
         self._token = token
         self._commits = 0
         self._events = 0
@@ -81,6 +82,13 @@ class _SpanObservation:
     def trace_context(self) -> str | None:
         return traceparent_of(self._span)
 
+    def repository_call(self, repository: str, method: str) -> AbstractContextManager[Span]:
+        # A child of whatever is current (the unit of work's span, or the caller's).
+        return self._tracer.start_as_current_span(
+            f"tenancy.repository {repository}.{method}",
+            attributes={"tenancy.repository": repository, "tenancy.method": method},
+        )
+
     def _describe(self, error: BaseException) -> None:
         self._span.set_attribute("error.type", type(error).__name__)
         code = sqlstate_of(error)
@@ -106,7 +114,7 @@ class TracingObserver:
             },
         )
         token = context_api.attach(trace.set_span_in_context(span))
-        return _SpanObservation(span, token)
+        return _SpanObservation(span, token, self._tracer)
 
 
 def traceparent_of(span: Span) -> str | None:

@@ -155,9 +155,53 @@ async def test_the_asyncpg_instrumentation_spans_each_statement_inside_the_unit_
         instrumentor.uninstrument()
 
     [parent] = _spans(exporter)
-    statements = [s for s in exporter.get_finished_spans() if s.name != SPAN_NAME]
+    spans = exporter.get_finished_spans()
+    calls = {s.context.span_id for s in spans if s.name.startswith("tenancy.repository")}
+    statements = [s for s in spans if s.name != SPAN_NAME and s.context.span_id not in calls]
     assert statements
-    # Each statement once, and each a child of the unit of work's span.
-    assert all(s.parent is not None for s in statements)
-    assert {s.parent.span_id for s in statements if s.parent} == {parent.context.span_id}
+    # Each statement once, inside the unit of work (directly, or in a repository call).
+    assert all(s.context.trace_id == parent.context.trace_id for s in statements)
+    assert {s.parent.span_id for s in statements if s.parent} <= {parent.context.span_id, *calls}
     assert len({s.context.span_id for s in statements}) == len(statements)
+
+
+async def test_each_repository_call_is_a_child_span_of_the_unit_of_work(
+    traced: PlatformDatabase, org_a: uuid.UUID, exporter: InMemorySpanExporter
+) -> None:
+    async with traced.unit_of_work(org_a) as uow:
+        customer = await uow.customers.add(Customer(email=f"{uuid.uuid4().hex}@t.example"))
+        await uow.customers.get(customer.id)
+        await uow.commit()
+
+    [parent] = _spans(exporter)
+    calls = [s for s in exporter.get_finished_spans() if s.name.startswith("tenancy.repository")]
+    assert [s.name for s in calls] == [
+        "tenancy.repository customers.add",
+        "tenancy.repository customers.get",
+    ]
+    assert all(s.parent is not None and s.parent.span_id == parent.context.span_id for s in calls)
+
+
+async def test_the_unit_of_work_span_is_a_child_of_the_requests_span(
+    traced: PlatformDatabase,
+    provider: TracerProvider,
+    org_a: uuid.UUID,
+    exporter: InMemorySpanExporter,
+) -> None:
+    # What an HTTP server instrumentation (FastAPI, ASGI) has current in the endpoint.
+    with provider.get_tracer("http").start_as_current_span("GET /customers"):
+        async with traced.unit_of_work(org_a) as uow:
+            await uow.customers.list()
+
+    [request] = [s for s in exporter.get_finished_spans() if s.name == "GET /customers"]
+    [unit] = _spans(exporter)
+    assert unit.parent is not None
+    assert unit.parent.span_id == request.context.span_id
+    assert unit.context.trace_id == request.context.trace_id
+
+
+async def test_untraced_repositories_are_not_wrapped(
+    db: PlatformDatabase, org_a: uuid.UUID
+) -> None:
+    async with db.unit_of_work(org_a) as uow:
+        assert "get" not in vars(uow.customers)
