@@ -11,11 +11,19 @@ predicate (see ``tenancy.audit.pg_catalog.render_predicates``), never parsed her
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tenancy.audit.pg_catalog import ForeignKey, Index, Policy, Table
+from tenancy.audit.isolation_config import IsolationConfig
+from tenancy.audit.pg_catalog import (
+    PROBE_COLUMN,
+    ForeignKey,
+    Index,
+    Policy,
+    RenderedPredicates,
+    Table,
+)
 
 TENANT_COLUMN = "org_id"
 #: The tenant table itself: its ``id`` is the tenant id.
@@ -65,13 +73,14 @@ class Predicate(StrEnum):
 
 @dataclass(frozen=True)
 class Gap:
-    """One finding: ``subject`` (a table, role, view or function) and what is wrong."""
+    """One finding: ``subject`` (a table, role, view or function), a short code, what is wrong."""
 
     subject: str
     problem: str
+    code: str = "gap"
 
     def __str__(self) -> str:
-        return f"{self.subject}: {self.problem}"
+        return f"{self.subject} [{self.code}]: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class PolicyAudit:
 class TableAudit:
     """The verdict on one table; ``None`` marks a check that does not apply."""
 
+    schema: str
     name: str
     kind: TableKind
     rls_enabled: bool
@@ -114,39 +124,66 @@ class TableAudit:
 class TableRules:
     """What judging a table needs beyond the table: the rendered predicates and keys."""
 
-    # Postgres's own rendering of the tenant predicate, keyed by (column, wrapped).
-    predicates: dict[tuple[str, bool], str]
+    # Postgres's renderings of the tenant predicate, by the tenant column's type;
+    # empty when the binding names no setting (the expected predicate is unknown).
+    predicates: dict[str, RenderedPredicates]
     app_role: str
     indexes: tuple[Index, ...]
     foreign_keys: tuple[ForeignKey, ...]
-    tenant_tables: frozenset[str]
+    #: ``schema.table`` of each tenant table -> its tenant column.
+    tenant_tables: dict[str, str]
+    config: IsolationConfig
+    #: Quotes an identifier as Postgres renders it in an expression.
+    quote: Callable[[str], str]
 
 
-def table_kind(table: Table) -> TableKind:
+def uses_library_tables(config: IsolationConfig) -> bool:
+    """Return whether this library's own tables and exceptions apply (its conventions are in use).
+
+    Another team's schema, with its own tenant column or setting, is judged by its
+    configuration alone: a table of theirs named ``users`` is not this library's.
+    """
+    return config.tenant_column == TENANT_COLUMN and config.tenant_setting == "app.org_id"
+
+
+def table_kind(table: Table, config: IsolationConfig) -> TableKind:
     """Return whether ``table`` is tenant-owned, the tenant root, declared global, or neither."""
-    if table.name == TENANT_ROOT:
+    library = uses_library_tables(config) and table.schema == "public"
+    if library and table.name == TENANT_ROOT:
         return TableKind.ROOT
-    if TENANT_COLUMN in table.columns:
+    if config.column_for(table.schema, table.name) in table.columns:
         return TableKind.TENANT
-    if table.name in GLOBAL_TABLES:
+    if library and table.name in GLOBAL_TABLES:
         return TableKind.GLOBAL
-    if table.name in SHARED_TABLES:
+    if (library and table.name in SHARED_TABLES) or config.is_global(table.schema, table.name):
         return TableKind.SHARED
     return TableKind.UNKNOWN
 
 
-def _tenant_column(kind: TableKind) -> str:
-    return "id" if kind is TableKind.ROOT else TENANT_COLUMN
+def tenant_column(table: Table, kind: TableKind, config: IsolationConfig) -> str:
+    """Return the column holding ``table``'s tenant (the root's own ``id``)."""
+    return "id" if kind is TableKind.ROOT else config.column_for(table.schema, table.name)
 
 
-def classify(expression: str | None, column: str, predicates: dict[tuple[str, bool], str]) -> str:
-    """Return the ``Predicate`` that ``expression`` (as Postgres renders it) is."""
+def classify(
+    expression: str | None,
+    column: str,
+    rendered: RenderedPredicates | None,
+    quote: Callable[[str], str],
+) -> str:
+    """Return the ``Predicate`` that ``expression`` (as Postgres renders it) is.
+
+    ``rendered`` is ``None`` when the expected predicate is unknown: any expression
+    other than ``true`` is then ``OTHER``.
+    """
     if expression is None:
         return Predicate.ABSENT
-    if expression == predicates[(column, True)]:
-        return Predicate.TENANT
-    if expression == predicates[(column, False)]:
-        return Predicate.UNWRAPPED
+    if rendered is not None:
+        name = quote(column)
+        if expression in {r.replace(PROBE_COLUMN, name) for r in rendered.wrapped}:
+            return Predicate.TENANT
+        if expression in {r.replace(PROBE_COLUMN, name) for r in rendered.bare}:
+            return Predicate.UNWRAPPED
     if expression.strip() == "true":
         return Predicate.TRUE
     return Predicate.OTHER
@@ -169,33 +206,49 @@ def _applies(policy: Policy, command: str, role: str) -> bool:
 
 def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -> TableAudit:
     """Judge one table and the policies on it."""
-    kind = table_kind(table)
+    kind = table_kind(table, rules.config)
     tenant = kind in (TableKind.TENANT, TableKind.ROOT)
-    column = _tenant_column(kind)
-    gaps: list[str] = []
+    column = tenant_column(table, kind, rules.config)
+    rendered = rules.predicates.get(table.column_types.get(column, ""))
+
+    def classify_here(expression: str | None) -> str:
+        return classify(expression, column, rendered, rules.quote)
+
+    gaps: list[tuple[str, str]] = []
     if kind is TableKind.UNKNOWN:
-        gaps.append(f"has no {TENANT_COLUMN} and is declared neither global nor shared")
+        gaps.append(
+            ("no-tenant-column", f"has no {column} and is declared neither global nor shared")
+        )
     if kind in (TableKind.TENANT, TableKind.ROOT, TableKind.GLOBAL):
         if not table.rls_enabled:
-            gaps.append("row-level security is not enabled")
+            if table.parent is not None:
+                gaps.append(
+                    (
+                        "partition-rls-disabled",
+                        f"row-level security is not enabled on this "
+                        f"child of {table.parent}: queried directly, it shows every tenant's rows",
+                    )
+                )
+            else:
+                gaps.append(("rls-disabled", "row-level security is not enabled"))
         if not table.rls_forced:
-            gaps.append("row-level security is not forced (the table owner bypasses it)")
-    coverage = tuple(_coverage(policies, command, kind, column, rules) for command in COMMANDS)
+            gaps.append(
+                ("rls-not-forced", "row-level security is not forced (the table owner bypasses it)")
+            )
+    coverage = tuple(
+        _coverage(policies, command, kind, classify_here, rules) for command in COMMANDS
+    )
     gaps.extend(
-        f"no RESTRICTIVE guard for {c.command}: a permissive policy could widen it"
+        (
+            "no-restrictive-guard",
+            f"no RESTRICTIVE guard for {c.command}: a permissive policy could widen it",
+        )
         for c in coverage
         if c.guarded is False
     )
-    audits = tuple(
-        PolicyAudit(
-            p,
-            classify(p.using, column, rules.predicates),
-            classify(p.check, column, rules.predicates),
-        )
-        for p in policies
-    )
+    audits = tuple(PolicyAudit(p, classify_here(p.using), classify_here(p.check)) for p in policies)
     if tenant:
-        gaps.extend(_policy_gaps(policies, column, rules))
+        gaps.extend(_policy_gaps(policies, classify_here))
     # A RESTRICTIVE policy with a rule of its own (memberships' consent rules) can only
     # narrow access, so it does not make the tenant predicate "mixed".
     seen = {
@@ -205,6 +258,7 @@ def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -
         if v != Predicate.ABSENT and (a.policy.permissive or v != Predicate.OTHER)
     }
     return TableAudit(
+        schema=table.schema,
         name=table.name,
         kind=kind,
         rls_enabled=table.rls_enabled,
@@ -214,17 +268,21 @@ def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -
         predicate=_predicate_summary(seen, tenant),
         unique_keys_ok=_unique_gaps(table, column, rules, gaps) if tenant else None,
         foreign_keys_ok=(
-            _foreign_key_gaps(table, rules, gaps, shared=kind is TableKind.SHARED)
+            _foreign_key_gaps(table, column, rules, gaps, shared=kind is TableKind.SHARED)
             if tenant or kind is TableKind.SHARED
             else None
         ),
         tenant_index=_has_tenant_index(table, column, rules, gaps) if tenant else None,
-        gaps=tuple(Gap(table.name, problem) for problem in gaps),
+        gaps=tuple(Gap(table.qualified, problem, code) for code, problem in gaps),
     )
 
 
 def _coverage(
-    policies: tuple[Policy, ...], command: str, kind: TableKind, column: str, rules: TableRules
+    policies: tuple[Policy, ...],
+    command: str,
+    kind: TableKind,
+    classify_here: Callable[[str | None], str],
+    rules: TableRules,
 ) -> Coverage:
     applying = [p for p in policies if _applies(p, command, rules.app_role)]
     restrictive = [p for p in applying if not p.permissive]
@@ -233,8 +291,7 @@ def _coverage(
         # Only a RESTRICTIVE policy that is the tenant predicate itself guards a command.
         allowed = {Predicate.TENANT, Predicate.UNWRAPPED}
         guarded = any(
-            {classify(e, column, rules.predicates) for e in _expressions(p, command)} <= allowed
-            for p in restrictive
+            {classify_here(e) for e in _expressions(p, command)} <= allowed for p in restrictive
         )
     elif kind is TableKind.GLOBAL:
         guarded = any(any(e is not None for e in _expressions(p, command)) for p in restrictive)
@@ -246,19 +303,27 @@ def _coverage(
     )
 
 
-def _policy_gaps(policies: Iterable[Policy], column: str, rules: TableRules) -> list[str]:
+def _policy_gaps(
+    policies: Iterable[Policy], classify_here: Callable[[str | None], str]
+) -> list[tuple[str, str]]:
     gaps = []
     for policy in policies:
-        kinds = {classify(e, column, rules.predicates) for e in (policy.using, policy.check)}
+        kinds = {classify_here(e) for e in (policy.using, policy.check)}
         if Predicate.UNWRAPPED in kinds:
             gaps.append(
-                f"policy {policy.name!r} uses the bare predicate (evaluated per row); "
-                "wrap it as (SELECT nullif(current_setting(...), '')::uuid)"
+                (
+                    "unwrapped-predicate",
+                    f"policy {policy.name!r} uses the bare predicate (evaluated per row); "
+                    "wrap it as (SELECT nullif(current_setting(...), '')::uuid)",
+                )
             )
         if policy.permissive and kinds & {Predicate.TRUE, Predicate.OTHER}:
             gaps.append(
-                f"permissive policy {policy.name!r} ({policy.command}) is not the tenant "
-                f"predicate: USING {policy.using or '-'} WITH CHECK {policy.check or '-'}"
+                (
+                    "permissive-beyond-tenant",
+                    f"permissive policy {policy.name!r} ({policy.command}) is not the tenant "
+                    f"predicate: USING {policy.using or '-'} WITH CHECK {policy.check or '-'}",
+                )
             )
     return gaps
 
@@ -275,46 +340,76 @@ def _predicate_summary(seen: set[str], tenant: bool) -> str:
     return "mixed"
 
 
-def _unique_gaps(table: Table, column: str, rules: TableRules, gaps: list[str]) -> bool:
+def _here(table: Table, schema: str, name: str) -> bool:
+    return (schema, name) == (table.schema, table.name)
+
+
+def _unique_gaps(table: Table, column: str, rules: TableRules, gaps: list[tuple[str, str]]) -> bool:
     ok = True
+    library = uses_library_tables(rules.config) and table.schema == "public"
     for index in rules.indexes:
-        if index.table != table.name or not index.unique or column in index.columns:
+        if not _here(table, index.schema, index.table) or not index.unique:
             continue
-        if (table.name, index.name, index.columns) in GLOBAL_TOKEN_KEYS:
+        if column in index.columns:
+            continue
+        if library and (table.name, index.name, index.columns) in GLOBAL_TOKEN_KEYS:
+            continue
+        if all(
+            c is not None and rules.config.is_random_key(table.schema, table.name, c)
+            for c in index.columns
+        ):
             continue
         ok = False
         gaps.append(
-            f"unique key {index.name!r} {_columns(index.columns)} leaves out {column}: "
-            "its violations reveal other tenants' values"
+            (
+                "unique-without-tenant",
+                f"unique key {index.name!r} {_columns(index.columns)} leaves out {column}: "
+                "its violations reveal other tenants' values",
+            )
         )
     return ok
 
 
-def _foreign_key_gaps(table: Table, rules: TableRules, gaps: list[str], *, shared: bool) -> bool:
+def _foreign_key_gaps(
+    table: Table, column: str, rules: TableRules, gaps: list[tuple[str, str]], *, shared: bool
+) -> bool:
     ok = True
     for fk in rules.foreign_keys:
-        if fk.table != table.name or fk.ref_table not in rules.tenant_tables:
+        target = f"{fk.ref_schema}.{fk.ref_table}"
+        if not _here(table, fk.schema, fk.table) or target not in rules.tenant_tables:
             continue
         if shared:
             ok = False
-            gaps.append(f"shared table references tenant table {fk.ref_table} ({fk.name!r})")
+            gaps.append(
+                (
+                    "shared-references-tenant",
+                    f"shared table references tenant table {fk.ref_table} ({fk.name!r})",
+                )
+            )
             continue
         pairs = set(zip(fk.columns, fk.ref_columns, strict=True))
-        wanted = (TENANT_COLUMN, "id" if fk.ref_table == TENANT_ROOT else TENANT_COLUMN)
+        wanted = (column, rules.tenant_tables[target])
         if wanted not in pairs:
             ok = False
             gaps.append(
-                f"foreign key {fk.name!r} {_columns(fk.columns)} -> {fk.ref_table}"
-                f"{_columns(fk.ref_columns)} does not match {wanted[0]} to {wanted[1]}, "
-                "so it can point at another tenant's row"
+                (
+                    "fk-not-tenant-scoped",
+                    f"foreign key {fk.name!r} {_columns(fk.columns)} -> {fk.ref_table}"
+                    f"{_columns(fk.ref_columns)} does not match {wanted[0]} to {wanted[1]}, "
+                    "so it can point at another tenant's row",
+                )
             )
     return ok
 
 
-def _has_tenant_index(table: Table, column: str, rules: TableRules, gaps: list[str]) -> bool:
-    leads = any(i.table == table.name and i.columns[:1] == (column,) for i in rules.indexes)
+def _has_tenant_index(
+    table: Table, column: str, rules: TableRules, gaps: list[tuple[str, str]]
+) -> bool:
+    leads = any(
+        _here(table, i.schema, i.table) and i.columns[:1] == (column,) for i in rules.indexes
+    )
     if not leads:
-        gaps.append(f"no index leads with {column}")
+        gaps.append(("no-tenant-index", f"no index leads with {column}"))
     return leads
 
 

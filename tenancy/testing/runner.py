@@ -19,6 +19,7 @@ from tenancy.db.engine import create_engine
 from tenancy.errors import ConfigurationError, raise_translated
 from tenancy.settings import TenancySettings, async_url
 from tenancy.testing.catalog_checks import role_checks, table_checks, tenant_tables
+from tenancy.testing.policy_checks import policy_checks
 from tenancy.testing.probe import isolation_checks
 from tenancy.testing.result import CheckOptions, CheckResult, TenantTable
 
@@ -39,7 +40,7 @@ async def discover(url: str | URL, options: CheckOptions) -> list[TenantTable]:
 
 
 async def check_database(url: str | URL, options: CheckOptions) -> list[CheckResult]:
-    """Run every check (role, catalog, isolation) and return all results.
+    """Run every check (role, catalog, policy, isolation) and return all results.
 
     Raises:
         ConfigurationError: ``url`` is not a superuser's.
@@ -50,6 +51,8 @@ async def check_database(url: str | URL, options: CheckOptions) -> list[CheckRes
         results = await role_checks(connection, options)
         for table in tables:
             results += await table_checks(connection, table, options)
+        if tables:
+            results += await policy_checks(connection, options)
         await connection.rollback()
         for table in tables:
             results += await isolation_checks(connection, table, options)
