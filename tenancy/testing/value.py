@@ -12,7 +12,6 @@ from tenancy.testing.result import TenantTable
 _BY_CATEGORY = {
     "A": "{}",  # arrays
     "B": "false",
-    "D": "2000-01-01 00:00:00+00",
     "I": "127.0.0.1",
     "R": "empty",  # ranges
     "T": "1 second",
@@ -53,6 +52,14 @@ def synthetic_value(table: TenantTable, column: Column) -> str:
         return column.first_label
     if column.type_name == "uuid":
         return str(uuid.uuid4())
+    if column.category == "D":
+        # A random moment of 2000 (date and time types alike), so that two rows differ
+        # under a unique key on a date; one year keeps within most partition ranges.
+        month, day = 1 + secrets.randbelow(12), 1 + secrets.randbelow(28)
+        clock = (
+            f"{secrets.randbelow(24):02d}:{secrets.randbelow(60):02d}:{secrets.randbelow(60):02d}"
+        )
+        return f"2000-{month:02d}-{day:02d} {clock}+00"
     if column.category == "N":
         # Random, so two probe rows never collide (23505) on a numeric key or tenant;
         # within int2's range for smallint columns.
