@@ -219,6 +219,12 @@ def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -
         gaps.append(
             ("no-tenant-column", f"has no {column} and is declared neither global nor shared")
         )
+    declared = rules.config.tenant_type
+    actual = table.column_types.get(column, "")
+    if tenant and declared is not None and not _is_of_type(actual, declared):
+        gaps.append(
+            ("tenant-type-mismatch", f"{column} is {actual}, but the tenant type is {declared}")
+        )
     if kind in (TableKind.TENANT, TableKind.ROOT, TableKind.GLOBAL):
         if not table.rls_enabled:
             if table.parent is not None:
@@ -411,6 +417,19 @@ def _has_tenant_index(
     if not leads:
         gaps.append(("no-tenant-index", f"no index leads with {column}"))
     return leads
+
+
+#: ``format_type`` renderings of each configurable tenant type.
+_TYPE_FAMILIES = {
+    "uuid": ("uuid",),
+    "integer": ("integer", "bigint", "smallint"),
+    "text": ("text", "character varying", "character", "citext"),
+}
+
+
+def _is_of_type(type_sql: str, declared: str) -> bool:
+    # format_type adds a length to varchar and char columns: compare the base name.
+    return type_sql.split("(", 1)[0] in _TYPE_FAMILIES[declared]
 
 
 def _columns(columns: tuple[str | None, ...]) -> str:

@@ -151,6 +151,22 @@ def test_audit_names_the_owner_the_app_role_can_become(
     assert f"  - role {roles.app} [app-can-become-owner]: can SET ROLE to {roles.owner}" in output
 
 
+def test_audit_names_a_tenant_column_of_another_type_than_declared(
+    capsys: pytest.CaptureFixture[str], clean_pool: Target
+) -> None:
+    options = [*pool_options(clean_pool.roles), "--tenant-type", "uuid"]
+    code, output = tool(capsys, "audit", clean_pool.url, options)
+    assert code == 3
+    assert "  - shop.orders [tenant-type-mismatch]: tenant_id is integer" in output
+
+
+def test_audit_reports_the_binding_mode(
+    capsys: pytest.CaptureFixture[str], clean_pool: Target
+) -> None:
+    _, output = tool(capsys, "audit", clean_pool.url, pool_options(clean_pool.roles))
+    assert "tenant binding: setting app.current_tenant (safe only if bound with SET LOCAL" in output
+
+
 def test_security_check_passes_the_sound_pool_schema(
     capsys: pytest.CaptureFixture[str], clean_pool: Target
 ) -> None:
