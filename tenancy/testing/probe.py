@@ -98,7 +98,9 @@ async def isolation_checks(
 ) -> list[CheckResult]:
     """Probe ``table`` as the application role; return one result per isolation check."""
     transaction = await connection.begin()
+    partitioned = False
     try:
+        partitioned = bool((await connection.execute(_IS_PARTITIONED, {"oid": table.oid})).scalar())
         columns = [
             Column(*row)
             for row in await connection.execute(
@@ -125,7 +127,7 @@ async def isolation_checks(
         return [closed, *results]
     except (DBAPIError, ValueError) as exc:
         # The probe could not be set up: every check of the table fails, with the reason.
-        reason = f"probe could not run: {await _describe(connection, table, exc)}"
+        reason = f"probe could not run: {_describe(exc, partitioned=partitioned)}"
         return [failed(ISOLATION, table.qualified, check, reason) for check in ISOLATION_CHECKS]
     finally:
         await transaction.rollback()
@@ -297,17 +299,13 @@ def _cause(state: str | None) -> str:
     return f"{_CAUSES.get(state or '', 'database error')} (SQLSTATE {state})"
 
 
-async def _describe(connection: AsyncConnection, table: TenantTable, exc: Exception) -> str:
+def _describe(exc: Exception, *, partitioned: bool) -> str:
     if not isinstance(exc, DBAPIError):
         return str(exc)
     state = sqlstate(exc)
-    if state == "23514":
+    if state == "23514" and partitioned:
         # Said plainly for a partitioned table: its synthetic rows route by value.
-        await connection.rollback()
-        partitioned = (await connection.execute(_IS_PARTITIONED, {"oid": table.oid})).scalar()
-        await connection.rollback()
-        if partitioned:
-            return f"no partition accepts a synthetic row (SQLSTATE {state})"
+        return f"no partition accepts a synthetic row (SQLSTATE {state})"
     return _cause(state)
 
 

@@ -26,6 +26,7 @@ CATEGORIES = {
     "test_plugin": "plugin and security-check",
     "test_security_check": "plugin and security-check",
     "test_foreign_schemas": "plugin and security-check",
+    "test_probe": "plugin and security-check",
 }
 
 
