@@ -21,7 +21,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy.audit.exposure import assumable_owners, privileged_definers, writable_without_rls
+from tenancy.audit.exposure import (
+    assumable_owners,
+    privileged_definers,
+    tenant_setting_defaults,
+    writable_without_rls,
+)
 from tenancy.audit.isolation_config import IsolationConfig
 from tenancy.audit.pg_catalog import (
     DefinerFunction,
@@ -204,6 +209,11 @@ async def audit_connection(
         *(gap for table in audited for gap in table.gaps),
         *_app_role_gaps(app, app_role),
         *(await _exposure_gaps(connection, app, schemas, tenant_tables, declared, reviewed)),
+        *(
+            await tenant_setting_defaults(connection, app_role, config.policy_setting)
+            if config.policy_setting
+            else []
+        ),
         *_relay_role_gaps(relay),
         *_chain_role_gaps(chain),
         *_view_gaps(views),

@@ -1,5 +1,6 @@
 """What reaches tenant rows around the tables: writable tables without RLS, definer
-functions that read tenant tables for the app role, owners the app role can become.
+functions that read tenant tables for the app role, owners the app role can become,
+and a tenant setting that every session starts with.
 
 Each check reads ``pg_catalog`` only and returns ``Gap`` findings.
 """
@@ -121,4 +122,37 @@ async def assumable_owners(
             "app-can-become-owner",
         )
         for owner in owners
+    ]
+
+
+# ALTER ROLE/DATABASE ... SET gives every new session a value: a tenant bound before
+# the application binds one, so a forgotten binding reads that tenant, not nothing.
+_SETTING_DEFAULTS = text(
+    """
+    SELECT coalesce(r.rolname, '(every role)'), coalesce(d.datname, '(every database)')
+    FROM pg_db_role_setting AS s
+    LEFT JOIN pg_roles AS r ON r.oid = s.setrole
+    LEFT JOIN pg_database AS d ON d.oid = s.setdatabase
+    WHERE (s.setdatabase = 0 OR d.datname = current_database())
+      AND (s.setrole = 0 OR r.rolname = :role)
+      AND EXISTS (SELECT 1 FROM unnest(s.setconfig) AS c WHERE c LIKE :prefix)
+    """
+)
+
+
+async def tenant_setting_defaults(
+    connection: AsyncConnection, role: str, setting: str
+) -> list[Gap]:
+    """Return a gap for each default of the tenant ``setting`` that ``role``'s sessions get."""
+    prefix = setting.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "=%"
+    return [
+        Gap(
+            f"setting {setting}",
+            f"has a default for role {holder} in database {database}: sessions start bound "
+            "to a tenant",
+            "tenant-setting-default",
+        )
+        for holder, database in await connection.execute(
+            _SETTING_DEFAULTS, {"prefix": prefix, "role": role}
+        )
     ]

@@ -16,13 +16,18 @@ from tenancy.audit.table_judgement import Predicate, TableAudit, TableKind
 from tenancy.testing.result import POLICY, CheckOptions, CheckResult, failed, passed
 
 #: Per tenant table.
-TABLE_POLICY_CHECKS: tuple[str, ...] = ("permissive_is_tenant_only", "foreign_keys_tenant_scoped")
+TABLE_POLICY_CHECKS: tuple[str, ...] = (
+    "guard_is_tenant_predicate",
+    "permissive_is_tenant_only",
+    "foreign_keys_tenant_scoped",
+)
 #: Audit finding codes reported database-wide, one check each.
 EXPOSURE_CODES: tuple[str, ...] = (
     "app-dml-without-rls",
     "definer-reads-tenant-table",
     "app-can-become-owner",
     "view-not-security-invoker",
+    "tenant-setting-default",
 )
 DATABASE = "database"
 
@@ -51,7 +56,18 @@ def _table_results(table: TableAudit) -> list[CheckResult]:
         and ((audit.policy.command == "ALL" and unguarded) or audit.policy.command in unguarded)
     ]
     fk_gaps = [g.problem for g in table.gaps if g.code == "fk-not-tenant-scoped"]
+    # A RESTRICTIVE policy that is there but is not the tenant predicate (it ORs in
+    # a bypass, say) guards nothing; a missing one is the catalog check's finding.
+    false_guards = [c.command for c in table.coverage if c.guarded is False and c.restrictive]
     return [
+        failed(
+            POLICY,
+            subject,
+            "guard_is_tenant_predicate",
+            f"the RESTRICTIVE policies for {', '.join(false_guards)} are not the tenant predicate",
+        )
+        if false_guards
+        else passed(POLICY, subject, "guard_is_tenant_predicate"),
         failed(
             POLICY,
             subject,

@@ -78,6 +78,10 @@ def pool_gaps(roles: Roles) -> list[str]:
         "DROP POLICY tenant_read ON shop.bypassed",
         f"CREATE POLICY tenant_read ON shop.bypassed USING (tenant_id = {GUARD} "
         "OR current_setting('app.bypass_rls', true) = 'on')",
+        # A restrictive "guard" that ORs in the bypass setting guards nothing.
+        *tenant_table("false_guard", roles, keyed, guard=False),
+        "CREATE POLICY tenant_guard ON shop.false_guard AS RESTRICTIVE "
+        f"USING (tenant_id = {GUARD} OR current_setting('app.bypass_rls', true) = 'on')",
         # A range: a tenant reads its neighbour's rows.
         *tenant_table("ranged", roles, keyed, guard=False),
         "DROP POLICY tenant_read ON shop.ranged",
@@ -110,6 +114,8 @@ def pool_gaps(roles: Roles) -> list[str]:
             "tenant_id integer NOT NULL, id bigint NOT NULL, "
             "payer integer REFERENCES shop.tenants (tenant_id), PRIMARY KEY (tenant_id, id)",
         ),
+        # Every session of the app role starts bound to tenant 1.
+        f"ALTER ROLE {roles.app} SET app.current_tenant = '1'",
         # The app role may SET ROLE to the owner of the tables.
         f"GRANT {roles.owner} TO {roles.app}",
     ]

@@ -111,6 +111,8 @@ AUDIT_FINDINGS = {
     ("shop.audit_log", "app-dml-without-rls"),
     ("function shop.order_total(wanted integer)", "definer-reads-tenant-table"),
     ("shop.refunds", "fk-not-tenant-scoped"),
+    ("shop.false_guard", "no-restrictive-guard"),
+    ("setting app.current_tenant", "tenant-setting-default"),
 }
 # The same gaps as security-check and the plugin name them (subject::check).
 CHECK_FINDINGS = {
@@ -124,6 +126,8 @@ CHECK_FINDINGS = {
     "shop.audit_log::cross_tenant_select",
     "function shop.order_total(wanted integer)::definer_reads_tenant_table",
     "shop.refunds::foreign_keys_tenant_scoped",
+    "shop.false_guard::guard_is_tenant_predicate",
+    "setting app.current_tenant::tenant_setting_default",
 }
 
 
