@@ -44,16 +44,8 @@ from tenancy.audit.pg_catalog import (
     read_views,
     render_predicates,
 )
-from tenancy.audit.table_judgement import (
-    Gap,
-    TableAudit,
-    TableKind,
-    TableRules,
-    audit_table,
-    table_kind,
-    tenant_column,
-    uses_library_tables,
-)
+from tenancy.audit.table_judgement import Gap, TableAudit, TableRules, audit_table
+from tenancy.audit.table_kind import TableKind, table_kind, tenant_column, uses_library_tables
 from tenancy.db.engine import create_engine, rls_bypass_problems
 from tenancy.errors import raise_translated
 from tenancy.schema.role_names import RoleNames

@@ -3,10 +3,12 @@
 A tenant table passes when row-level security is enabled and forced, every
 command is guarded by a RESTRICTIVE tenant policy (so no permissive policy can
 widen it), every permissive policy is the wrapped tenant predicate, every unique
-key includes ``org_id`` (except the listed global tokens), every foreign key to
-another tenant table pairs ``org_id`` with ``org_id``, and an index leads with
-``org_id``. Predicates are compared with Postgres's own rendering of the tenant
-predicate (see ``tenancy.audit.pg_catalog.render_predicates``), never parsed here.
+key includes the tenant column (except declared random keys), every foreign key
+to another tenant table pairs the tenant columns, and an index leads with the
+tenant column (``org_id`` unless configured). Predicates are compared with
+Postgres's own renderings of the tenant predicate (see
+``tenancy.audit.pg_catalog.render_predicates``), never parsed here: anything else
+in a permissive policy (an OR, another setting, a range) is ``OTHER``.
 """
 
 from __future__ import annotations
@@ -24,41 +26,15 @@ from tenancy.audit.pg_catalog import (
     RenderedPredicates,
     Table,
 )
-
-TENANT_COLUMN = "org_id"
-#: The tenant table itself: its ``id`` is the tenant id.
-TENANT_ROOT = "organizations"
-#: Tables without ``org_id`` by design but still under RLS (their own rules), and why.
-GLOBAL_TABLES = {"users": "global identities, visible in a tenant through memberships"}
-#: Tables that hold no tenant data at all, so no RLS; they must not reference tenant rows.
-SHARED_TABLES = {
-    "chain_checkpoints": "the deposit scanner's position per chain (public chain facts)",
-    "chain_blocks": "hashes of scanned blocks, for reorganisation checks (public chain facts)",
-}
-#: Unique keys allowed to leave out ``org_id``: random global tokens, which reveal
-#: nothing about another tenant. Kept here, in reviewed code, rather than as a
-#: ``COMMENT`` in the database: the audit must not take the audited database's word
-#: for its own exceptions. Name *and* columns must match, so renaming another
-#: constraint to an allowed name does not slip through.
-GLOBAL_TOKEN_KEYS = frozenset(
-    {
-        ("payment_links", "uq_payment_links_token", ("token",)),
-        ("wallets", "uq_wallets_chain_address", ("chain", "address")),
-        # SHA-256 of a 256-bit random invitation token (migration 0009).
-        ("memberships", "uq_memberships_invitation_token_hash", ("invitation_token_hash",)),
-    }
+from tenancy.audit.table_kind import (
+    GLOBAL_TOKEN_KEYS,
+    TableKind,
+    table_kind,
+    tenant_column,
+    uses_library_tables,
 )
+
 COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-
-
-class TableKind(StrEnum):
-    """How a table relates to tenants."""
-
-    TENANT = "tenant"
-    ROOT = "root"
-    GLOBAL = "global"
-    SHARED = "shared"
-    UNKNOWN = "UNKNOWN"
 
 
 class Predicate(StrEnum):
@@ -135,34 +111,6 @@ class TableRules:
     config: IsolationConfig
     #: Quotes an identifier as Postgres renders it in an expression.
     quote: Callable[[str], str]
-
-
-def uses_library_tables(config: IsolationConfig) -> bool:
-    """Return whether this library's own tables and exceptions apply (its conventions are in use).
-
-    Another team's schema, with its own tenant column or setting, is judged by its
-    configuration alone: a table of theirs named ``users`` is not this library's.
-    """
-    return config.tenant_column == TENANT_COLUMN and config.tenant_setting == "app.org_id"
-
-
-def table_kind(table: Table, config: IsolationConfig) -> TableKind:
-    """Return whether ``table`` is tenant-owned, the tenant root, declared global, or neither."""
-    library = uses_library_tables(config) and table.schema == "public"
-    if library and table.name == TENANT_ROOT:
-        return TableKind.ROOT
-    if config.column_for(table.schema, table.name) in table.columns:
-        return TableKind.TENANT
-    if library and table.name in GLOBAL_TABLES:
-        return TableKind.GLOBAL
-    if (library and table.name in SHARED_TABLES) or config.is_global(table.schema, table.name):
-        return TableKind.SHARED
-    return TableKind.UNKNOWN
-
-
-def tenant_column(table: Table, kind: TableKind, config: IsolationConfig) -> str:
-    """Return the column holding ``table``'s tenant (the root's own ``id``)."""
-    return "id" if kind is TableKind.ROOT else config.column_for(table.schema, table.name)
 
 
 def classify(

@@ -12,7 +12,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy.audit.database_audit import AuditReport, audit_connection
-from tenancy.audit.table_judgement import Predicate, TableAudit, TableKind
+from tenancy.audit.table_judgement import Predicate, TableAudit
+from tenancy.audit.table_kind import TableKind
 from tenancy.testing.result import POLICY, CheckOptions, CheckResult, failed, passed
 
 #: Per tenant table.

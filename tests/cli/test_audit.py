@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from repositories.models import TENANT_TABLES
 from tenancy import TenancySettings
 from tenancy.audit.database_audit import AuditReport, audit_connection, audit_database
-from tenancy.audit.table_judgement import TableKind
+from tenancy.audit.table_kind import TableKind
 from tests.cli.databases import settings_for
 
 pytestmark = pytest.mark.security
