@@ -280,6 +280,11 @@ def _add_security_check(subcommands: Subcommands) -> None:
         metavar="INDEX",
         help="a unique index of your own tables that is a global token (repeatable)",
     )
+    parser.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="probe even while other sessions work in the database (the probes take locks)",
+    )
     parser.set_defaults(handler=_security_check, failure_exit=EXIT_NOT_RUN)
 
 
@@ -287,7 +292,9 @@ def _security_check(args: argparse.Namespace) -> int:
     from tenancy.testing.security_check import run
 
     config = isolation_config(args)
-    return run(args.database_url, config, global_unique=args.global_unique)
+    return run(
+        args.database_url, config, global_unique=args.global_unique, allow_busy=args.allow_busy
+    )
 
 
 #: One registration per subcommand, in the order ``--help`` lists them.

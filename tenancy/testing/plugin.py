@@ -64,6 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     ):
         group.addoption(flag, action="append", default=[], help=f"{text}; repeatable")
     group.addoption(
+        "--tenancy-allow-busy",
+        action="store_true",
+        default=False,
+        help="probe even while other sessions work in the database (the probes take locks)",
+    )
+    group.addoption(
         "--tenancy-global-unique",
         action="append",
         default=[],
@@ -115,6 +121,7 @@ def pytest_collection_modifyitems(
         global_unique=library_global_tokens()
         | frozenset(config.getoption("tenancy_global_unique"))
         | frozenset(config.getini("tenancy_global_unique")),
+        allow_busy=config.getoption("tenancy_allow_busy"),
     )
     collector = IsolationChecks.from_parent(
         session, name=NODE, nodeid=NODE, url=url, options=options

@@ -59,6 +59,8 @@ class CheckOptions:
 
     config: IsolationConfig = field(default_factory=IsolationConfig)
     global_unique: frozenset[str] = field(default_factory=library_global_tokens)
+    #: Probe even while other sessions work in the database (the probe takes locks).
+    allow_busy: bool = False
 
     @property
     def app_role(self) -> str:

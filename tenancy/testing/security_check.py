@@ -35,17 +35,21 @@ def run(
     config: IsolationConfig | None = None,
     *,
     global_unique: Iterable[str] = (),
+    allow_busy: bool = False,
     out: TextIO | None = None,
 ) -> int:
     """Check the database at ``database_url`` (a superuser URL), print, return an exit code.
 
     ``global_unique`` adds unique indexes that are global tokens of the service's
-    own tables to those of the library's.
+    own tables to those of the library's. ``allow_busy`` lets the probes run while
+    other sessions work in the database.
     """
     stream = out if out is not None else sys.stdout
     config = config or IsolationConfig()
     options = CheckOptions(
-        config=config, global_unique=library_global_tokens() | frozenset(global_unique)
+        config=config,
+        global_unique=library_global_tokens() | frozenset(global_unique),
+        allow_busy=allow_busy,
     )
     try:
         results = run_sync(check_database(database_url, options))

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
@@ -269,3 +270,33 @@ def test_an_unknown_app_role_cannot_be_checked(
     options = [*pool_options(clean_pool.roles), "--app-role", "no_such_role_here"]
     code, output = tool(capsys, command, clean_pool.url, options)
     assert code == 2, output
+
+
+@pytest.fixture
+def busy(clean_pool: Target) -> Iterator[None]:
+    """Another session holding a transaction open in the clean pool database."""
+    url = clean_pool.url
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database
+    ) as connection:
+        connection.execute(b"SELECT count(*) FROM shop.orders")
+        yield
+        connection.rollback()
+
+
+@pytest.mark.usefixtures("busy")
+def test_security_check_refuses_to_probe_a_busy_database(
+    capsys: pytest.CaptureFixture[str], clean_pool: Target
+) -> None:
+    code, output = tool(capsys, "security-check", clean_pool.url, pool_options(clean_pool.roles))
+    assert code == 2
+    assert "1 other session(s) are working in this database" in output
+
+
+@pytest.mark.usefixtures("busy")
+def test_security_check_probes_a_busy_database_when_allowed(
+    capsys: pytest.CaptureFixture[str], clean_pool: Target
+) -> None:
+    options = [*pool_options(clean_pool.roles), "--allow-busy"]
+    code, output = tool(capsys, "security-check", clean_pool.url, options)
+    assert code == 0, output
