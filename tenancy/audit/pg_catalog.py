@@ -9,12 +9,12 @@ always rolled back (the same compare-by-rendering approach alembic-utils uses).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from tenancy.schema.declarative import TENANT_SETTING_SQL
 
 #: ``pg_policy.polcmd`` codes and the command names ``CREATE POLICY`` uses.
 _POLICY_COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
@@ -32,16 +32,31 @@ _NOT_EXTENSION_MEMBER = """
 class Table:
     """A table of the audited schema and its row-level-security switches."""
 
+    schema: str
     name: str
     rls_enabled: bool
     rls_forced: bool
-    columns: frozenset[str]
+    #: Column name -> its type as ``format_type`` renders it.
+    column_types: dict[str, str]
+    #: ``schema.table`` of the parent, for a partition or an inheritance child.
+    parent: str | None = None
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """Return the column names."""
+        return frozenset(self.column_types)
+
+    @property
+    def qualified(self) -> str:
+        """Return ``schema.table`` for display."""
+        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)
 class Policy:
     """One row-level-security policy, with its expressions as Postgres renders them."""
 
+    schema: str
     table: str
     name: str
     command: str
@@ -55,6 +70,7 @@ class Policy:
 class Index:
     """An index; ``columns`` are its key columns (``None`` for an expression)."""
 
+    schema: str
     table: str
     name: str
     columns: tuple[str | None, ...]
@@ -65,9 +81,11 @@ class Index:
 class ForeignKey:
     """A foreign key and the column pairs it compares."""
 
+    schema: str
     table: str
     name: str
     columns: tuple[str, ...]
+    ref_schema: str
     ref_table: str
     ref_columns: tuple[str, ...]
 
@@ -106,21 +124,51 @@ class DefinerFunction:
     search_path: str | None
 
 
+#: The tenant column's name on the probe table that renders the predicates.
+PROBE_COLUMN = "tenancy_tenant_column"
+
+
+@dataclass(frozen=True)
+class RenderedPredicates:
+    """Postgres's renderings of the accepted tenant predicates, on ``PROBE_COLUMN``."""
+
+    wrapped: frozenset[str]
+    bare: frozenset[str]
+
+
+_SCHEMAS = text(
+    f"""
+    SELECT n.nspname FROM pg_namespace AS n
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_%'
+      AND {_NOT_EXTENSION_MEMBER.format(oid="n.oid")}
+    ORDER BY n.nspname
+    """
+)
+
 _TABLES = text(
     f"""
-    SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+    SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity,
            ARRAY(SELECT a.attname::text FROM pg_attribute AS a
-                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum) AS columns,
+           ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum) AS types,
+           (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits AS i
+            JOIN pg_class AS pc ON pc.oid = i.inhparent
+            JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace
+            WHERE i.inhrelid = c.oid LIMIT 1) AS parent
     FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
+    WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p')
       AND {_NOT_EXTENSION_MEMBER.format(oid="c.oid")}
-    ORDER BY c.relname
+    ORDER BY n.nspname, c.relname
     """
 )
 
 _POLICIES = text(
     """
-    SELECT c.relname, p.polname, CAST(p.polcmd AS text), p.polpermissive,
+    SELECT n.nspname, c.relname, p.polname, CAST(p.polcmd AS text), p.polpermissive,
            ARRAY(SELECT CASE WHEN r.oid = 0 THEN 'public' ELSE pg_get_userbyid(r.oid)::text END
                  FROM unnest(p.polroles) AS r(oid)) AS roles,
            pg_get_expr(p.polqual, p.polrelid) AS using_expr,
@@ -128,15 +176,15 @@ _POLICIES = text(
     FROM pg_policy AS p
     JOIN pg_class AS c ON c.oid = p.polrelid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = :schema
-    ORDER BY c.relname, p.polname
+    WHERE n.nspname = ANY(:schemas)
+    ORDER BY n.nspname, c.relname, p.polname
     """
 )
 
 # Key columns only (indnkeyatts): INCLUDE columns take no part in uniqueness.
 _INDEXES = text(
     """
-    SELECT c.relname, ic.relname AS index_name, i.indisunique,
+    SELECT n.nspname, c.relname, ic.relname AS index_name, i.indisunique,
            ARRAY(SELECT a.attname::text
                  FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                  LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -146,14 +194,14 @@ _INDEXES = text(
     JOIN pg_class AS c ON c.oid = i.indrelid
     JOIN pg_class AS ic ON ic.oid = i.indexrelid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = :schema
-    ORDER BY c.relname, ic.relname
+    WHERE n.nspname = ANY(:schemas)
+    ORDER BY n.nspname, c.relname, ic.relname
     """
 )
 
 _FOREIGN_KEYS = text(
     """
-    SELECT c.relname, con.conname, rc.relname AS ref_table,
+    SELECT n.nspname, c.relname, con.conname, rn.nspname AS ref_schema, rc.relname AS ref_table,
            ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
                  JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
                  ORDER BY k.ord) AS columns,
@@ -164,8 +212,9 @@ _FOREIGN_KEYS = text(
     JOIN pg_class AS c ON c.oid = con.conrelid
     JOIN pg_class AS rc ON rc.oid = con.confrelid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = :schema AND con.contype = 'f'
-    ORDER BY c.relname, con.conname
+    JOIN pg_namespace AS rn ON rn.oid = rc.relnamespace
+    WHERE n.nspname = ANY(:schemas) AND con.contype = 'f'
+    ORDER BY n.nspname, c.relname, con.conname
     """
 )
 
@@ -186,7 +235,7 @@ _ROLE = text(
                                  WHERE datname = current_database()))) AS owned_objects,
            ARRAY(SELECT c.relname::text FROM pg_class AS c
                  JOIN pg_namespace AS n ON n.oid = c.relnamespace
-                 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                 WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
                    AND has_table_privilege(r.oid, c.oid,
                        'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
                  ORDER BY c.relname) AS tables,
@@ -236,34 +285,45 @@ _DEFINER_FUNCTIONS = text(
 )
 
 
-async def read_tables(connection: AsyncConnection, schema: str) -> list[Table]:
-    """Return the ordinary and partitioned tables of ``schema``."""
-    rows = await connection.execute(_TABLES, {"schema": schema, "catalog": "pg_class"})
-    return [Table(r[0], r[1], r[2], frozenset(r[3])) for r in rows]
+async def read_schemas(connection: AsyncConnection) -> tuple[str, ...]:
+    """Return every schema that is neither a system schema nor an extension's."""
+    rows = await connection.execute(_SCHEMAS, {"catalog": "pg_namespace"})
+    return tuple(r[0] for r in rows)
 
 
-async def read_policies(connection: AsyncConnection, schema: str) -> list[Policy]:
-    """Return the policies on tables of ``schema``, expressions rendered by Postgres."""
-    rows = await connection.execute(_POLICIES, {"schema": schema})
-    return [Policy(r[0], r[1], _POLICY_COMMANDS[r[2]], r[3], tuple(r[4]), r[5], r[6]) for r in rows]
+async def read_tables(connection: AsyncConnection, schemas: Sequence[str]) -> list[Table]:
+    """Return the ordinary and partitioned tables of ``schemas``."""
+    rows = await connection.execute(_TABLES, {"schemas": list(schemas), "catalog": "pg_class"})
+    return [Table(r[0], r[1], r[2], r[3], dict(zip(r[4], r[5], strict=True)), r[6]) for r in rows]
 
 
-async def read_indexes(connection: AsyncConnection, schema: str) -> list[Index]:
-    """Return the indexes on tables of ``schema`` (primary keys included)."""
-    rows = await connection.execute(_INDEXES, {"schema": schema})
-    return [Index(r[0], r[1], tuple(r[3]), r[2]) for r in rows]
+async def read_policies(connection: AsyncConnection, schemas: Sequence[str]) -> list[Policy]:
+    """Return the policies on tables of ``schemas``, expressions rendered by Postgres."""
+    rows = await connection.execute(_POLICIES, {"schemas": list(schemas)})
+    return [
+        Policy(r[0], r[1], r[2], _POLICY_COMMANDS[r[3]], r[4], tuple(r[5]), r[6], r[7])
+        for r in rows
+    ]
 
 
-async def read_foreign_keys(connection: AsyncConnection, schema: str) -> list[ForeignKey]:
-    """Return the foreign keys declared on tables of ``schema``."""
-    rows = await connection.execute(_FOREIGN_KEYS, {"schema": schema})
-    return [ForeignKey(r[0], r[1], tuple(r[3]), r[2], tuple(r[4])) for r in rows]
+async def read_indexes(connection: AsyncConnection, schemas: Sequence[str]) -> list[Index]:
+    """Return the indexes on tables of ``schemas`` (primary keys included)."""
+    rows = await connection.execute(_INDEXES, {"schemas": list(schemas)})
+    return [Index(r[0], r[1], r[2], tuple(r[4]), r[3]) for r in rows]
 
 
-async def read_role(connection: AsyncConnection, role: str, schema: str) -> Role | None:
-    """Return ``role``'s attributes, the tables of ``schema`` it has any privilege on, and
+async def read_foreign_keys(
+    connection: AsyncConnection, schemas: Sequence[str]
+) -> list[ForeignKey]:
+    """Return the foreign keys declared on tables of ``schemas``."""
+    rows = await connection.execute(_FOREIGN_KEYS, {"schemas": list(schemas)})
+    return [ForeignKey(r[0], r[1], r[2], tuple(r[5]), r[3], r[4], tuple(r[6])) for r in rows]
+
+
+async def read_role(connection: AsyncConnection, role: str, schemas: Sequence[str]) -> Role | None:
+    """Return ``role``'s attributes, the tables of ``schemas`` it has any privilege on, and
     the ``SECURITY DEFINER`` functions it may execute."""
-    params = {"role": role, "schema": schema, "catalog": "pg_proc"}
+    params = {"role": role, "schemas": list(schemas), "catalog": "pg_proc"}
     row = (await connection.execute(_ROLE, params)).first()
     if row is None:
         return None
@@ -283,29 +343,33 @@ async def read_definer_functions(connection: AsyncConnection) -> list[DefinerFun
 
 
 async def render_predicates(
-    connection: AsyncConnection, schema: str, columns: tuple[str, ...]
-) -> dict[tuple[str, bool], str]:
-    """Return how Postgres renders the tenant predicate on each of ``columns``.
+    connection: AsyncConnection, schema: str, type_sql: str, setting: str
+) -> RenderedPredicates:
+    """Return how Postgres renders the accepted forms of the tenant predicate.
 
-    Keys are ``(column, wrapped)``: the ``(SELECT ...)``-wrapped form and the bare
-    form. The probe table and its policies exist only inside a savepoint that is
-    rolled back, so nothing is left behind; real tables are not locked.
+    The forms are ``column = <setting read>`` for the usual ways of reading
+    ``setting`` (with or without ``missing_ok``, with or without ``nullif(.., '')``,
+    cast to ``type_sql`` or not), each bare and wrapped in ``(SELECT ...)``. The
+    column is named ``PROBE_COLUMN`` on the probe table; callers compare with the
+    table's column name put in its place. The probe table and its policies exist
+    only inside a savepoint that is rolled back; real tables are not locked.
     """
     quote = connection.dialect.identifier_preparer.quote
     probe = f"{quote(schema)}.{quote(f'tenancy_audit_probe_{uuid.uuid4().hex}')}"
+    forms = _setting_reads(setting, type_sql)
     savepoint = await connection.begin_nested()
     try:
-        definitions = ", ".join(f"{quote(column)} uuid" for column in columns)
-        await connection.exec_driver_sql(f"CREATE TABLE {probe} ({definitions})")
-        names: dict[str, tuple[str, bool]] = {}
-        for column in columns:
-            for wrapped in (True, False):
-                name = f"p{len(names)}"
-                names[name] = (column, wrapped)
-                await connection.exec_driver_sql(
-                    f"CREATE POLICY {name} ON {probe} USING "
-                    f"({_tenant_predicate_sql(quote(column), wrapped=wrapped)})"
-                )
+        # type_sql comes from format_type() in the catalog, never from input.
+        await connection.exec_driver_sql(f"CREATE TABLE {probe} ({PROBE_COLUMN} {type_sql})")
+        for number, (read, is_wrapped) in enumerate(forms):
+            expression = f"(SELECT {read})" if is_wrapped else read
+            try:
+                async with connection.begin_nested():
+                    await connection.exec_driver_sql(
+                        f"CREATE POLICY p{number} ON {probe} USING ({PROBE_COLUMN} = {expression})"
+                    )
+            except DBAPIError:
+                continue  # a form that does not type-check for this column type
         rows = await connection.execute(
             text(
                 "SELECT polname, pg_get_expr(polqual, polrelid) FROM pg_policy "
@@ -313,12 +377,21 @@ async def render_predicates(
             ),
             {"probe": probe},
         )
-        return {names[name]: rendered for name, rendered in rows}
+        wrapped: set[str] = set()
+        bare: set[str] = set()
+        for name, rendered in rows:
+            (wrapped if forms[int(name[1:])][1] else bare).add(rendered)
+        return RenderedPredicates(frozenset(wrapped), frozenset(bare))
     finally:
         await savepoint.rollback()
 
 
-def _tenant_predicate_sql(column: str, *, wrapped: bool) -> str:
-    # Only constants reach this DDL: a quoted column name and the setting expression.
-    setting = f"(SELECT {TENANT_SETTING_SQL})" if wrapped else TENANT_SETTING_SQL
-    return f"{column} = {setting}"
+def _setting_reads(setting: str, type_sql: str) -> list[tuple[str, bool]]:
+    # Only constants reach this DDL: the setting is a quoted literal, the type from
+    # the catalog. Each read is tried bare and wrapped in (SELECT ...).
+    literal = "'" + setting.replace("'", "''") + "'"
+    reads = []
+    for call in (f"current_setting({literal}, true)", f"current_setting({literal})"):
+        for value in (f"nullif({call}, '')", call):
+            reads += [f"{value}::{type_sql}", value]
+    return [(read, wrapped) for read in reads for wrapped in (True, False)]

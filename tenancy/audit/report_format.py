@@ -20,7 +20,7 @@ _TABLE_HEADER = (
     "PREDICATE",
     "UNIQUE",
     "FK",
-    "ORG_ID INDEX",
+    "TENANT INDEX",
 )
 
 
@@ -36,7 +36,7 @@ def format_report(report: AuditReport) -> str:
             ("TABLE", "POLICY", "AS", "FOR", "TO", "USING", "WITH CHECK"),
             [
                 (
-                    t.name,
+                    f"{t.schema}.{t.name}",
                     a.policy.name,
                     "PERMISSIVE" if a.policy.permissive else "RESTRICTIVE",
                     a.policy.command,
@@ -96,7 +96,7 @@ def format_report(report: AuditReport) -> str:
 
 def _table_row(table: TableAudit) -> tuple[str, ...]:
     return (
-        table.name,
+        f"{table.schema}.{table.name}",
         str(table.kind),
         _yes(table.rls_enabled),
         _yes(table.rls_forced),
@@ -127,9 +127,10 @@ def _role_row(role: Role) -> tuple[str, ...]:
 
 
 def _verdict(report: AuditReport) -> str:
+    scope = f"Schemas: {', '.join(report.schemas) or '(none)'}; tenant binding: {report.binding}"
     if report.ok:
-        return f"Audit passed: {len(report.tables)} tables checked, no gaps."
-    lines = [f"Audit FAILED: {len(report.gaps)} gap(s)"]
+        return f"{scope}\nAudit passed: {len(report.tables)} tables checked, no gaps."
+    lines = [scope, f"Audit FAILED: {len(report.gaps)} gap(s)"]
     lines.extend(f"  - {gap}" for gap in report.gaps)
     return "\n".join(lines)
 

@@ -3,54 +3,38 @@
 A tenant table passes when row-level security is enabled and forced, every
 command is guarded by a RESTRICTIVE tenant policy (so no permissive policy can
 widen it), every permissive policy is the wrapped tenant predicate, every unique
-key includes ``org_id`` (except the listed global tokens), every foreign key to
-another tenant table pairs ``org_id`` with ``org_id``, and an index leads with
-``org_id``. Predicates are compared with Postgres's own rendering of the tenant
-predicate (see ``tenancy.audit.pg_catalog.render_predicates``), never parsed here.
+key includes the tenant column (except declared random keys), every foreign key
+to another tenant table pairs the tenant columns, and an index leads with the
+tenant column (``org_id`` unless configured). Predicates are compared with
+Postgres's own renderings of the tenant predicate (see
+``tenancy.audit.pg_catalog.render_predicates``), never parsed here: anything else
+in a permissive policy (an OR, another setting, a range) is ``OTHER``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tenancy.audit.pg_catalog import ForeignKey, Index, Policy, Table
-
-TENANT_COLUMN = "org_id"
-#: The tenant table itself: its ``id`` is the tenant id.
-TENANT_ROOT = "organizations"
-#: Tables without ``org_id`` by design but still under RLS (their own rules), and why.
-GLOBAL_TABLES = {"users": "global identities, visible in a tenant through memberships"}
-#: Tables that hold no tenant data at all, so no RLS; they must not reference tenant rows.
-SHARED_TABLES = {
-    "chain_checkpoints": "the deposit scanner's position per chain (public chain facts)",
-    "chain_blocks": "hashes of scanned blocks, for reorganisation checks (public chain facts)",
-}
-#: Unique keys allowed to leave out ``org_id``: random global tokens, which reveal
-#: nothing about another tenant. Kept here, in reviewed code, rather than as a
-#: ``COMMENT`` in the database: the audit must not take the audited database's word
-#: for its own exceptions. Name *and* columns must match, so renaming another
-#: constraint to an allowed name does not slip through.
-GLOBAL_TOKEN_KEYS = frozenset(
-    {
-        ("payment_links", "uq_payment_links_token", ("token",)),
-        ("wallets", "uq_wallets_chain_address", ("chain", "address")),
-        # SHA-256 of a 256-bit random invitation token (migration 0009).
-        ("memberships", "uq_memberships_invitation_token_hash", ("invitation_token_hash",)),
-    }
+from tenancy.audit.isolation_config import IsolationConfig
+from tenancy.audit.pg_catalog import (
+    PROBE_COLUMN,
+    ForeignKey,
+    Index,
+    Policy,
+    RenderedPredicates,
+    Table,
 )
+from tenancy.audit.table_kind import (
+    GLOBAL_TOKEN_KEYS,
+    TableKind,
+    table_kind,
+    tenant_column,
+    uses_library_tables,
+)
+
 COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-
-
-class TableKind(StrEnum):
-    """How a table relates to tenants."""
-
-    TENANT = "tenant"
-    ROOT = "root"
-    GLOBAL = "global"
-    SHARED = "shared"
-    UNKNOWN = "UNKNOWN"
 
 
 class Predicate(StrEnum):
@@ -65,13 +49,14 @@ class Predicate(StrEnum):
 
 @dataclass(frozen=True)
 class Gap:
-    """One finding: ``subject`` (a table, role, view or function) and what is wrong."""
+    """One finding: ``subject`` (a table, role, view or function), a short code, what is wrong."""
 
     subject: str
     problem: str
+    code: str = "gap"
 
     def __str__(self) -> str:
-        return f"{self.subject}: {self.problem}"
+        return f"{self.subject} [{self.code}]: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +82,7 @@ class PolicyAudit:
 class TableAudit:
     """The verdict on one table; ``None`` marks a check that does not apply."""
 
+    schema: str
     name: str
     kind: TableKind
     rls_enabled: bool
@@ -114,39 +100,38 @@ class TableAudit:
 class TableRules:
     """What judging a table needs beyond the table: the rendered predicates and keys."""
 
-    # Postgres's own rendering of the tenant predicate, keyed by (column, wrapped).
-    predicates: dict[tuple[str, bool], str]
+    # Postgres's renderings of the tenant predicate, by the tenant column's type;
+    # empty when the binding names no setting (the expected predicate is unknown).
+    predicates: dict[str, RenderedPredicates]
     app_role: str
     indexes: tuple[Index, ...]
     foreign_keys: tuple[ForeignKey, ...]
-    tenant_tables: frozenset[str]
+    #: ``schema.table`` of each tenant table -> its tenant column.
+    tenant_tables: dict[str, str]
+    config: IsolationConfig
+    #: Quotes an identifier as Postgres renders it in an expression.
+    quote: Callable[[str], str]
 
 
-def table_kind(table: Table) -> TableKind:
-    """Return whether ``table`` is tenant-owned, the tenant root, declared global, or neither."""
-    if table.name == TENANT_ROOT:
-        return TableKind.ROOT
-    if TENANT_COLUMN in table.columns:
-        return TableKind.TENANT
-    if table.name in GLOBAL_TABLES:
-        return TableKind.GLOBAL
-    if table.name in SHARED_TABLES:
-        return TableKind.SHARED
-    return TableKind.UNKNOWN
+def classify(
+    expression: str | None,
+    column: str,
+    rendered: RenderedPredicates | None,
+    quote: Callable[[str], str],
+) -> str:
+    """Return the ``Predicate`` that ``expression`` (as Postgres renders it) is.
 
-
-def _tenant_column(kind: TableKind) -> str:
-    return "id" if kind is TableKind.ROOT else TENANT_COLUMN
-
-
-def classify(expression: str | None, column: str, predicates: dict[tuple[str, bool], str]) -> str:
-    """Return the ``Predicate`` that ``expression`` (as Postgres renders it) is."""
+    ``rendered`` is ``None`` when the expected predicate is unknown: any expression
+    other than ``true`` is then ``OTHER``.
+    """
     if expression is None:
         return Predicate.ABSENT
-    if expression == predicates[(column, True)]:
-        return Predicate.TENANT
-    if expression == predicates[(column, False)]:
-        return Predicate.UNWRAPPED
+    if rendered is not None:
+        name = quote(column)
+        if expression in {r.replace(PROBE_COLUMN, name) for r in rendered.wrapped}:
+            return Predicate.TENANT
+        if expression in {r.replace(PROBE_COLUMN, name) for r in rendered.bare}:
+            return Predicate.UNWRAPPED
     if expression.strip() == "true":
         return Predicate.TRUE
     return Predicate.OTHER
@@ -169,33 +154,55 @@ def _applies(policy: Policy, command: str, role: str) -> bool:
 
 def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -> TableAudit:
     """Judge one table and the policies on it."""
-    kind = table_kind(table)
+    kind = table_kind(table, rules.config)
     tenant = kind in (TableKind.TENANT, TableKind.ROOT)
-    column = _tenant_column(kind)
-    gaps: list[str] = []
+    column = tenant_column(table, kind, rules.config)
+    rendered = rules.predicates.get(table.column_types.get(column, ""))
+
+    def classify_here(expression: str | None) -> str:
+        return classify(expression, column, rendered, rules.quote)
+
+    gaps: list[tuple[str, str]] = []
     if kind is TableKind.UNKNOWN:
-        gaps.append(f"has no {TENANT_COLUMN} and is declared neither global nor shared")
+        gaps.append(
+            ("no-tenant-column", f"has no {column} and is declared neither global nor shared")
+        )
+    declared = rules.config.tenant_type
+    actual = table.column_types.get(column, "")
+    if tenant and declared is not None and not _is_of_type(actual, declared):
+        gaps.append(
+            ("tenant-type-mismatch", f"{column} is {actual}, but the tenant type is {declared}")
+        )
     if kind in (TableKind.TENANT, TableKind.ROOT, TableKind.GLOBAL):
         if not table.rls_enabled:
-            gaps.append("row-level security is not enabled")
+            if table.parent is not None:
+                gaps.append(
+                    (
+                        "partition-rls-disabled",
+                        f"row-level security is not enabled on this "
+                        f"child of {table.parent}: queried directly, it shows every tenant's rows",
+                    )
+                )
+            else:
+                gaps.append(("rls-disabled", "row-level security is not enabled"))
         if not table.rls_forced:
-            gaps.append("row-level security is not forced (the table owner bypasses it)")
-    coverage = tuple(_coverage(policies, command, kind, column, rules) for command in COMMANDS)
+            gaps.append(
+                ("rls-not-forced", "row-level security is not forced (the table owner bypasses it)")
+            )
+    coverage = tuple(
+        _coverage(policies, command, kind, classify_here, rules) for command in COMMANDS
+    )
     gaps.extend(
-        f"no RESTRICTIVE guard for {c.command}: a permissive policy could widen it"
+        (
+            "no-restrictive-guard",
+            f"no RESTRICTIVE guard for {c.command}: a permissive policy could widen it",
+        )
         for c in coverage
         if c.guarded is False
     )
-    audits = tuple(
-        PolicyAudit(
-            p,
-            classify(p.using, column, rules.predicates),
-            classify(p.check, column, rules.predicates),
-        )
-        for p in policies
-    )
+    audits = tuple(PolicyAudit(p, classify_here(p.using), classify_here(p.check)) for p in policies)
     if tenant:
-        gaps.extend(_policy_gaps(policies, column, rules))
+        gaps.extend(_policy_gaps(policies, classify_here))
     # A RESTRICTIVE policy with a rule of its own (memberships' consent rules) can only
     # narrow access, so it does not make the tenant predicate "mixed".
     seen = {
@@ -205,6 +212,7 @@ def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -
         if v != Predicate.ABSENT and (a.policy.permissive or v != Predicate.OTHER)
     }
     return TableAudit(
+        schema=table.schema,
         name=table.name,
         kind=kind,
         rls_enabled=table.rls_enabled,
@@ -214,17 +222,21 @@ def audit_table(table: Table, policies: tuple[Policy, ...], rules: TableRules) -
         predicate=_predicate_summary(seen, tenant),
         unique_keys_ok=_unique_gaps(table, column, rules, gaps) if tenant else None,
         foreign_keys_ok=(
-            _foreign_key_gaps(table, rules, gaps, shared=kind is TableKind.SHARED)
+            _foreign_key_gaps(table, column, rules, gaps, shared=kind is TableKind.SHARED)
             if tenant or kind is TableKind.SHARED
             else None
         ),
         tenant_index=_has_tenant_index(table, column, rules, gaps) if tenant else None,
-        gaps=tuple(Gap(table.name, problem) for problem in gaps),
+        gaps=tuple(Gap(table.qualified, problem, code) for code, problem in gaps),
     )
 
 
 def _coverage(
-    policies: tuple[Policy, ...], command: str, kind: TableKind, column: str, rules: TableRules
+    policies: tuple[Policy, ...],
+    command: str,
+    kind: TableKind,
+    classify_here: Callable[[str | None], str],
+    rules: TableRules,
 ) -> Coverage:
     applying = [p for p in policies if _applies(p, command, rules.app_role)]
     restrictive = [p for p in applying if not p.permissive]
@@ -233,8 +245,7 @@ def _coverage(
         # Only a RESTRICTIVE policy that is the tenant predicate itself guards a command.
         allowed = {Predicate.TENANT, Predicate.UNWRAPPED}
         guarded = any(
-            {classify(e, column, rules.predicates) for e in _expressions(p, command)} <= allowed
-            for p in restrictive
+            {classify_here(e) for e in _expressions(p, command)} <= allowed for p in restrictive
         )
     elif kind is TableKind.GLOBAL:
         guarded = any(any(e is not None for e in _expressions(p, command)) for p in restrictive)
@@ -246,19 +257,27 @@ def _coverage(
     )
 
 
-def _policy_gaps(policies: Iterable[Policy], column: str, rules: TableRules) -> list[str]:
+def _policy_gaps(
+    policies: Iterable[Policy], classify_here: Callable[[str | None], str]
+) -> list[tuple[str, str]]:
     gaps = []
     for policy in policies:
-        kinds = {classify(e, column, rules.predicates) for e in (policy.using, policy.check)}
+        kinds = {classify_here(e) for e in (policy.using, policy.check)}
         if Predicate.UNWRAPPED in kinds:
             gaps.append(
-                f"policy {policy.name!r} uses the bare predicate (evaluated per row); "
-                "wrap it as (SELECT nullif(current_setting(...), '')::uuid)"
+                (
+                    "unwrapped-predicate",
+                    f"policy {policy.name!r} uses the bare predicate (evaluated per row); "
+                    "wrap it as (SELECT nullif(current_setting(...), '')::uuid)",
+                )
             )
         if policy.permissive and kinds & {Predicate.TRUE, Predicate.OTHER}:
             gaps.append(
-                f"permissive policy {policy.name!r} ({policy.command}) is not the tenant "
-                f"predicate: USING {policy.using or '-'} WITH CHECK {policy.check or '-'}"
+                (
+                    "permissive-beyond-tenant",
+                    f"permissive policy {policy.name!r} ({policy.command}) is not the tenant "
+                    f"predicate: USING {policy.using or '-'} WITH CHECK {policy.check or '-'}",
+                )
             )
     return gaps
 
@@ -275,47 +294,90 @@ def _predicate_summary(seen: set[str], tenant: bool) -> str:
     return "mixed"
 
 
-def _unique_gaps(table: Table, column: str, rules: TableRules, gaps: list[str]) -> bool:
+def _here(table: Table, schema: str, name: str) -> bool:
+    return (schema, name) == (table.schema, table.name)
+
+
+def _unique_gaps(table: Table, column: str, rules: TableRules, gaps: list[tuple[str, str]]) -> bool:
     ok = True
+    library = uses_library_tables(rules.config) and table.schema == "public"
     for index in rules.indexes:
-        if index.table != table.name or not index.unique or column in index.columns:
+        if not _here(table, index.schema, index.table) or not index.unique:
             continue
-        if (table.name, index.name, index.columns) in GLOBAL_TOKEN_KEYS:
+        if column in index.columns:
+            continue
+        if library and (table.name, index.name, index.columns) in GLOBAL_TOKEN_KEYS:
+            continue
+        if all(
+            c is not None and rules.config.is_random_key(table.schema, table.name, c)
+            for c in index.columns
+        ):
             continue
         ok = False
         gaps.append(
-            f"unique key {index.name!r} {_columns(index.columns)} leaves out {column}: "
-            "its violations reveal other tenants' values"
+            (
+                "unique-without-tenant",
+                f"unique key {index.name!r} {_columns(index.columns)} leaves out {column}: "
+                "its violations reveal other tenants' values",
+            )
         )
     return ok
 
 
-def _foreign_key_gaps(table: Table, rules: TableRules, gaps: list[str], *, shared: bool) -> bool:
+def _foreign_key_gaps(
+    table: Table, column: str, rules: TableRules, gaps: list[tuple[str, str]], *, shared: bool
+) -> bool:
     ok = True
     for fk in rules.foreign_keys:
-        if fk.table != table.name or fk.ref_table not in rules.tenant_tables:
+        target = f"{fk.ref_schema}.{fk.ref_table}"
+        if not _here(table, fk.schema, fk.table) or target not in rules.tenant_tables:
             continue
         if shared:
             ok = False
-            gaps.append(f"shared table references tenant table {fk.ref_table} ({fk.name!r})")
+            gaps.append(
+                (
+                    "shared-references-tenant",
+                    f"shared table references tenant table {fk.ref_table} ({fk.name!r})",
+                )
+            )
             continue
         pairs = set(zip(fk.columns, fk.ref_columns, strict=True))
-        wanted = (TENANT_COLUMN, "id" if fk.ref_table == TENANT_ROOT else TENANT_COLUMN)
+        wanted = (column, rules.tenant_tables[target])
         if wanted not in pairs:
             ok = False
             gaps.append(
-                f"foreign key {fk.name!r} {_columns(fk.columns)} -> {fk.ref_table}"
-                f"{_columns(fk.ref_columns)} does not match {wanted[0]} to {wanted[1]}, "
-                "so it can point at another tenant's row"
+                (
+                    "fk-not-tenant-scoped",
+                    f"foreign key {fk.name!r} {_columns(fk.columns)} -> {fk.ref_table}"
+                    f"{_columns(fk.ref_columns)} does not match {wanted[0]} to {wanted[1]}, "
+                    "so it can point at another tenant's row",
+                )
             )
     return ok
 
 
-def _has_tenant_index(table: Table, column: str, rules: TableRules, gaps: list[str]) -> bool:
-    leads = any(i.table == table.name and i.columns[:1] == (column,) for i in rules.indexes)
+def _has_tenant_index(
+    table: Table, column: str, rules: TableRules, gaps: list[tuple[str, str]]
+) -> bool:
+    leads = any(
+        _here(table, i.schema, i.table) and i.columns[:1] == (column,) for i in rules.indexes
+    )
     if not leads:
-        gaps.append(f"no index leads with {column}")
+        gaps.append(("no-tenant-index", f"no index leads with {column}"))
     return leads
+
+
+#: ``format_type`` renderings of each configurable tenant type.
+_TYPE_FAMILIES = {
+    "uuid": ("uuid",),
+    "integer": ("integer", "bigint", "smallint"),
+    "text": ("text", "character varying", "character", "citext"),
+}
+
+
+def _is_of_type(type_sql: str, declared: str) -> bool:
+    # format_type adds a length to varchar and char columns: compare the base name.
+    return type_sql.split("(", 1)[0] in _TYPE_FAMILIES[declared]
 
 
 def _columns(columns: tuple[str | None, ...]) -> str:

@@ -2,6 +2,8 @@
 
 Exit codes: 0 success, 1 error (the message goes to stderr, no traceback),
 2 usage error, 3 the audit found gaps (so CI can gate on ``tenancy audit``).
+The isolation checks (``audit``, ``security-check``) exit 2 whenever they cannot
+run: an unreachable database, an unknown app role, or no tenant table to check.
 
 Adding a subcommand takes one function and one line: write ``_add_<name>`` that
 adds its parser (call ``add_database_url`` if it needs the database) and sets
@@ -26,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from tenancy.audit.database_audit import audit_database
 from tenancy.audit.report_format import format_report
+from tenancy.cli.isolation_options import add_isolation_options, isolation_config
 from tenancy.errors import ConfigurationError, TenancyError, translate
 from tenancy.extension import command_registrations
 from tenancy.schema.migration import current, downgrade, history, upgrade
@@ -39,6 +42,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_GAPS = 3
+#: The isolation checks could not run (same code as a usage error: nothing was judged).
+EXIT_NOT_RUN = 2
 
 URL_VARIABLES = ("TENANCY_ADMIN_DATABASE_URL", "TENANCY_DATABASE_URL")
 NO_URL = "tenancy: error: no database URL: pass --database-url or set TENANCY_ADMIN_DATABASE_URL\n"
@@ -168,12 +173,22 @@ def _add_audit(subcommands: Subcommands) -> None:
         "audit", help="check RLS, policies, keys and roles; exit 3 on any gap"
     )
     add_database_url(parser)
-    parser.set_defaults(handler=_audit)
+    add_isolation_options(parser)
+    parser.set_defaults(handler=_audit, failure_exit=EXIT_NOT_RUN)
 
 
 def _audit(args: argparse.Namespace) -> int:
-    report = asyncio.run(audit_database(command_settings(args)))
+    settings = command_settings(args)
+    config = isolation_config(args)
+    if args.app_role is None and config.app_role == APP_ROLE:
+        # The deployment's own app role (TENANCY_APP_ROLE) unless configured.
+        config = config.with_options(app_role=settings.role_names().app)
+    report = asyncio.run(audit_database(settings, config))
     print(format_report(report))
+    if report.app_role_missing or report.checked_nothing:
+        why = "the app role does not exist" if report.app_role_missing else "no tenant table"
+        print(f"tenancy: audit could not run: {why}", file=sys.stderr)
+        return EXIT_NOT_RUN
     return EXIT_OK if report.ok else EXIT_GAPS
 
 
@@ -254,9 +269,10 @@ def _add_security_check(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "security-check",
         help="run the table-level isolation checks against a migrated database "
-        "(superuser URL; nothing is left behind); exit 1 on any failure",
+        "(superuser URL; nothing is left behind); exit 3 on any failure, 2 if it cannot run",
     )
     add_database_url(parser)
+    add_isolation_options(parser)
     parser.add_argument(
         "--global-unique",
         action="append",
@@ -264,15 +280,21 @@ def _add_security_check(subcommands: Subcommands) -> None:
         metavar="INDEX",
         help="a unique index of your own tables that is a global token (repeatable)",
     )
-    app_role = os.environ.get("TENANCY_APP_ROLE") or APP_ROLE
-    parser.add_argument("--app-role", default=app_role, help=f"default: {app_role}")
-    parser.set_defaults(handler=_security_check)
+    parser.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="probe even while other sessions work in the database (the probes take locks)",
+    )
+    parser.set_defaults(handler=_security_check, failure_exit=EXIT_NOT_RUN)
 
 
 def _security_check(args: argparse.Namespace) -> int:
     from tenancy.testing.security_check import run
 
-    return run(args.database_url, global_unique=args.global_unique, app_role=args.app_role)
+    config = isolation_config(args)
+    return run(
+        args.database_url, config, global_unique=args.global_unique, allow_busy=args.allow_busy
+    )
 
 
 #: One registration per subcommand, in the order ``--help`` lists them.
@@ -319,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Expected failures (unreachable database, refused migration, bad settings)
         # end in one line on stderr; anything else is a bug and keeps its traceback.
         print(f"tenancy: error: {_describe(exc)}{_target(args)}", file=sys.stderr)
-        return EXIT_ERROR
+        failure: int = getattr(args, "failure_exit", EXIT_ERROR)
+        return failure
 
 
 def _describe(exc: BaseException) -> str:

@@ -32,17 +32,19 @@ CATALOG_CHECKS: tuple[str, ...] = (
 )
 
 # Partitions are included on purpose: a partition queried directly is guarded by
-# its own policies, not by its parent's.
-_TENANT_TABLES = text(
+# its own policies, not by its parent's. The tenant column is picked per table in
+# Python (it may be overridden per table).
+_TABLES = text(
     """
-    SELECT c.oid, n.nspname, c.relname
+    SELECT c.oid, n.nspname, c.relname,
+           ARRAY(SELECT a.attname::text FROM pg_attribute AS a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
     FROM pg_class AS c
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
-    JOIN pg_attribute AS a ON a.attrelid = c.oid
     WHERE c.relkind IN ('r', 'p')
-      AND a.attname = :column AND a.attnum > 0 AND NOT a.attisdropped
+      AND (cardinality(CAST(:schemas AS text[])) = 0 OR n.nspname = ANY(:schemas))
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+      AND n.nspname NOT LIKE 'pg\\_%'
     ORDER BY n.nspname, c.relname
     """
 )
@@ -96,7 +98,11 @@ _TABLE = text(
 # expression index has attnum 0 in indkey and so never counts as including it.
 _UNIQUE_WITHOUT_TENANT = text(
     """
-    SELECT ci.relname
+    SELECT ci.relname,
+           ARRAY(SELECT a.attname::text
+                 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+                 LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE k.position <= i.indnkeyatts) AS columns
     FROM pg_index AS i
     JOIN pg_class AS ci ON ci.oid = i.indexrelid
     WHERE i.indrelid = :oid
@@ -113,9 +119,18 @@ _UNIQUE_WITHOUT_TENANT = text(
 
 
 async def tenant_tables(connection: AsyncConnection, options: CheckOptions) -> list[TenantTable]:
-    """Return every table (partitions included) that has the tenant column."""
-    rows = await connection.execute(_TENANT_TABLES, {"column": options.tenant_column})
-    return [TenantTable(oid=row[0], schema=row[1], name=row[2]) for row in rows]
+    """Return every table (partitions included) that has its tenant column.
+
+    Tables declared global are left out, whatever their columns.
+    """
+    config = options.config
+    rows = await connection.execute(_TABLES, {"schemas": list(config.schemas)})
+    tables = []
+    for oid, schema, name, columns in rows:
+        column = config.column_for(schema, name)
+        if column in columns and not config.is_global(schema, name):
+            tables.append(TenantTable(oid=oid, schema=schema, name=name, tenant_column=column))
+    return tables
 
 
 async def role_checks(connection: AsyncConnection, options: CheckOptions) -> list[CheckResult]:
@@ -145,10 +160,14 @@ async def table_checks(
     row = (await connection.execute(_TABLE, {"oid": table.oid, "role": options.app_role})).one()
     offending = [
         name
-        for (name,) in await connection.execute(
-            _UNIQUE_WITHOUT_TENANT, {"oid": table.oid, "column": options.tenant_column}
+        for name, columns in await connection.execute(
+            _UNIQUE_WITHOUT_TENANT, {"oid": table.oid, "column": table.tenant_column}
         )
         if name not in options.global_unique
+        and not all(
+            c is not None and options.config.is_random_key(table.schema, table.name, c)
+            for c in columns
+        )
     ]
     subject = table.qualified
     return [
@@ -168,7 +187,7 @@ async def table_checks(
             subject,
             "unique_includes_tenant",
             not offending,
-            f"unique without {options.tenant_column}: {', '.join(offending)}",
+            f"unique without {table.tenant_column}: {', '.join(offending)}",
         ),
     ]
 

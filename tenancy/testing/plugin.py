@@ -6,10 +6,13 @@ Installed with the package (``pytest11`` entry point) and off until enabled::
 
 The URL (or ``TENANCY_ISOLATION_DATABASE_URL``, else ``TENANCY_ADMIN_DATABASE_URL``)
 must be a superuser's: the checks switch to the application role inside
-transactions that are rolled back, so they leave no data behind. Every tenant
-table (every table with ``org_id``) gets one test item per check, under the
-``tenancy-isolation`` node, marked ``tenancy_isolation``. Unique keys that are
-global tokens of the service's own tables are declared with
+transactions that are rolled back, so they leave no data behind. The schema's
+tenant column, binding and app role come from ``[tool.tenancy]`` in the
+project's ``pyproject.toml`` (see ``tenancy.audit.isolation_config``) and the
+``--tenancy-*`` options. Every tenant table gets one test item per check, under
+the ``tenancy-isolation`` node, marked ``tenancy_isolation``; a database with no
+tenant table at all fails (``nothing_checked``) rather than passing empty. Unique
+keys that are global tokens of the service's own tables are declared with
 ``--tenancy-global-unique NAME`` or the ``tenancy_global_unique`` ini option.
 """
 
@@ -49,6 +52,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="the role the application connects as (default: $TENANCY_APP_ROLE, else tenancy_app)",
     )
+    for flag, text in (
+        ("--tenancy-tenant-column", "the column holding the tenant (default: org_id)"),
+        ("--tenancy-tenant-setting", "the setting the policies read (default: app.org_id)"),
+        ("--tenancy-tenant-binding", "SQL binding a tenant, with {tenant} for its value"),
+    ):
+        group.addoption(flag, default=None, help=text)
+    for flag, text in (
+        ("--tenancy-schema", "a schema to check (default: every non-system schema)"),
+        ("--tenancy-global-table", "a table without tenant rows by design"),
+    ):
+        group.addoption(flag, action="append", default=[], help=f"{text}; repeatable")
+    group.addoption(
+        "--tenancy-allow-busy",
+        action="store_true",
+        default=False,
+        help="probe even while other sessions work in the database (the probes take locks)",
+    )
     group.addoption(
         "--tenancy-global-unique",
         action="append",
@@ -81,15 +101,27 @@ def pytest_collection_modifyitems(
     url = _database_url(config)
     if not config.getoption("tenancy_isolation") or url is None:
         return
+    from tenancy.audit.isolation_config import load_config
     from tenancy.schema.role_names import APP_ROLE
     from tenancy.testing.result import CheckOptions, library_global_tokens
 
-    app_role = config.getoption("tenancy_app_role") or os.environ.get("TENANCY_APP_ROLE")
+    base = load_config(config.rootpath)
+    app_role = config.getoption("tenancy_app_role")
+    if app_role is None and base.app_role == APP_ROLE:
+        app_role = os.environ.get("TENANCY_APP_ROLE")
     options = CheckOptions(
-        app_role=app_role or APP_ROLE,
+        config=base.with_options(
+            app_role=app_role,
+            schemas=config.getoption("tenancy_schema"),
+            tenant_column=config.getoption("tenancy_tenant_column"),
+            tenant_setting=config.getoption("tenancy_tenant_setting"),
+            tenant_binding=config.getoption("tenancy_tenant_binding"),
+            global_tables=config.getoption("tenancy_global_table"),
+        ),
         global_unique=library_global_tokens()
         | frozenset(config.getoption("tenancy_global_unique"))
         | frozenset(config.getini("tenancy_global_unique")),
+        allow_busy=config.getoption("tenancy_allow_busy"),
     )
     collector = IsolationChecks.from_parent(
         session, name=NODE, nodeid=NODE, url=url, options=options
@@ -104,7 +136,7 @@ def pytest_collection_modifyitems(
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Print the check items' cases tried and failures, per category."""
+    """Print the check items' cases tried and failures, per category and per table."""
     outcomes: dict[str, str] = {}
     for outcome in ("passed", "failed", "error"):
         for report in terminalreporter.stats.get(outcome, []):
@@ -113,19 +145,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 outcomes.setdefault(report.nodeid, outcome)
     if not outcomes:
         return
-    from tenancy.testing.catalog_checks import CATALOG_CHECKS, ROLE_CHECKS
-    from tenancy.testing.probe import ISOLATION_CHECKS
-    from tenancy.testing.result import CATALOG, ISOLATION, ROLE
-
+    categories: dict[str, list[str]] = {}
+    subjects: dict[str, list[str]] = {}
+    for nodeid, outcome in outcomes.items():
+        category = _CATEGORIES.get(nodeid, "other")
+        categories.setdefault(category, []).append(outcome)
+        subject = nodeid.removeprefix(f"{NODE}::").rsplit("::", 1)[0]
+        if "." in subject:
+            subjects.setdefault(subject, []).append(outcome)
     terminalreporter.section("tenancy isolation checks")
-    for category, checks in (
-        (ROLE, ROLE_CHECKS),
-        (CATALOG, CATALOG_CHECKS),
-        (ISOLATION, ISOLATION_CHECKS),
-    ):
-        mine = [o for nodeid, o in outcomes.items() if nodeid.rsplit("::", 1)[-1] in checks]
+    for category, mine in categories.items():
         failures = sum(o != "passed" for o in mine)
         terminalreporter.write_line(f"{category:<10} {len(mine):>4} cases, {failures} failed")
+    for subject, mine in sorted(subjects.items()):
+        failures = sum(o != "passed" for o in mine)
+        terminalreporter.write_line(f"checked {subject}: {len(mine)} cases, {failures} failed")
+
+
+#: The category of each check item by node id, filled at collection.
+_CATEGORIES: dict[str, str] = {}
 
 
 class CheckFailed(Exception):
@@ -133,57 +171,48 @@ class CheckFailed(Exception):
 
 
 class IsolationChecks(pytest.Collector):
-    """The checks of one database: discovers its tenant tables, runs all checks once."""
+    """The checks of one database: runs them all at collection, one item per result."""
 
     def __init__(self, *, url: str, options: CheckOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.url = url
         self.options = options
-        self._results: dict[str, CheckResult] | None = None
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
-        """Return one item per (subject, check)."""
-        from tenancy.testing.catalog_checks import CATALOG_CHECKS, ROLE_CHECKS
-        from tenancy.testing.probe import ISOLATION_CHECKS
-        from tenancy.testing.result import CATALOG, ISOLATION, ROLE
-        from tenancy.testing.runner import discover, run_sync
+        """Return one item per (subject, check), and a failing one if nothing was checked."""
+        from tenancy.testing.runner import check_database, run_sync
+        from tenancy.testing.security_check import not_run_reason
 
-        tables = run_sync(discover(self.url, self.options))
-        cases = [(ROLE, f"{self.options.app_role}::{check}") for check in ROLE_CHECKS]
-        for table in tables:
-            cases += [(CATALOG, f"{table.qualified}::{check}") for check in CATALOG_CHECKS]
-            cases += [(ISOLATION, f"{table.qualified}::{check}") for check in ISOLATION_CHECKS]
-        return [
-            IsolationCheck.from_parent(self, name=case, checks=self, category=category)
-            for category, case in cases
-        ]
+        results = run_sync(check_database(self.url, self.options))
+        reason = not_run_reason(results, self.options.config)
+        if reason is not None:
+            from tenancy.testing.result import failed
 
-    def result(self, case: str) -> CheckResult | None:
-        """Return the result of ``case``, running every check on first use."""
-        if self._results is None:
-            from tenancy.testing.runner import check_database, run_sync
-
-            results = run_sync(check_database(self.url, self.options))
-            self._results = {result.case_id: result for result in results}
-        return self._results.get(case)
+            results = [*results, failed("nothing", "database", "nothing_checked", reason)]
+        items: list[pytest.Item | pytest.Collector] = []
+        for result in results:
+            _CATEGORIES[f"{NODE}::{result.case_id}"] = result.category
+            items.append(
+                IsolationCheck.from_parent(
+                    self, name=result.case_id, result=result, category=result.category
+                )
+            )
+        return items
 
 
 class IsolationCheck(pytest.Item):
     """One check on one subject; passes when the database isolates tenants there."""
 
-    def __init__(self, *, checks: IsolationChecks, category: str, **kwargs: Any) -> None:
+    def __init__(self, *, result: CheckResult, category: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.checks = checks
+        self.result = result
         self.category = category
         self.add_marker("tenancy_isolation")
 
     def runtest(self) -> None:
         """Fail with the check's finding unless it passed."""
-        result = self.checks.result(self.name)
-        if result is None:
-            raise CheckFailed("the check produced no result")
-        if not result.passed:
-            raise CheckFailed(result.detail)
+        if not self.result.passed:
+            raise CheckFailed(self.result.detail)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """Show the finding alone, not a traceback into the plugin."""

@@ -6,7 +6,10 @@ For each tenant table, in one transaction that is always rolled back:
    (``session_replication_role = replica``) and drop the table's CHECK constraints,
    so that two synthetic rows can be written without parents or meaningful
    values: one for tenant A and one for tenant B (a superuser bypasses RLS).
-2. ``SET LOCAL ROLE`` to the application role, with tenant A current.
+   Tenants and values are of each column's own type, fresh per row.
+2. ``SET LOCAL ROLE`` to the application role; count the rows with no tenant
+   bound (fail closed: none visible, or the policy errors), then bind tenant A
+   (the configured setting, or the configured SQL template).
 3. Run each probe in its own savepoint, so an expected refusal does not end the
    transaction.
 
@@ -18,7 +21,6 @@ wait), so run this against a CI or staging database, not a busy production one.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,14 +32,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tenancy.testing.result import ISOLATION, CheckOptions, CheckResult, TenantTable, failed, passed
 from tenancy.testing.value import Column, synthetic_value
 
-#: The setting the tenant policies read (see ``tenancy.db.session``).
-TENANT_SETTING = "app.org_id"
 #: SQLSTATE insufficient_privilege: refused by a policy or by missing grants.
 REFUSED = "42501"
+#: What a SQLSTATE met while setting up or probing means here, in words.
+_CAUSES = {
+    "22P02": "a value does not parse as the column's type",
+    "23505": "a unique key rejected a synthetic row",
+    "23514": "no partition or CHECK constraint accepts a synthetic row",
+    "23502": "a NOT NULL column has no synthetic value",
+    "42501": "refused by row-level security or privileges",
+    "42704": "an object the binding names does not exist",
+    "55P03": "a lock on the table was not granted in time",
+}
 
 ISOLATION_CHECKS: tuple[str, ...] = (
-    "cross_tenant_select",
     "fail_closed",
+    "cross_tenant_select",
     "cross_tenant_update",
     "cross_tenant_delete",
     "foreign_insert",
@@ -69,6 +79,7 @@ _CHECK_CONSTRAINTS = text(
 # set_config() rather than SET: it takes the tenant as a bind parameter. (The library
 # itself uses the SET LOCAL literal for Citus; the policies read the same setting.)
 _SET_TENANT = text("SELECT set_config(:setting, :tenant, true)")
+_IS_PARTITIONED = text("SELECT relkind = 'p' FROM pg_class WHERE oid = :oid")
 
 
 @dataclass(frozen=True)
@@ -86,16 +97,18 @@ async def isolation_checks(
     connection: AsyncConnection, table: TenantTable, options: CheckOptions
 ) -> list[CheckResult]:
     """Probe ``table`` as the application role; return one result per isolation check."""
-    tenant_a, tenant_b = str(uuid.uuid4()), str(uuid.uuid4())
     transaction = await connection.begin()
+    partitioned = False
     try:
+        partitioned = bool((await connection.execute(_IS_PARTITIONED, {"oid": table.oid})).scalar())
         columns = [
             Column(*row)
             for row in await connection.execute(
-                _COLUMNS, {"oid": table.oid, "column": options.tenant_column}
+                _COLUMNS, {"oid": table.oid, "column": table.tenant_column}
             )
         ]
-        statements = _statements(connection, table, columns, options.tenant_column)
+        statements = _statements(connection, table, columns, table.tenant_column)
+        tenant_a, tenant_b = _two_tenants(table, columns)
 
         def values() -> dict[str, str]:
             # Fresh per row: two rows never collide under a unique index, not even
@@ -105,14 +118,67 @@ async def isolation_checks(
             }
 
         await _prepare_rows(connection, table, statements, values, (tenant_a, tenant_b))
-        await _become_app(connection, options.app_role, tenant_a)
-        return await _probe(connection, table, statements, values(), tenant_a, tenant_b)
+        quote = connection.dialect.identifier_preparer.quote
+        await connection.exec_driver_sql(f"SET LOCAL ROLE {quote(options.app_role)}")
+        closed = await _fail_closed(connection, table, statements, tenant_a)
+        binding = _Binding(options)
+        await binding.bind(connection, tenant_a)
+        results = await _probe(connection, table, statements, values(), binding, tenant_a, tenant_b)
+        return [closed, *results]
     except (DBAPIError, ValueError) as exc:
         # The probe could not be set up: every check of the table fails, with the reason.
-        reason = f"probe could not run: {_describe(exc)}"
+        reason = f"probe could not run: {_describe(exc, partitioned=partitioned)}"
         return [failed(ISOLATION, table.qualified, check, reason) for check in ISOLATION_CHECKS]
     finally:
         await transaction.rollback()
+
+
+def _two_tenants(table: TenantTable, columns: list[Column]) -> tuple[str, str]:
+    # Two distinct tenants of the tenant column's own type (uuid, integer, text, ...).
+    tenant = next((c for c in columns if c.is_tenant), None)
+    if tenant is None:
+        raise ValueError(f"{table.qualified} has no column {table.tenant_column}")
+    first = synthetic_value(table, tenant)
+    second = synthetic_value(table, tenant)
+    while second == first:
+        second = synthetic_value(table, tenant)
+    return first, second
+
+
+class _Binding:
+    """Makes a tenant current the way the service does: a setting, or a SQL template."""
+
+    def __init__(self, options: CheckOptions) -> None:
+        self.setting = options.config.tenant_setting
+        self.template = options.config.tenant_binding
+
+    async def bind(self, connection: AsyncConnection, tenant: str) -> None:
+        """Make ``tenant`` current for the rest of the transaction."""
+        if self.template is None:
+            await connection.execute(_SET_TENANT, {"setting": self.setting, "tenant": tenant})
+            return
+        # The template is the operator's configuration; the tenant is our own synthetic
+        # value, written as a quoted literal (a template may use it where no bind
+        # parameter is allowed, such as SET).
+        literal = "'" + tenant.replace("'", "''") + "'"
+        await connection.exec_driver_sql(self.template.replace("{tenant}", literal))
+
+
+async def _fail_closed(
+    connection: AsyncConnection, table: TenantTable, statements: _Statements, tenant: str
+) -> CheckResult:
+    # With no tenant bound, a policy must show nothing; one that errors (a cast of the
+    # empty setting, say) refuses the read, which is closed too.
+    rows, state = await _attempt(connection, statements.count, {"tenant": tenant})
+    if state is None and rows[0][0]:
+        return failed(
+            ISOLATION,
+            table.qualified,
+            "fail_closed",
+            f"with no tenant, {rows[0][0]} row(s) are visible",
+        )
+    note = "" if state is None else f"refused with no tenant: {_cause(state)}"
+    return passed(ISOLATION, table.qualified, "fail_closed", note)
 
 
 async def _prepare_rows(
@@ -133,17 +199,12 @@ async def _prepare_rows(
         await connection.execute(statements.insert, {**values(), "tenant": tenant})
 
 
-async def _become_app(connection: AsyncConnection, role: str, tenant: str) -> None:
-    quote = connection.dialect.identifier_preparer.quote
-    await connection.exec_driver_sql(f"SET LOCAL ROLE {quote(role)}")
-    await connection.execute(_SET_TENANT, {"setting": TENANT_SETTING, "tenant": tenant})
-
-
 async def _probe(
     connection: AsyncConnection,
     table: TenantTable,
     statements: _Statements,
     values: dict[str, str],
+    binding: _Binding,
     tenant_a: str,
     tenant_b: str,
 ) -> list[CheckResult]:
@@ -159,7 +220,7 @@ async def _probe(
     if state == REFUSED:
         results.append(verdict("cross_tenant_select", None, "SELECT not granted"))
     elif state is not None:
-        results.append(verdict("cross_tenant_select", f"count failed: SQLSTATE {state}"))
+        results.append(verdict("cross_tenant_select", f"count failed: {_cause(state)}"))
     else:
         total, own = rows[0]
         problem = None
@@ -168,15 +229,6 @@ async def _probe(
         elif own != 1:
             problem = "tenant A cannot see its own row, so the probe proves nothing"
         results.append(verdict("cross_tenant_select", problem))
-
-    await connection.execute(_SET_TENANT, {"setting": TENANT_SETTING, "tenant": ""})
-    rows, state = await _attempt(connection, statements.count, {"tenant": tenant_a})
-    if state is None and rows[0][0]:
-        results.append(verdict("fail_closed", f"with no tenant, {rows[0][0]} row(s) are visible"))
-    else:
-        problem = None if state in (None, REFUSED) else f"count failed: SQLSTATE {state}"
-        results.append(verdict("fail_closed", problem))
-    await connection.execute(_SET_TENANT, {"setting": TENANT_SETTING, "tenant": tenant_a})
 
     for check, statement in (
         ("cross_tenant_update", statements.update_where),
@@ -193,7 +245,8 @@ async def _probe(
             "foreign_insert",
             None
             if state == REFUSED
-            else f"a row for another tenant was {'written' if state is None else f'met {state}'}",
+            else "a row for another tenant was "
+            + ("written" if state is None else f"not refused by RLS but met {_cause(state)}"),
         )
     )
     count, state = await _affected(
@@ -213,7 +266,7 @@ def _nothing_touched(count: int | None, state: str | None, what: str) -> str | N
         return None
     if state is None:
         return f"{count} row(s) {what}"
-    return f"unexpected SQLSTATE {state}"
+    return f"unexpected error: {_cause(state)}"
 
 
 async def _attempt(
@@ -242,10 +295,18 @@ def sqlstate(exc: DBAPIError) -> str | None:
     return str(code) if code is not None else None
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, DBAPIError):
-        return f"SQLSTATE {sqlstate(exc)}: {type(exc.orig).__name__}"
-    return str(exc)
+def _cause(state: str | None) -> str:
+    return f"{_CAUSES.get(state or '', 'database error')} (SQLSTATE {state})"
+
+
+def _describe(exc: Exception, *, partitioned: bool) -> str:
+    if not isinstance(exc, DBAPIError):
+        return str(exc)
+    state = sqlstate(exc)
+    if state == "23514" and partitioned:
+        # Said plainly for a partitioned table: its synthetic rows route by value.
+        return f"no partition accepts a synthetic row (SQLSTATE {state})"
+    return _cause(state)
 
 
 def _statements(

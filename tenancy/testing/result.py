@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Index, UniqueConstraint
 
+from tenancy.audit.isolation_config import IsolationConfig
 from tenancy.extension import load_models
 from tenancy.schema.declarative import Base
-from tenancy.settings import APP_ROLE
 
 #: Categories, in the order summaries print them.
 ROLE = "role"
 CATALOG = "catalog"
 ISOLATION = "isolation"
-CATEGORIES: tuple[str, ...] = (ROLE, CATALOG, ISOLATION)
+POLICY = "policy"
+CATEGORIES: tuple[str, ...] = (ROLE, CATALOG, POLICY, ISOLATION)
 
 
 def library_global_tokens(tenant_column: str = "org_id") -> frozenset[str]:
@@ -48,16 +49,23 @@ def library_global_tokens(tenant_column: str = "org_id") -> frozenset[str]:
 class CheckOptions:
     """What the checks need to know about the target database.
 
-    ``global_unique`` names the unique indexes (or constraints) that are random
-    global tokens: the only ones allowed not to include the tenant column. Each is
-    an existence oracle across tenants by design, so the list is explicit; it
-    starts with this library's own (``library_global_tokens``), and a service adds
-    those of its own tables.
+    ``config`` is the schema's ``IsolationConfig`` (schemas, app role, tenant column
+    and binding), shared with ``tenancy audit``. ``global_unique`` names the unique
+    indexes (or constraints) that are random global tokens: the only ones allowed
+    not to include the tenant column. Each is an existence oracle across tenants
+    by design, so the list is explicit; it starts with this library's own
+    (``library_global_tokens``), and a service adds those of its own tables.
     """
 
-    app_role: str = APP_ROLE
-    tenant_column: str = "org_id"
+    config: IsolationConfig = field(default_factory=IsolationConfig)
     global_unique: frozenset[str] = field(default_factory=library_global_tokens)
+    #: Probe even while other sessions work in the database (the probe takes locks).
+    allow_busy: bool = False
+
+    @property
+    def app_role(self) -> str:
+        """Return the role the application connects as."""
+        return self.config.app_role
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class TenantTable:
     oid: int
     schema: str
     name: str
+    tenant_column: str = "org_id"
 
     @property
     def qualified(self) -> str:

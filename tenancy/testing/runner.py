@@ -19,6 +19,7 @@ from tenancy.db.engine import create_engine
 from tenancy.errors import ConfigurationError, raise_translated
 from tenancy.settings import TenancySettings, async_url
 from tenancy.testing.catalog_checks import role_checks, table_checks, tenant_tables
+from tenancy.testing.policy_checks import policy_checks
 from tenancy.testing.probe import isolation_checks
 from tenancy.testing.result import CheckOptions, CheckResult, TenantTable
 
@@ -39,21 +40,50 @@ async def discover(url: str | URL, options: CheckOptions) -> list[TenantTable]:
 
 
 async def check_database(url: str | URL, options: CheckOptions) -> list[CheckResult]:
-    """Run every check (role, catalog, isolation) and return all results.
+    """Run every check (role, catalog, policy, isolation) and return all results.
 
     Raises:
-        ConfigurationError: ``url`` is not a superuser's.
+        ConfigurationError: ``url`` is not a superuser's, or the database is busy
+            (other sessions are working in it) and ``options.allow_busy`` is false.
         DatabaseUnavailable: the database cannot be reached.
     """
     async with _superuser_connection(url) as connection:
+        if not options.allow_busy:
+            await _refuse_if_busy(connection)
         tables = await tenant_tables(connection, options)
         results = await role_checks(connection, options)
         for table in tables:
             results += await table_checks(connection, table, options)
+        if tables:
+            results += await policy_checks(connection, options)
         await connection.rollback()
         for table in tables:
             results += await isolation_checks(connection, table, options)
         return results
+
+
+# Sessions in this database that are running a statement or holding a transaction
+# open: the probe's dropped CHECK constraints would take ACCESS EXCLUSIVE locks
+# that they wait for, or that block them.
+_BUSY = text(
+    """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+      AND backend_type = 'client backend'
+      AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')
+    """
+)
+
+
+async def _refuse_if_busy(connection: AsyncConnection) -> None:
+    busy = (await connection.execute(_BUSY)).scalar()
+    await connection.rollback()
+    if busy:
+        raise ConfigurationError(
+            f"{busy} other session(s) are working in this database; the probes would take "
+            "locks on its tables. Run against a CI or staging copy, or allow it "
+            "(--allow-busy, --tenancy-allow-busy)"
+        )
 
 
 def run_sync(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:

@@ -12,9 +12,7 @@ from tenancy.testing.result import TenantTable
 _BY_CATEGORY = {
     "A": "{}",  # arrays
     "B": "false",
-    "D": "2000-01-01 00:00:00+00",
     "I": "127.0.0.1",
-    "N": "1",
     "R": "empty",  # ranges
     "T": "1 second",
     "V": "0",  # bit strings
@@ -42,7 +40,8 @@ class Column:
 def synthetic_value(table: TenantTable, column: Column) -> str:
     """Return a text value that casts to ``column``'s type, random where that helps.
 
-    Random strings and UUIDs keep the two probe rows apart under any unique index.
+    Random strings, numbers and UUIDs keep the two probe rows apart under any unique
+    index (and make two distinct tenants of any tenant-column type).
 
     Raises:
         ValueError: no value can be made up for the column's type.
@@ -53,6 +52,18 @@ def synthetic_value(table: TenantTable, column: Column) -> str:
         return column.first_label
     if column.type_name == "uuid":
         return str(uuid.uuid4())
+    if column.category == "D":
+        # A random moment of 2000 (date and time types alike), so that two rows differ
+        # under a unique key on a date; one year keeps within most partition ranges.
+        month, day = 1 + secrets.randbelow(12), 1 + secrets.randbelow(28)
+        clock = (
+            f"{secrets.randbelow(24):02d}:{secrets.randbelow(60):02d}:{secrets.randbelow(60):02d}"
+        )
+        return f"2000-{month:02d}-{day:02d} {clock}+00"
+    if column.category == "N":
+        # Random, so two probe rows never collide (23505) on a numeric key or tenant;
+        # within int2's range for smallint columns.
+        return str(1 + secrets.randbelow(32_000 if column.type_name == "int2" else 2**31 - 2))
     value = _BY_CATEGORY.get(column.category) or _BY_TYPE_NAME.get(column.type_name)
     if value is None:
         raise ValueError(

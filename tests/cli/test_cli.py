@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from repositories.models import TENANT_TABLES
-from tenancy.cli.command import EXIT_ERROR, EXIT_GAPS, EXIT_OK, EXIT_USAGE, main
+from tenancy.cli.command import (
+    EXIT_GAPS,
+    EXIT_NOT_RUN,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
 from tenancy.schema.resources import migrations_dir
 from tests.cli.databases import execute_ddl, run_cli
 
@@ -123,7 +129,7 @@ async def test_audit_prints_every_table_and_passes_a_migrated_database(
 
     out = capsys.readouterr().out
     assert code == EXIT_OK
-    assert all(f"  {table} " in out for table in ("organizations", "users", *TENANT_TABLES))
+    assert all(f"  public.{table} " in out for table in ("organizations", "users", *TENANT_TABLES))
     assert "Audit passed" in out
 
 
@@ -135,7 +141,10 @@ async def test_audit_exits_with_gaps_after_force_is_removed_from_a_table(
     code = await run_cli("audit", "--database-url", url_arg(scratch_url))
 
     assert code == EXIT_GAPS
-    assert "payment_orders: row-level security is not forced" in capsys.readouterr().out
+    assert (
+        "public.payment_orders [rls-not-forced]: row-level security is not forced"
+        in capsys.readouterr().out
+    )
 
 
 async def test_audit_exits_with_gaps_after_a_permissive_using_true_policy_is_added(
@@ -148,7 +157,10 @@ async def test_audit_exits_with_gaps_after_a_permissive_using_true_policy_is_add
     code = await run_cli("audit", "--database-url", url_arg(scratch_url))
 
     assert code == EXIT_GAPS
-    assert "customers: permissive policy 'everyone'" in capsys.readouterr().out
+    assert (
+        "public.customers [permissive-beyond-tenant]: permissive policy 'everyone'"
+        in capsys.readouterr().out
+    )
 
 
 async def test_seed_reports_each_organization_it_created(
@@ -167,7 +179,8 @@ async def test_an_unreachable_database_is_one_line_on_stderr(
     code = await run_cli("audit", "--database-url", UNREACHABLE)
 
     err = capsys.readouterr().err
-    assert code == EXIT_ERROR
+    # The isolation checks exit 2 when they cannot run (issue 14), not 1.
+    assert code == EXIT_NOT_RUN
     assert err.startswith("tenancy: error: database unreachable")
     assert err.count("\n") == 1
 
@@ -181,5 +194,5 @@ async def test_errors_never_show_the_password(capsys: pytest.CaptureFixture[str]
 async def test_a_url_that_is_not_postgres_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     code = await run_cli("audit", "--database-url", "mysql://root@127.0.0.1/app")
 
-    assert code == EXIT_ERROR
+    assert code == EXIT_NOT_RUN
     assert "needs PostgreSQL" in capsys.readouterr().err

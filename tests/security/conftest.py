@@ -25,6 +25,8 @@ CATEGORIES = {
     "test_pgbouncer": "pooler",
     "test_plugin": "plugin and security-check",
     "test_security_check": "plugin and security-check",
+    "test_foreign_schemas": "plugin and security-check",
+    "test_probe": "plugin and security-check",
 }
 
 

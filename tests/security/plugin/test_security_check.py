@@ -26,12 +26,16 @@ def check(url: URL | str, global_unique: Sequence[str] = ()) -> tuple[int, str]:
 def test_sound_database_passes_with_a_summary_per_category(sound_url: URL) -> None:
     code, output = check(sound_url)
     tables = len(TENANT_TABLES)
+    # Policy content: three checks per tenant table and the organizations root, and
+    # five database-wide ones.
+    policy = 3 * (tables + 1) + 5
     assert code == EXIT_OK
-    assert output.splitlines()[:5] == [
-        f"tenancy security-check: {4 + 10 * tables} cases, 0 failed",
+    assert output.splitlines()[:6] == [
+        f"tenancy security-check: {4 + 10 * tables + policy} cases, 0 failed",
         "category    cases  failed",
         "role            4       0",
         f"catalog    {4 * tables:>6}       0",
+        f"policy     {policy:>6}       0",
         f"isolation  {6 * tables:>6}       0",
     ]
 

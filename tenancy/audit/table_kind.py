@@ -1,0 +1,75 @@
+"""What a table is to the tenants: tenant-owned, the tenant root, global, shared, or unknown.
+
+This library's own tables (``organizations``, ``users``, the chain bookkeeping)
+and its reviewed exceptions apply only where its conventions are in use; another
+team's schema is judged by its ``IsolationConfig`` alone.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tenancy.audit.isolation_config import IsolationConfig
+from tenancy.audit.pg_catalog import Table
+
+TENANT_COLUMN = "org_id"
+#: The tenant table itself: its ``id`` is the tenant id.
+TENANT_ROOT = "organizations"
+#: Tables without ``org_id`` by design but still under RLS (their own rules), and why.
+GLOBAL_TABLES = {"users": "global identities, visible in a tenant through memberships"}
+#: Tables that hold no tenant data at all, so no RLS; they must not reference tenant rows.
+SHARED_TABLES = {
+    "chain_checkpoints": "the deposit scanner's position per chain (public chain facts)",
+    "chain_blocks": "hashes of scanned blocks, for reorganisation checks (public chain facts)",
+}
+#: Unique keys allowed to leave out ``org_id``: random global tokens, which reveal
+#: nothing about another tenant. Kept here, in reviewed code, rather than as a
+#: ``COMMENT`` in the database: the audit must not take the audited database's word
+#: for its own exceptions. Name *and* columns must match, so renaming another
+#: constraint to an allowed name does not slip through.
+GLOBAL_TOKEN_KEYS = frozenset(
+    {
+        ("payment_links", "uq_payment_links_token", ("token",)),
+        ("wallets", "uq_wallets_chain_address", ("chain", "address")),
+        # SHA-256 of a 256-bit random invitation token (migration 0009).
+        ("memberships", "uq_memberships_invitation_token_hash", ("invitation_token_hash",)),
+    }
+)
+
+
+class TableKind(StrEnum):
+    """How a table relates to tenants."""
+
+    TENANT = "tenant"
+    ROOT = "root"
+    GLOBAL = "global"
+    SHARED = "shared"
+    UNKNOWN = "UNKNOWN"
+
+
+def uses_library_tables(config: IsolationConfig) -> bool:
+    """Return whether this library's own tables and exceptions apply (its conventions are in use).
+
+    Another team's schema, with its own tenant column or setting, is judged by its
+    configuration alone: a table of theirs named ``users`` is not this library's.
+    """
+    return config.tenant_column == TENANT_COLUMN and config.tenant_setting == "app.org_id"
+
+
+def table_kind(table: Table, config: IsolationConfig) -> TableKind:
+    """Return whether ``table`` is tenant-owned, the tenant root, declared global, or neither."""
+    library = uses_library_tables(config) and table.schema == "public"
+    if library and table.name == TENANT_ROOT:
+        return TableKind.ROOT
+    if config.column_for(table.schema, table.name) in table.columns:
+        return TableKind.TENANT
+    if library and table.name in GLOBAL_TABLES:
+        return TableKind.GLOBAL
+    if (library and table.name in SHARED_TABLES) or config.is_global(table.schema, table.name):
+        return TableKind.SHARED
+    return TableKind.UNKNOWN
+
+
+def tenant_column(table: Table, kind: TableKind, config: IsolationConfig) -> str:
+    """Return the column holding ``table``'s tenant (the root's own ``id``)."""
+    return "id" if kind is TableKind.ROOT else config.column_for(table.schema, table.name)
