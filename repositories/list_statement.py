@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import Select
 
 from repositories.row_mapper import RowMapper
+from tenancy.internals import cache_key, needs_post_compile, positional_parameters
 from tenancy.pagination import SortKey
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
@@ -99,10 +100,10 @@ def list_sql(
         filter_key: Any = None
         binds: Sequence[Any] = ()
     else:
-        cache_key = clause._generate_cache_key()
-        if cache_key is None:
+        found = cache_key(clause)
+        if found is None:
             return None
-        filter_key, binds = cache_key.key, cache_key.bindparams
+        filter_key, binds = found
     plan_key = (mapper.model, filter_key, shape)
     plan = _PLANS.get(plan_key, _MISSING)
     if plan is _MISSING:
@@ -177,13 +178,14 @@ def _plan(
     shape: ListShape,
 ) -> _Plan | None:
     statement, own = _statement(mapper, clause, shape)
-    compiled = _DIALECT.statement_compiler(_DIALECT, statement)
-    if compiled.post_compile_params or compiled.literal_execute_params:
+    compiled = statement.compile(dialect=_DIALECT)
+    if needs_post_compile(compiled):
         return None
     position = {id(b): i for i, b in reversed(list(enumerate(binds)))}
     sources: list[int | str] = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
+    parameters = positional_parameters(compiled)
+    for parameter in parameters:
+        bind = parameter.bind
         if id(bind) in own:
             sources.append(own[id(bind)])
         elif id(bind) in position:
@@ -191,14 +193,10 @@ def _plan(
         else:
             # A parameter whose value the filter's cache key does not carry.
             return None
-    processors = compiled._bind_processors
     return _Plan(
         sql=compiled.string,
         sources=tuple(sources),
-        processors=tuple(
-            p if callable(p := processors.get(name)) else None
-            for name in compiled.positiontup or ()
-        ),
+        processors=tuple(parameter.processor for parameter in parameters),
     )
 
 

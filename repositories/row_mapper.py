@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Numeric, Table
+from sqlalchemy import Column, Numeric, Table, inspect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.orm import Mapper, class_mapper, make_transient_to_detached
+
+from tenancy.internals import commit_loaded, identity_class, set_identity_key, state_factory
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
@@ -67,12 +69,13 @@ class RowMapper:
         What ``make_transient_to_detached`` does for an instance whose columns
         ``insert_values`` filled, with the identity key read off the row mapper.
         """
-        state = obj._sa_instance_state
-        if state.key is not None or state.session_id is not None:
+        state = inspect(obj)
+        if state.key is not None or state.session is not None:
             make_transient_to_detached(obj)  # raises SQLAlchemy's own error
         loaded = obj.__dict__
-        state.key = (self.identity_class, tuple(loaded[k] for k in self.primary_key_keys), None)
-        state._commit_all(loaded)
+        key = (self.identity_class, tuple(loaded[k] for k in self.primary_key_keys), None)
+        set_identity_key(state, key)
+        commit_loaded(obj)
 
     def materialize_all(self, rows: Sequence[Sequence[Any]], *, processed: bool) -> list[Any]:
         """Return detached instances, with their identity keys, for rows of ``load_columns``.
@@ -154,9 +157,9 @@ def _build(model: type[Any]) -> RowMapper:
             for key, column in zip(keys, columns, strict=True)
         ),
         class_manager=mapper.class_manager,
-        state_class=mapper.class_manager._state_constructor,
+        state_class=state_factory(mapper),
         tenant_column=tenant_column,
-        identity_class=mapper._identity_class,
+        identity_class=identity_class(mapper),
         conversions=tuple((i, p) for i, p in enumerate(from_db) if p is not None),
         primary_key_keys=tuple(load_keys[i] for i in positions),
         primary_key_of=_tuple_getter(positions),

@@ -41,9 +41,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import asyncpg
-from sqlalchemy import Connection, PoolProxiedConnection
+from sqlalchemy import Connection, PoolProxiedConnection, inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.util import greenlet_spawn
 
 from tenancy.context import TENANT_KEY, bind_tenant, unbind_tenant
 from tenancy.db.connection import TenantConnection
@@ -64,6 +63,7 @@ from tenancy.events.collection import (
 )
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox import insert_events, insert_with_event
+from tenancy.internals import connection_over, run_sync
 from tenancy.log import get_logger
 from tenancy.schema.declarative import EVENT_HOLDERS_KEY
 
@@ -169,7 +169,7 @@ class UnitOfWork:
                 if self._gate is not None:
                     await self._gate.acquire()
                     self._gated = True
-                self._pooled = await greenlet_spawn(self._open)
+                self._pooled = await run_sync(self._open)
         except TimeoutError as exc:
             self._release_gate()
             raise DatabaseUnavailable(
@@ -186,7 +186,7 @@ class UnitOfWork:
             self._gate.release()
 
     def _open(self) -> PoolProxiedConnection:
-        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here. The
+        # Runs inside run_sync: SQLAlchemy's sync API is usable here. The
         # checkout guard has refused any connection not idle outside a transaction.
         pooled = self._engine.sync_engine.raw_connection()
         try:
@@ -216,7 +216,7 @@ class UnitOfWork:
             if self._transaction_open():
                 # Leaving without commit (or after an error): roll back.
                 await self._end("ROLLBACK")
-            await greenlet_spawn(self._check_in)
+            await run_sync(self._check_in)
         except BaseException as close_error:
             self._discard()
             # The block's outcome stands (a commit it made is acknowledged and
@@ -306,7 +306,7 @@ class UnitOfWork:
         logger.info("replacing a pooled connection found closed before its first statement")
         self._discard()
         self._unsure = False
-        self._pooled = await greenlet_spawn(self._open)
+        self._pooled = await run_sync(self._open)
         return self._live_driver()
 
     def _live_driver(self) -> TenantConnection:
@@ -323,10 +323,11 @@ class UnitOfWork:
         # The Connection wraps the same pooled connection; with the adapter in
         # autocommit its begin/commit/rollback do no I/O, and its statements open
         # the armed transaction first (tenancy.db.engine's statement hook).
-        sync_connection = Connection(self._engine.sync_engine, connection=pooled)
-        sync_connection.begin()
-        self._connection = AsyncConnection(self._engine, sync_connection)
-        return self._connection
+        connection = connection_over(self._engine, pooled)
+        if connection.sync_connection is not None:
+            connection.sync_connection.begin()
+        self._connection = connection
+        return connection
 
     def _sync_connection(self) -> Connection:
         sync_connection = self._core().sync_connection
@@ -535,7 +536,7 @@ class UnitOfWork:
         self._next_transaction()
 
     async def _flush_changes(self) -> None:
-        if self._session is None and any(obj._sa_instance_state.modified for obj in self._inserted):
+        if self._session is None and any(inspect(obj).modified for obj in self._inserted):
             self._identity_session()  # adopts them; their changes are flushed below
         session = self._session
         if session is not None and (session.new or session.dirty or session.deleted):

@@ -22,6 +22,7 @@ from tenancy.context import session_tenant
 from tenancy.errors import raise_translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox_table import OutboxEvent
+from tenancy.internals import positional_names
 
 #: The channel ``write_outbox`` notifies and the relay listens on.
 OUTBOX_CHANNEL = "tenancy_outbox"
@@ -51,7 +52,7 @@ _INSERT_EVENTS = text(
 )
 _INSERT_EVENTS_COMPILED = _INSERT_EVENTS.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
 _INSERT_EVENTS_SQL = str(_INSERT_EVENTS_COMPILED)
-_INSERT_EVENTS_ORDER = tuple(_INSERT_EVENTS_COMPILED.positiontup or ())
+_INSERT_EVENTS_ORDER = positional_names(_INSERT_EVENTS_COMPILED)
 
 
 def _event_params(org_id: uuid.UUID, events: Sequence[DomainEvent]) -> dict[str, Any]:
