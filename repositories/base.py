@@ -26,7 +26,7 @@ from repositories.lifecycle import (
     loaded_columns,
 )
 from repositories.list_statement import ListShape, list_select, list_sql
-from repositories.row_mapper import row_mapper
+from repositories.row_mapper import RowMapper, row_mapper
 from repositories.source import IdT, ModelT, TransactionSource
 from tenancy.context import session_tenant
 from tenancy.db.connection import TenantConnection
@@ -71,6 +71,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
         self.seen: dict[int, ModelT] = {}
         # Bulk statements change rows never loaded as objects; their events wait here.
         self.loose_events: builtins.list[DomainEvent] = []
+        self._row_mapper: RowMapper | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -109,6 +110,18 @@ class AsyncRepository(Generic[ModelT, IdT]):
         if isinstance(source, AsyncSession):
             return adopt_all(source.sync_session, objs)
         return source.adopt_all(objs)
+
+    def _mapper(self) -> RowMapper:
+        # Compiled with the engine's own dialect, so its options (json_serializer) apply.
+        mapper = self._row_mapper
+        if mapper is None:
+            source = self._source
+            if isinstance(source, AsyncSession):
+                dialect = source.sync_session.get_bind().dialect
+            else:
+                dialect = source.dialect
+            mapper = self._row_mapper = row_mapper(self.model, dialect)
+        return mapper
 
     def _created_event(self, obj: ModelT) -> DomainEvent | None:
         """Return the event ``add`` raises for ``obj`` (override for a richer one, or None)."""
@@ -174,7 +187,14 @@ class AsyncRepository(Generic[ModelT, IdT]):
 
     async def get_or_none(self, id_: IdT) -> ModelT | None:
         """Return the aggregate with ``id_``, or ``None``."""
-        mapper = row_mapper(self.model)
+        mapper = self._mapper()
+        if mapper.orm_loads():
+            # The model has load listeners: the ORM's loader fires them.
+            statement = select(self.model).where(self.model.id == id_)
+            if mapper.tenant_column is not None:
+                statement = statement.where(mapper.tenant_column == self._tenant())
+            found: ModelT | None = (await self._execute(statement)).scalars().first()
+            return self._see(found) if found is not None else None
         driver = await self._driver()
         args: builtins.list[Any] = [id_]
         if mapper.tenant_column is not None:
@@ -268,27 +288,49 @@ class AsyncRepository(Generic[ModelT, IdT]):
             Conflict: a unique constraint is violated.
             ForeignKeyViolation: it references a row the tenant does not have.
         """
-        mapper = row_mapper(self.model)
+        mapper = self._mapper()
+        if mapper.orm_inserts():
+            # Listeners or SQL-expression defaults: the ORM's flush keeps them.
+            return (await self.add_many([obj]))[0]
         if mapper.tenant_column is not None and obj.__dict__.get("org_id") is None:
             obj.__dict__["org_id"] = self._tenant()
-        values = mapper.insert_values(obj)
-        event = self._created_event(obj)
+        insert, values = mapper.insert_values(obj)
         source = self._source
-        if isinstance(source, AsyncSession) or event is None:
-            driver = await self._driver()
-            try:
-                await driver.execute(mapper.insert, *values)
-            except Exception as exc:
-                raise_translated(exc)
-                raise
+        if isinstance(source, AsyncSession):
+            row = await self._insert_row(insert.sql, values)
+            mapper.fill_returned(obj, insert, row)
+            event = self._created_event(obj)
+            if event is not None:
+                obj.record_event(event)
+        elif insert.returned:
+            # The event's payload holds what the server filled: known only afterwards.
+            row = await self._insert_row(insert.sql, values)
+            mapper.fill_returned(obj, insert, row)
+            event = self._created_event(obj)
             if event is not None:
                 obj.record_event(event)
         else:
-            # Inside a unit of work the created event goes to the outbox with the row.
-            await source.insert_with_event(mapper.insert, values, event)
+            event = self._created_event(obj)
+            if event is None:
+                await self._insert_row(insert.sql, values)
+            else:
+                # Inside a unit of work the created event goes to the outbox with the row.
+                await source.insert_with_event(insert.sql, values, event)
         mapper.mark_inserted(obj)
         obj = self._adopt_inserted(obj)
         return self._see(obj)
+
+    async def _insert_row(self, sql: str, values: Sequence[Any]) -> Any:
+        # Returns the row RETURNING yields, or None for an INSERT without it.
+        driver = await self._driver()
+        try:
+            if " RETURNING " in sql:
+                return await driver.fetchrow(sql, *values)
+            await driver.execute(sql, *values)
+        except Exception as exc:
+            raise_translated(exc)
+            raise
+        return None
 
     async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:
         """Insert several aggregates in one flush."""
@@ -417,9 +459,23 @@ class AsyncRepository(Generic[ModelT, IdT]):
     ) -> tuple[builtins.list[ModelT], int]:
         # Returns the aggregates of the first ``keep`` rows (all by default) and
         # how many rows the query returned.
-        mapper = row_mapper(self.model)
+        mapper = self._mapper()
         clause = spec.to_clause() if spec is not None else None
         shape = ListShape(keys, bool(after), limit is not None, offset is not None)
+        if mapper.orm_loads():
+            # The model has load listeners: the ORM's loader fires them.
+            statement = list_select(
+                mapper,
+                clause,
+                shape,
+                tenant=self._tenant(),
+                after=after,
+                limit=limit,
+                offset=offset,
+                entities=True,
+            )
+            found = builtins.list((await self._execute(statement)).scalars())
+            return self._see_all(found if keep is None else found[:keep]), len(found)
         planned = list_sql(
             mapper, clause, shape, tenant=self._tenant(), after=after, limit=limit, offset=offset
         )

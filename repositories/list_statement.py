@@ -22,14 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, select, tuple_
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import Select
 
 from repositories.row_mapper import RowMapper
 from tenancy.internals import cache_key, needs_post_compile, positional_parameters
 from tenancy.pagination import SortKey
 
-_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 #: Distinct shapes kept; the repositories produce a few dozen.
 MAX_SHAPES = 512
 
@@ -79,9 +77,14 @@ def list_select(
     after: Sequence[Any] = (),
     limit: int | None = None,
     offset: int | None = None,
+    entities: bool = False,
 ) -> Select[Any]:
-    """Return the Core ``select`` of a list call with its values bound (the general path)."""
-    statement, _ = _statement(mapper, clause, shape, _own_values(tenant, after, limit, offset))
+    """Return the ``select`` of a list call with its values bound (the general path).
+
+    ``entities``: select the model (the ORM loads instances) rather than its columns.
+    """
+    values = _own_values(tenant, after, limit, offset)
+    statement, _ = _statement(mapper, clause, shape, values, entities=entities)
     return statement
 
 
@@ -104,7 +107,7 @@ def list_sql(
         if found is None:
             return None
         filter_key, binds = found
-    plan_key = (mapper.model, filter_key, shape)
+    plan_key = (mapper.model, mapper.dialect, filter_key, shape)
     plan = _PLANS.get(plan_key, _MISSING)
     if plan is _MISSING:
         plan = _plan(mapper, clause, binds, shape)
@@ -139,6 +142,8 @@ def _statement(
     clause: ColumnElement[bool] | None,
     shape: ListShape,
     values: dict[str, Any] | None = None,
+    *,
+    entities: bool = False,
 ) -> tuple[Select[Any], dict[int, str]]:
     # Tenant, cursor values, limit and offset are parameters of this module, the
     # filter keeps its own. Ours are unique (anonymous) parameters, told apart by
@@ -151,7 +156,7 @@ def _statement(
         own[id(created)] = name
         return created
 
-    statement = select(*mapper.load_columns)
+    statement = select(mapper.model) if entities else select(*mapper.load_columns)
     if clause is not None:
         statement = statement.where(clause)
     if mapper.tenant_column is not None:
@@ -178,7 +183,7 @@ def _plan(
     shape: ListShape,
 ) -> _Plan | None:
     statement, own = _statement(mapper, clause, shape)
-    compiled = statement.compile(dialect=_DIALECT)
+    compiled = statement.compile(dialect=mapper.dialect)
     if needs_post_compile(compiled):
         return None
     position = {id(b): i for i, b in reversed(list(enumerate(binds)))}

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tenancy.db.connection import TenantConnection
@@ -34,6 +35,10 @@ class TransactionSource(Protocol):
 
     org_id: uuid.UUID
 
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect, which the repositories compile their SQL with."""
+
     def adopt_inserted(self, obj: Any) -> Any:
         """Make a just-inserted instance part of the unit of work (no SQL)."""
 
@@ -49,8 +54,8 @@ class TransactionSource(Protocol):
 
     async def insert_with_event(
         self, insert_sql: str, values: Sequence[Any], event: DomainEvent
-    ) -> None:
-        """Insert a row and outbox its created event in one statement."""
+    ) -> Any:
+        """Insert a row and outbox its created event in one statement; return RETURNING's row."""
 
     async def driver(self) -> TenantConnection:
         """The driver connection, inside the transaction."""

@@ -41,7 +41,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import asyncpg
-from sqlalchemy import Connection, PoolProxiedConnection, inspect
+from sqlalchemy import Connection, PoolProxiedConnection
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from tenancy.context import TENANT_KEY, bind_tenant, unbind_tenant
@@ -124,8 +125,6 @@ class UnitOfWork:
         # Aggregates with pending events, held until commit (see adopt_all).
         self._event_holders: dict[int, Any] = {}
         self._held = HeldAggregates(self._event_holders)
-        # Instances inserted before the session exists (see adopt_inserted).
-        self._inserted: list[Any] = []
         # (attribute name, repository) for every repository created so far.
         self._created_repositories: list[tuple[str, EventSource]] = []
 
@@ -343,7 +342,6 @@ class UnitOfWork:
     def _detach_all(self) -> None:
         # Aggregates with events stay held: a rolled-back savepoint rewinds only
         # the events raised inside it.
-        self._inserted.clear()
         session, self._session = self._session, None
         if session is not None:
             # Closing detaches (no expiry): callers may still read what they loaded.
@@ -405,9 +403,6 @@ class UnitOfWork:
                 autoflush=False,
                 info={TENANT_KEY: self.org_id, EVENT_HOLDERS_KEY: self._event_holders},
             )
-            inserted, self._inserted = self._inserted, []
-            for obj in inserted:
-                adopt(session.sync_session, obj)
             return session
         return self._session
 
@@ -423,14 +418,15 @@ class UnitOfWork:
     def adopt_inserted(self, obj: Any) -> Any:
         """Make an instance this unit of work just inserted part of it, without SQL.
 
-        Until the session exists the instance waits in a list, held strongly (the
-        caller just created it), and commit flushes it if it changed meanwhile: a
-        unit of work that only inserts never builds a session.
+        It is persistent at once, as after the ORM's own flush (the session is
+        created, unbound, if it did not exist yet).
         """
-        if self._session is not None:
-            return adopt(self._session.sync_session, obj)
-        self._inserted.append(obj)
-        return obj
+        return adopt(self._identity_session().sync_session, obj)
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect: repositories compile their SQL with it."""
+        return self._engine.dialect
 
     def connection(self) -> AsyncConnection:
         """The Core connection this unit of work's transaction runs on."""
@@ -453,20 +449,18 @@ class UnitOfWork:
 
     async def insert_with_event(
         self, insert_sql: str, values: Sequence[Any], event: DomainEvent
-    ) -> None:
-        """Insert a row and write its created ``event`` to the outbox, in one statement."""
-        await insert_with_event(await self.driver(), insert_sql, values, self.org_id, event)
+    ) -> Any:
+        """Insert a row and write its created ``event`` to the outbox, in one statement.
+
+        Returns the row the INSERT's RETURNING yields, if it has one.
+        """
+        row = await insert_with_event(await self.driver(), insert_sql, values, self.org_id, event)
         self._written.append(event)
+        return row
 
     # -- events ----------------------------------------------------------------
 
     def _event_sources(self) -> Iterable[EventSource]:
-        # An inserted aggregate waiting for the session has no session for
-        # record_event to find its holders through: hold it here once it has events.
-        holders = self._event_holders
-        for obj in self._inserted:
-            if "_pending_events" in obj.__dict__:
-                holders[id(obj)] = obj
         return [self._held, *(repository for _, repository in self._created_repositories)]
 
     def _release_repositories(self) -> None:
@@ -536,8 +530,6 @@ class UnitOfWork:
         self._next_transaction()
 
     async def _flush_changes(self) -> None:
-        if self._session is None and any(inspect(obj).modified for obj in self._inserted):
-            self._identity_session()  # adopts them; their changes are flushed below
         session = self._session
         if session is not None and (session.new or session.dirty or session.deleted):
             await self.session.flush()

@@ -138,8 +138,10 @@ async def insert_with_event(
     values: Sequence[Any],
     org_id: uuid.UUID,
     event: DomainEvent,
-) -> None:
+) -> Any:
     """Run ``insert_sql`` (``INSERT ... VALUES ($1..$n)``) and outbox ``event``, in one statement.
+
+    Returns the row of the INSERT's ``RETURNING`` clause, if it has one (else ``None``).
 
     Raises:
         Conflict, ForeignKeyViolation, IsolationViolation, InvalidData: as for the insert.
@@ -154,8 +156,12 @@ async def insert_with_event(
         event.payload_json(),
         0,
     ]
+    sql = _with_event_sql(insert_sql, len(values))
     try:
-        await connection.execute(_with_event_sql(insert_sql, len(values)), *args)
+        if " RETURNING " in insert_sql:
+            return await connection.fetchrow(sql, *args)
+        await connection.execute(sql, *args)
     except Exception as exc:
         raise_translated(exc)
         raise
+    return None

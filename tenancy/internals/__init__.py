@@ -19,6 +19,12 @@ from tenancy.internals.compiled import (
     positional_names,
     positional_parameters,
 )
+from tenancy.internals.events import (
+    INSERT_EVENTS,
+    LOAD_EVENTS,
+    has_instance_listeners,
+    has_mapper_listeners,
+)
 from tenancy.internals.identity import (
     adopt_unchanged,
     commit_loaded,
@@ -28,11 +34,15 @@ from tenancy.internals.identity import (
 )
 
 __all__ = [
+    "INSERT_EVENTS",
+    "LOAD_EVENTS",
     "PositionalParameter",
     "adopt_unchanged",
     "cache_key",
     "commit_loaded",
     "connection_over",
+    "has_instance_listeners",
+    "has_mapper_listeners",
     "identity_class",
     "install_jsonb_codec",
     "needs_post_compile",
