@@ -28,6 +28,7 @@ from repositories.lifecycle import (
 from repositories.list_statement import ListShape, list_select, list_sql
 from repositories.row_mapper import RowMapper, row_mapper
 from repositories.source import IdT, ModelT, TransactionSource
+from repositories.typed_rows import RowT, row_builder
 from tenancy.context import session_tenant
 from tenancy.db.connection import TenantConnection
 from tenancy.db.session import adopt, adopt_all, session_driver
@@ -269,6 +270,61 @@ class AsyncRepository(Generic[ModelT, IdT]):
         rows, _ = await self._rows(spec, keys)
         return rows
 
+    @overload
+    async def read(
+        self,
+        row_type: type[RowT],
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: None = ...,
+    ) -> builtins.list[RowT]: ...
+
+    @overload
+    async def read(
+        self,
+        row_type: type[RowT],
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: KeysetPage,
+    ) -> KeysetResult[RowT]: ...
+
+    async def read(
+        self,
+        row_type: type[RowT],
+        spec: Specification[ModelT] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        page: KeysetPage | None = None,
+    ) -> builtins.list[RowT] | KeysetResult[RowT]:
+        """Return the rows matching ``spec`` as immutable ``row_type`` values, not aggregates.
+
+        The same filter, order, keyset pages and tenant transaction as ``list``;
+        no ORM instance is built, so nothing is tracked, loaded lazily or
+        flushed. ``row_type`` is a (frozen) dataclass or a pydantic model whose
+        fields name the model's attributes (see ``repositories.typed_rows``).
+
+        Raises:
+            InvalidData: unknown sort key, or a malformed cursor.
+            ConfigurationError: ``row_type`` names an attribute the model does not load.
+        """
+        mapper = self._mapper()
+        builder = row_builder(row_type, mapper.load_keys)
+        keys = self._sort(order_by or self.default_order)
+        after = keyset_values(keys, page.after) if page is not None and page.after else []
+        limit = page.limit + 1 if page is not None else None
+        rows, processed = await self._fetch(mapper, spec, keys, after=after, limit=limit)
+        conversions = () if processed else mapper.conversions
+        if page is None:
+            return builder.build_all(rows, conversions)
+        kept = rows[: page.limit]
+        cursor = None
+        if len(rows) > page.limit:
+            last = mapper.values_of(kept[-1], processed=processed)
+            cursor = encode_cursor([last[mapper.load_keys.index(k.column.key)] for k in keys])
+        return KeysetResult(items=builder.build_all(kept, conversions), next_cursor=cursor)
+
     async def count(self, spec: Specification[ModelT] | None = None) -> int:
         """Return how many aggregates match ``spec`` (the filter only)."""
         statement = self._filtered(select(func.count()).select_from(self.model), spec)
@@ -460,10 +516,10 @@ class AsyncRepository(Generic[ModelT, IdT]):
         # Returns the aggregates of the first ``keep`` rows (all by default) and
         # how many rows the query returned.
         mapper = self._mapper()
-        clause = spec.to_clause() if spec is not None else None
-        shape = ListShape(keys, bool(after), limit is not None, offset is not None)
         if mapper.orm_loads():
             # The model has load listeners: the ORM's loader fires them.
+            clause = spec.to_clause() if spec is not None else None
+            shape = ListShape(keys, bool(after), limit is not None, offset is not None)
             statement = list_select(
                 mapper,
                 clause,
@@ -476,34 +532,44 @@ class AsyncRepository(Generic[ModelT, IdT]):
             )
             found = builtins.list((await self._execute(statement)).scalars())
             return self._see_all(found if keep is None else found[:keep]), len(found)
+        rows, processed = await self._fetch(
+            mapper, spec, keys, after=after, limit=limit, offset=offset
+        )
+        kept = rows if keep is None else rows[:keep]
+        objs = self._see_all(self._adopt_all(mapper.materialize_all(kept, processed=processed)))
+        return objs, len(rows)
+
+    async def _fetch(
+        self,
+        mapper: RowMapper,
+        spec: Specification[ModelT] | None,
+        keys: tuple[SortKey, ...],
+        *,
+        after: Sequence[Any] = (),
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> tuple[Sequence[Any], bool]:
+        # The rows of a list call's loaded columns, and whether their values went
+        # through the result processors already (Core) or not (the driver).
+        clause = spec.to_clause() if spec is not None else None
+        shape = ListShape(keys, bool(after), limit is not None, offset is not None)
+        tenant = self._tenant()
         planned = list_sql(
-            mapper, clause, shape, tenant=self._tenant(), after=after, limit=limit, offset=offset
+            mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
         )
         try:
             if planned is not None:
                 # The common shapes run as cached SQL text straight on the driver.
                 driver = await self._driver()
-                rows: Sequence[Any] = await driver.fetch(planned[0], *planned[1])
-                processed = False
-            else:
-                statement = list_select(
-                    mapper,
-                    clause,
-                    shape,
-                    tenant=self._tenant(),
-                    after=after,
-                    limit=limit,
-                    offset=offset,
-                )
-                connection = await self._connection()
-                rows = (await connection.execute(statement)).all()
-                processed = True
+                return await driver.fetch(planned[0], *planned[1]), False
+            statement = list_select(
+                mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
+            )
+            connection = await self._connection()
+            return (await connection.execute(statement)).all(), True
         except Exception as exc:
             raise_translated(exc)
             raise
-        kept = rows if keep is None else rows[:keep]
-        objs = self._see_all(self._adopt_all(mapper.materialize_all(kept, processed=processed)))
-        return objs, len(rows)
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = column_names(self.model)

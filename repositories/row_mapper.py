@@ -170,6 +170,16 @@ class RowMapper:
         set_identity_key(state, key)
         commit_loaded(obj)
 
+    def values_of(self, row: Sequence[Any], *, processed: bool) -> Sequence[Any]:
+        """Return one row's values of ``load_columns`` as the ORM would load them."""
+        if processed or not self.conversions:
+            return row
+        values = list(row)
+        for i, process in self.conversions:
+            if values[i] is not None:
+                values[i] = process(values[i])
+        return values
+
     def materialize_all(self, rows: Sequence[Sequence[Any]], *, processed: bool) -> list[Any]:
         """Return detached instances, with their identity keys, for rows of ``load_columns``.
 
