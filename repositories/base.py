@@ -32,7 +32,7 @@ from repositories.typed_rows import RowT, row_builder
 from tenancy.context import session_tenant
 from tenancy.db.connection import TenantConnection
 from tenancy.db.session import adopt, adopt_all, session_driver
-from tenancy.errors import Conflict, InvalidData, NotFound, raise_translated
+from tenancy.errors import Conflict, InvalidData, NotFound, translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.pagination import (
     KeysetPage,
@@ -160,18 +160,12 @@ class AsyncRepository(Generic[ModelT, IdT]):
         return event_class(aggregate_id=str(obj_id), **fields)
 
     async def _flush(self) -> None:
-        try:
+        with translated():
             await self.session.flush()
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     async def _execute(self, statement: Any) -> Any:
-        try:
+        with translated():
             return await self.session.execute(statement)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     # -- reads -------------------------------------------------------------
 
@@ -200,11 +194,8 @@ class AsyncRepository(Generic[ModelT, IdT]):
         args: builtins.list[Any] = [id_]
         if mapper.tenant_column is not None:
             args.append(self._tenant())
-        try:
+        with translated():
             record = await driver.fetchrow(mapper.select_by_id, *args)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         if record is None:
             return None
         obj: ModelT = self._adopt_all(mapper.materialize_all([record], processed=False))[0]
@@ -379,13 +370,10 @@ class AsyncRepository(Generic[ModelT, IdT]):
     async def _insert_row(self, sql: str, values: Sequence[Any]) -> Any:
         # Returns the row RETURNING yields, or None for an INSERT without it.
         driver = await self._driver()
-        try:
+        with translated():
             if " RETURNING " in sql:
                 return await driver.fetchrow(sql, *values)
             await driver.execute(sql, *values)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         return None
 
     async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:
@@ -557,7 +545,7 @@ class AsyncRepository(Generic[ModelT, IdT]):
         planned = list_sql(
             mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
         )
-        try:
+        with translated():
             if planned is not None:
                 # The common shapes run as cached SQL text straight on the driver.
                 driver = await self._driver()
@@ -567,9 +555,6 @@ class AsyncRepository(Generic[ModelT, IdT]):
             )
             connection = await self._connection()
             return (await connection.execute(statement)).all(), True
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = column_names(self.model)

@@ -7,6 +7,9 @@ quote row values) into the error a caller sees.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from types import TracebackType
+
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -260,6 +263,34 @@ def raise_translated(exc: BaseException) -> None:
 
         log_refusal(translated)
         raise translated from exc
+
+
+class Translated(AbstractContextManager[None]):
+    """The context manager ``translated()`` returns (stateless, so shared)."""
+
+    __slots__ = ()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Exceptions only: cancellation and exits pass unchanged.
+        if isinstance(exc, Exception):
+            raise_translated(exc)
+
+
+_TRANSLATED = Translated()
+
+
+def translated() -> Translated:
+    """Return a context manager: a database error leaves its block as a ``TenancyError``.
+
+    The one boundary where driver and SQLAlchemy errors become the library's
+    (``raise ... from`` the original); errors without a translation pass unchanged.
+    """
+    return _TRANSLATED
 
 
 class RequestRejected(TenancyError):

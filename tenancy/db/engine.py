@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenancy.db.connection import TenantConnection
 from tenancy.db.json_codec import decode_json, setup_jsonb_codec
-from tenancy.errors import InvalidData, UnsafeDatabaseRole, raise_translated
+from tenancy.errors import InvalidData, UnsafeDatabaseRole, translated
 from tenancy.internals import install_jsonb_codec
 from tenancy.settings import APP_ROLE, TenancySettings
 
@@ -185,12 +185,9 @@ async def verify_role(engine: AsyncEngine, *, expected: str = APP_ROLE) -> None:
             relations (owners skip RLS unless it is forced, and can switch it off).
         DatabaseUnavailable: the database cannot be reached.
     """
-    try:
+    with translated():
         async with engine.connect() as connection:
             row = (await connection.execute(_ROLE_CHECK)).one()
-    except Exception as exc:
-        raise_translated(exc)
-        raise
     problems = rls_bypass_problems(
         superuser=row.rolsuper,
         bypassrls=row.rolbypassrls,

@@ -54,6 +54,7 @@ from tenancy.errors import (
     TransactionAborted,
     raise_translated,
     translate,
+    translated,
 )
 from tenancy.events.collection import (
     EventSource,
@@ -440,11 +441,8 @@ class UnitOfWork:
         """
         driver = self._driver_connection()
         if driver.armed:
-            try:
+            with translated():
                 driver = await self._open_transaction(driver)
-            except Exception as exc:
-                raise_translated(exc)
-                raise
         return driver
 
     async def insert_with_event(
@@ -560,11 +558,8 @@ class UnitOfWork:
         driver = await self.driver()
         self._savepoints += 1
         name = f"tenancy_savepoint_{self._savepoints}"
-        try:
+        with translated():
             await driver.execute(f"SAVEPOINT {name}")
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         try:
             yield
             await self._flush_changes()
@@ -577,18 +572,12 @@ class UnitOfWork:
                 # discards the connection.
                 self._unsure = True
                 raise
-            try:
+            with translated():
                 await driver.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
-            except Exception as rollback_error:
-                raise_translated(rollback_error)
-                raise
             raise
         else:
-            try:
+            with translated():
                 await driver.execute(f"RELEASE SAVEPOINT {name}")
-            except Exception as exc:
-                raise_translated(exc)
-                raise
 
 
 def _dbapi(pooled: PoolProxiedConnection) -> Any:

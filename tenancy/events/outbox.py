@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenancy.context import session_tenant
-from tenancy.errors import raise_translated
+from tenancy.errors import translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox_table import OutboxEvent
 from tenancy.internals import positional_names
@@ -83,11 +83,8 @@ async def insert_events(
     if not events:
         return
     params = _event_params(org_id, events)
-    try:
+    with translated():
         await connection.execute(_INSERT_EVENTS_SQL, *(params[k] for k in _INSERT_EVENTS_ORDER))
-    except Exception as exc:
-        raise_translated(exc)
-        raise
 
 
 async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
@@ -157,11 +154,8 @@ async def insert_with_event(
         0,
     ]
     sql = _with_event_sql(insert_sql, len(values))
-    try:
+    with translated():
         if " RETURNING " in insert_sql:
             return await connection.fetchrow(sql, *args)
         await connection.execute(sql, *args)
-    except Exception as exc:
-        raise_translated(exc)
-        raise
     return None
