@@ -27,11 +27,11 @@ from repositories.lifecycle import (
 )
 from repositories.list_statement import ListShape, list_select, list_sql
 from repositories.row_mapper import RowMapper, row_mapper
+from repositories.session_source import SessionSource
 from repositories.source import IdT, ModelT, TransactionSource
 from repositories.typed_rows import RowT, row_builder
 from tenancy.context import session_tenant
 from tenancy.db.connection import TenantConnection
-from tenancy.db.session import adopt, adopt_all, session_driver
 from tenancy.errors import Conflict, InvalidData, NotFound, translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.pagination import (
@@ -68,7 +68,12 @@ class AsyncRepository(Generic[ModelT, IdT]):
     def __init__(self, source: AsyncSession | TransactionSource) -> None:
         # Inside a unit of work the source is the unit of work itself: its session
         # is created on first use, and the hot paths use its driver connection.
-        self._source = source
+        self._source: TransactionSource = (
+            SessionSource(source) if isinstance(source, AsyncSession) else source
+        )
+        # A source that collects events holds the aggregates itself (weakly while
+        # they have none); over a plain session the repository keeps them in seen.
+        self._collector = self._source.event_collector
         self.seen: dict[int, ModelT] = {}
         # Bulk statements change rows never loaded as objects; their events wait here.
         self.loose_events: builtins.list[DomainEvent] = []
@@ -77,51 +82,28 @@ class AsyncRepository(Generic[ModelT, IdT]):
     @property
     def session(self) -> AsyncSession:
         """The ORM session of the current transaction."""
-        source = self._source
-        return source if isinstance(source, AsyncSession) else source.session
+        return self._source.session
 
     async def _connection(self) -> AsyncConnection:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return await source.connection()
-        return source.connection()
+        return await self._source.core_connection()
 
     async def _driver(self) -> TenantConnection:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return await session_driver(source)
-        return await source.driver()
+        return await self._source.driver()
 
     def _tenant(self) -> uuid.UUID:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return session_tenant(source.sync_session)
-        return source.org_id
+        return self._source.org_id
 
     def _adopt_inserted(self, obj: Any) -> Any:
-        # A row becomes persistent in the session, or, inside a unit of work that
-        # has no session yet, waits detached until the session is created.
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return adopt(source.sync_session, obj)
-        return source.adopt_inserted(obj)
+        return self._source.adopt_inserted(obj)
 
     def _adopt_all(self, objs: builtins.list[Any]) -> builtins.list[Any]:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return adopt_all(source.sync_session, objs)
-        return source.adopt_all(objs)
+        return self._source.adopt_all(objs)
 
     def _mapper(self) -> RowMapper:
         # Compiled with the engine's own dialect, so its options (json_serializer) apply.
         mapper = self._row_mapper
         if mapper is None:
-            source = self._source
-            if isinstance(source, AsyncSession):
-                dialect = source.sync_session.get_bind().dialect
-            else:
-                dialect = source.dialect
-            mapper = self._row_mapper = row_mapper(self.model, dialect)
+            mapper = self._row_mapper = row_mapper(self.model, self._source.dialect)
         return mapper
 
     def _created_event(self, obj: ModelT) -> DomainEvent | None:
@@ -144,13 +126,13 @@ class AsyncRepository(Generic[ModelT, IdT]):
         # On a plain session the repository holds what it hands out, for the events
         # write_outbox collects; a unit of work holds aggregates itself (weakly
         # while they have no events), so that unused ones are freed at once.
-        if isinstance(self._source, AsyncSession):
+        if self._collector is None:
             self.seen[id(obj)] = obj
         return obj
 
     def _see_all(self, objs: Iterable[ModelT]) -> builtins.list[ModelT]:
         listed: builtins.list[ModelT] = builtins.list(objs)
-        if isinstance(self._source, AsyncSession):
+        if self._collector is None:
             self.seen.update((id(obj), obj) for obj in listed)
         return listed
 
@@ -342,27 +324,18 @@ class AsyncRepository(Generic[ModelT, IdT]):
         if mapper.tenant_column is not None and obj.__dict__.get("org_id") is None:
             obj.__dict__["org_id"] = self._tenant()
         insert, values = mapper.insert_values(obj)
-        source = self._source
-        if isinstance(source, AsyncSession):
-            row = await self._insert_row(insert.sql, values)
-            mapper.fill_returned(obj, insert, row)
-            event = self._created_event(obj)
-            if event is not None:
-                obj.record_event(event)
-        elif insert.returned:
-            # The event's payload holds what the server filled: known only afterwards.
-            row = await self._insert_row(insert.sql, values)
-            mapper.fill_returned(obj, insert, row)
-            event = self._created_event(obj)
-            if event is not None:
-                obj.record_event(event)
+        collector = self._collector
+        event = None if insert.returned else self._created_event(obj)
+        if collector is not None and event is not None:
+            # Inside a unit of work the created event goes to the outbox with the row.
+            await collector.insert_with_event(insert.sql, values, event)
         else:
-            event = self._created_event(obj)
-            if event is None:
-                await self._insert_row(insert.sql, values)
-            else:
-                # Inside a unit of work the created event goes to the outbox with the row.
-                await source.insert_with_event(insert.sql, values, event)
+            row = await self._insert_row(insert.sql, values)
+            # With RETURNING the event's payload holds what the server filled.
+            mapper.fill_returned(obj, insert, row)
+            event = self._created_event(obj) if insert.returned else event
+            if event is not None:
+                obj.record_event(event)
         mapper.mark_inserted(obj)
         obj = self._adopt_inserted(obj)
         return self._see(obj)

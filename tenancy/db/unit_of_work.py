@@ -433,6 +433,15 @@ class UnitOfWork:
         """The Core connection this unit of work's transaction runs on."""
         return self._core()
 
+    async def core_connection(self) -> AsyncConnection:
+        """``connection()``, awaitable like a session's (one interface for repositories)."""
+        return self._core()
+
+    @property
+    def event_collector(self) -> Self:
+        """This unit of work: it collects its aggregates' events and writes them at commit."""
+        return self
+
     async def driver(self) -> TenantConnection:
         """The driver connection, inside this unit of work's transaction (opened if needed).
 
