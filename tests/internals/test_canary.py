@@ -23,6 +23,7 @@ from sqlalchemy.orm.state import InstanceState
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
+from tenancy import TenancySettings
 from tenancy.internals import (
     adopt_unchanged,
     cache_key,
@@ -211,3 +212,28 @@ def test_asyncpg_connect_takes_a_connection_class() -> None:
 
 def test_asyncpg_execute_takes_query_args_and_timeout() -> None:
     assert _parameters(asyncpg.Connection.execute) == ["self", "query", "args", "timeout"]
+
+
+async def test_asyncpg_transaction_start_sends_begin_through_execute(
+    settings: TenancySettings,
+) -> None:
+    # TenantConnection.execute appends the tenant's SET LOCAL to the BEGIN that
+    # SQLAlchemy's adapter starts through asyncpg's Transaction.start().
+    sent: list[str] = []
+
+    class Recording(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no stubs
+        async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+            sent.append(query)
+            status: str = await super().execute(query, *args, timeout=timeout)
+            return status
+
+    url = settings.app_url().set(drivername="postgresql")
+    connection = await asyncpg.connect(
+        url.render_as_string(hide_password=False), connection_class=Recording
+    )
+    try:
+        async with connection.transaction():
+            pass
+    finally:
+        await connection.close()
+    assert sent[0].startswith("BEGIN")
