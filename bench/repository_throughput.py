@@ -2,7 +2,11 @@
 
 (a) this project's unit of work and repositories, as the app role under RLS;
 (b) plain SQLAlchemy ORM sessions on an identical table without RLS or tenancy;
-(c) raw asyncpg doing the same tenant transaction (BEGIN; SET LOCAL; query; COMMIT).
+(c) raw asyncpg doing the same tenant transaction (BEGIN; SET LOCAL; query; COMMIT),
+    the reference.
+
+``list50_read`` is (a) through the typed read path (``AsyncRepository.read`` into a
+frozen dataclass) against the same (b) and (c) as ``list50``.
 
 Each operation runs for ``--seconds`` at concurrency ``--concurrency`` for every
 variant in turn, in one process against one database; prints the figures and the
@@ -23,6 +27,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +67,18 @@ class PlainCustomer(PlainBase):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     # Set in Python, as ``Customer.created_at`` is (tenancy.schema.declarative.utcnow).
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """The read path's row type: every column of ``customers``, immutable."""
+
+    org_id: uuid.UUID
+    id: uuid.UUID
+    email: str
+    name: str
+    attributes: dict[str, Any]
+    created_at: datetime
 
 
 Op = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
@@ -161,6 +178,10 @@ async def main() -> None:
             async with db.unit_of_work(org) as uow:
                 await uow.customers.list(spec(), page=KeysetPage(limit=50))
 
+        async def a_read(org: uuid.UUID, row: uuid.UUID) -> None:
+            async with db.unit_of_work(org) as uow:
+                await uow.customers.read(CustomerRow, spec(), page=KeysetPage(limit=50))
+
         async def b_list(org: uuid.UUID, row: uuid.UUID) -> None:
             async with plain_sessions() as session:
                 stmt = (
@@ -204,6 +225,7 @@ async def main() -> None:
         for name, ops in {
             "get": (a_get, b_get, c_get),
             "list50": (a_list, b_list, c_list),
+            "list50_read": (a_read, b_list, c_list),
             "add_commit": (a_add, b_add, c_add),
         }.items():
             for op in ops:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from repositories.email_address import normalize_email
-from tenancy.errors import NotFound, raise_translated
+from tenancy.errors import NotFound, translated
 
 _REGISTER = text("SELECT register_user(:email, :username, :password_hash)")
 _ACCEPT = text("SELECT accept_invitation(:token, :user_id)")
@@ -45,12 +45,9 @@ class Accounts:
             "username": username.strip().lower(),
             "password_hash": password_hash,
         }
-        try:
+        with translated():
             async with self._engine.begin() as connection:
                 user_id: uuid.UUID = (await connection.execute(_REGISTER, params)).scalar_one()
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         return user_id
 
     async def accept_invitation(self, token: str, user_id: uuid.UUID) -> uuid.UUID:
@@ -61,13 +58,10 @@ class Accounts:
         Raises:
             NotFound: the token is unknown, used, expired, or issued to another user.
         """
-        try:
+        with translated():
             async with self._engine.begin() as connection:
                 params = {"token": token, "user_id": user_id}
                 org_id: uuid.UUID | None = (await connection.execute(_ACCEPT, params)).scalar()
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         if org_id is None:
             raise NotFound("the invitation is unknown, used, expired or not yours")
         return org_id

@@ -26,12 +26,13 @@ from repositories.lifecycle import (
     loaded_columns,
 )
 from repositories.list_statement import ListShape, list_select, list_sql
-from repositories.row_mapper import row_mapper
+from repositories.row_mapper import RowMapper, row_mapper
+from repositories.session_source import SessionSource
 from repositories.source import IdT, ModelT, TransactionSource
+from repositories.typed_rows import RowT, row_builder
 from tenancy.context import session_tenant
 from tenancy.db.connection import TenantConnection
-from tenancy.db.session import adopt, adopt_all, session_driver
-from tenancy.errors import Conflict, InvalidData, NotFound, raise_translated
+from tenancy.errors import Conflict, InvalidData, NotFound, translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.pagination import (
     KeysetPage,
@@ -67,48 +68,43 @@ class AsyncRepository(Generic[ModelT, IdT]):
     def __init__(self, source: AsyncSession | TransactionSource) -> None:
         # Inside a unit of work the source is the unit of work itself: its session
         # is created on first use, and the hot paths use its driver connection.
-        self._source = source
+        self._source: TransactionSource = (
+            SessionSource(source) if isinstance(source, AsyncSession) else source
+        )
+        # A source that collects events holds the aggregates itself (weakly while
+        # they have none); over a plain session the repository keeps them in seen.
+        self._collector = self._source.event_collector
         self.seen: dict[int, ModelT] = {}
         # Bulk statements change rows never loaded as objects; their events wait here.
         self.loose_events: builtins.list[DomainEvent] = []
+        self._row_mapper: RowMapper | None = None
 
     @property
     def session(self) -> AsyncSession:
         """The ORM session of the current transaction."""
-        source = self._source
-        return source if isinstance(source, AsyncSession) else source.session
+        return self._source.session
 
     async def _connection(self) -> AsyncConnection:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return await source.connection()
-        return source.connection()
+        return await self._source.core_connection()
 
     async def _driver(self) -> TenantConnection:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return await session_driver(source)
-        return await source.driver()
+        return await self._source.driver()
 
     def _tenant(self) -> uuid.UUID:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return session_tenant(source.sync_session)
-        return source.org_id
+        return self._source.org_id
 
     def _adopt_inserted(self, obj: Any) -> Any:
-        # A row becomes persistent in the session, or, inside a unit of work that
-        # has no session yet, waits detached until the session is created.
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return adopt(source.sync_session, obj)
-        return source.adopt_inserted(obj)
+        return self._source.adopt_inserted(obj)
 
     def _adopt_all(self, objs: builtins.list[Any]) -> builtins.list[Any]:
-        source = self._source
-        if isinstance(source, AsyncSession):
-            return adopt_all(source.sync_session, objs)
-        return source.adopt_all(objs)
+        return self._source.adopt_all(objs)
+
+    def _mapper(self) -> RowMapper:
+        # Compiled with the engine's own dialect, so its options (json_serializer) apply.
+        mapper = self._row_mapper
+        if mapper is None:
+            mapper = self._row_mapper = row_mapper(self.model, self._source.dialect)
+        return mapper
 
     def _created_event(self, obj: ModelT) -> DomainEvent | None:
         """Return the event ``add`` raises for ``obj`` (override for a richer one, or None)."""
@@ -130,13 +126,13 @@ class AsyncRepository(Generic[ModelT, IdT]):
         # On a plain session the repository holds what it hands out, for the events
         # write_outbox collects; a unit of work holds aggregates itself (weakly
         # while they have no events), so that unused ones are freed at once.
-        if isinstance(self._source, AsyncSession):
+        if self._collector is None:
             self.seen[id(obj)] = obj
         return obj
 
     def _see_all(self, objs: Iterable[ModelT]) -> builtins.list[ModelT]:
         listed: builtins.list[ModelT] = builtins.list(objs)
-        if isinstance(self._source, AsyncSession):
+        if self._collector is None:
             self.seen.update((id(obj), obj) for obj in listed)
         return listed
 
@@ -146,18 +142,12 @@ class AsyncRepository(Generic[ModelT, IdT]):
         return event_class(aggregate_id=str(obj_id), **fields)
 
     async def _flush(self) -> None:
-        try:
+        with translated():
             await self.session.flush()
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     async def _execute(self, statement: Any) -> Any:
-        try:
+        with translated():
             return await self.session.execute(statement)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     # -- reads -------------------------------------------------------------
 
@@ -174,16 +164,20 @@ class AsyncRepository(Generic[ModelT, IdT]):
 
     async def get_or_none(self, id_: IdT) -> ModelT | None:
         """Return the aggregate with ``id_``, or ``None``."""
-        mapper = row_mapper(self.model)
+        mapper = self._mapper()
+        if mapper.orm_loads():
+            # The model has load listeners: the ORM's loader fires them.
+            statement = select(self.model).where(self.model.id == id_)
+            if mapper.tenant_column is not None:
+                statement = statement.where(mapper.tenant_column == self._tenant())
+            found: ModelT | None = (await self._execute(statement)).scalars().first()
+            return self._see(found) if found is not None else None
         driver = await self._driver()
         args: builtins.list[Any] = [id_]
         if mapper.tenant_column is not None:
             args.append(self._tenant())
-        try:
+        with translated():
             record = await driver.fetchrow(mapper.select_by_id, *args)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         if record is None:
             return None
         obj: ModelT = self._adopt_all(mapper.materialize_all([record], processed=False))[0]
@@ -249,6 +243,61 @@ class AsyncRepository(Generic[ModelT, IdT]):
         rows, _ = await self._rows(spec, keys)
         return rows
 
+    @overload
+    async def read(
+        self,
+        row_type: type[RowT],
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: None = ...,
+    ) -> builtins.list[RowT]: ...
+
+    @overload
+    async def read(
+        self,
+        row_type: type[RowT],
+        spec: Specification[ModelT] | None = ...,
+        *,
+        order_by: Sequence[str] = ...,
+        page: KeysetPage,
+    ) -> KeysetResult[RowT]: ...
+
+    async def read(
+        self,
+        row_type: type[RowT],
+        spec: Specification[ModelT] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        page: KeysetPage | None = None,
+    ) -> builtins.list[RowT] | KeysetResult[RowT]:
+        """Return the rows matching ``spec`` as immutable ``row_type`` values, not aggregates.
+
+        The same filter, order, keyset pages and tenant transaction as ``list``;
+        no ORM instance is built, so nothing is tracked, loaded lazily or
+        flushed. ``row_type`` is a (frozen) dataclass or a pydantic model whose
+        fields name the model's attributes (see ``repositories.typed_rows``).
+
+        Raises:
+            InvalidData: unknown sort key, or a malformed cursor.
+            ConfigurationError: ``row_type`` names an attribute the model does not load.
+        """
+        mapper = self._mapper()
+        builder = row_builder(row_type, mapper.load_keys)
+        keys = self._sort(order_by or self.default_order)
+        after = keyset_values(keys, page.after) if page is not None and page.after else []
+        limit = page.limit + 1 if page is not None else None
+        rows, processed = await self._fetch(mapper, spec, keys, after=after, limit=limit)
+        conversions = () if processed else mapper.conversions
+        if page is None:
+            return builder.build_all(rows, conversions)
+        kept = rows[: page.limit]
+        cursor = None
+        if len(rows) > page.limit:
+            last = mapper.values_of(kept[-1], processed=processed)
+            cursor = encode_cursor([last[mapper.load_keys.index(k.column.key)] for k in keys])
+        return KeysetResult(items=builder.build_all(kept, conversions), next_cursor=cursor)
+
     async def count(self, spec: Specification[ModelT] | None = None) -> int:
         """Return how many aggregates match ``spec`` (the filter only)."""
         statement = self._filtered(select(func.count()).select_from(self.model), spec)
@@ -268,27 +317,37 @@ class AsyncRepository(Generic[ModelT, IdT]):
             Conflict: a unique constraint is violated.
             ForeignKeyViolation: it references a row the tenant does not have.
         """
-        mapper = row_mapper(self.model)
+        mapper = self._mapper()
+        if mapper.orm_inserts():
+            # Listeners or SQL-expression defaults: the ORM's flush keeps them.
+            return (await self.add_many([obj]))[0]
         if mapper.tenant_column is not None and obj.__dict__.get("org_id") is None:
             obj.__dict__["org_id"] = self._tenant()
-        values = mapper.insert_values(obj)
-        event = self._created_event(obj)
-        source = self._source
-        if isinstance(source, AsyncSession) or event is None:
-            driver = await self._driver()
-            try:
-                await driver.execute(mapper.insert, *values)
-            except Exception as exc:
-                raise_translated(exc)
-                raise
+        insert, values = mapper.insert_values(obj)
+        collector = self._collector
+        event = None if insert.returned else self._created_event(obj)
+        if collector is not None and event is not None:
+            # Inside a unit of work the created event goes to the outbox with the row.
+            await collector.insert_with_event(insert.sql, values, event)
+        else:
+            row = await self._insert_row(insert.sql, values)
+            # With RETURNING the event's payload holds what the server filled.
+            mapper.fill_returned(obj, insert, row)
+            event = self._created_event(obj) if insert.returned else event
             if event is not None:
                 obj.record_event(event)
-        else:
-            # Inside a unit of work the created event goes to the outbox with the row.
-            await source.insert_with_event(mapper.insert, values, event)
         mapper.mark_inserted(obj)
         obj = self._adopt_inserted(obj)
         return self._see(obj)
+
+    async def _insert_row(self, sql: str, values: Sequence[Any]) -> Any:
+        # Returns the row RETURNING yields, or None for an INSERT without it.
+        driver = await self._driver()
+        with translated():
+            if " RETURNING " in sql:
+                return await driver.fetchrow(sql, *values)
+            await driver.execute(sql, *values)
+        return None
 
     async def add_many(self, objs: Sequence[ModelT]) -> builtins.list[ModelT]:
         """Insert several aggregates in one flush."""
@@ -417,37 +476,58 @@ class AsyncRepository(Generic[ModelT, IdT]):
     ) -> tuple[builtins.list[ModelT], int]:
         # Returns the aggregates of the first ``keep`` rows (all by default) and
         # how many rows the query returned.
-        mapper = row_mapper(self.model)
-        clause = spec.to_clause() if spec is not None else None
-        shape = ListShape(keys, bool(after), limit is not None, offset is not None)
-        planned = list_sql(
-            mapper, clause, shape, tenant=self._tenant(), after=after, limit=limit, offset=offset
+        mapper = self._mapper()
+        if mapper.orm_loads():
+            # The model has load listeners: the ORM's loader fires them.
+            clause = spec.to_clause() if spec is not None else None
+            shape = ListShape(keys, bool(after), limit is not None, offset is not None)
+            statement = list_select(
+                mapper,
+                clause,
+                shape,
+                tenant=self._tenant(),
+                after=after,
+                limit=limit,
+                offset=offset,
+                entities=True,
+            )
+            found = builtins.list((await self._execute(statement)).scalars())
+            return self._see_all(found if keep is None else found[:keep]), len(found)
+        rows, processed = await self._fetch(
+            mapper, spec, keys, after=after, limit=limit, offset=offset
         )
-        try:
-            if planned is not None:
-                # The common shapes run as cached SQL text straight on the driver.
-                driver = await self._driver()
-                rows: Sequence[Any] = await driver.fetch(planned[0], *planned[1])
-                processed = False
-            else:
-                statement = list_select(
-                    mapper,
-                    clause,
-                    shape,
-                    tenant=self._tenant(),
-                    after=after,
-                    limit=limit,
-                    offset=offset,
-                )
-                connection = await self._connection()
-                rows = (await connection.execute(statement)).all()
-                processed = True
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         kept = rows if keep is None else rows[:keep]
         objs = self._see_all(self._adopt_all(mapper.materialize_all(kept, processed=processed)))
         return objs, len(rows)
+
+    async def _fetch(
+        self,
+        mapper: RowMapper,
+        spec: Specification[ModelT] | None,
+        keys: tuple[SortKey, ...],
+        *,
+        after: Sequence[Any] = (),
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> tuple[Sequence[Any], bool]:
+        # The rows of a list call's loaded columns, and whether their values went
+        # through the result processors already (Core) or not (the driver).
+        clause = spec.to_clause() if spec is not None else None
+        shape = ListShape(keys, bool(after), limit is not None, offset is not None)
+        tenant = self._tenant()
+        planned = list_sql(
+            mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
+        )
+        with translated():
+            if planned is not None:
+                # The common shapes run as cached SQL text straight on the driver.
+                driver = await self._driver()
+                return await driver.fetch(planned[0], *planned[1]), False
+            statement = list_select(
+                mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
+            )
+            connection = await self._connection()
+            return (await connection.execute(statement)).all(), True
 
     def _check_changes(self, changes: Mapping[str, Any]) -> None:
         columns = column_names(self.model)

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, select, tuple_
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import Select
 
 from repositories.row_mapper import RowMapper
+from tenancy.internals import cache_key, needs_post_compile, positional_parameters
 from tenancy.pagination import SortKey
 
-_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 #: Distinct shapes kept; the repositories produce a few dozen.
 MAX_SHAPES = 512
 
@@ -78,9 +77,14 @@ def list_select(
     after: Sequence[Any] = (),
     limit: int | None = None,
     offset: int | None = None,
+    entities: bool = False,
 ) -> Select[Any]:
-    """Return the Core ``select`` of a list call with its values bound (the general path)."""
-    statement, _ = _statement(mapper, clause, shape, _own_values(tenant, after, limit, offset))
+    """Return the ``select`` of a list call with its values bound (the general path).
+
+    ``entities``: select the model (the ORM loads instances) rather than its columns.
+    """
+    values = _own_values(tenant, after, limit, offset)
+    statement, _ = _statement(mapper, clause, shape, values, entities=entities)
     return statement
 
 
@@ -99,11 +103,11 @@ def list_sql(
         filter_key: Any = None
         binds: Sequence[Any] = ()
     else:
-        cache_key = clause._generate_cache_key()
-        if cache_key is None:
+        found = cache_key(clause)
+        if found is None:
             return None
-        filter_key, binds = cache_key.key, cache_key.bindparams
-    plan_key = (mapper.model, filter_key, shape)
+        filter_key, binds = found
+    plan_key = (mapper.model, mapper.dialect, filter_key, shape)
     plan = _PLANS.get(plan_key, _MISSING)
     if plan is _MISSING:
         plan = _plan(mapper, clause, binds, shape)
@@ -138,6 +142,8 @@ def _statement(
     clause: ColumnElement[bool] | None,
     shape: ListShape,
     values: dict[str, Any] | None = None,
+    *,
+    entities: bool = False,
 ) -> tuple[Select[Any], dict[int, str]]:
     # Tenant, cursor values, limit and offset are parameters of this module, the
     # filter keeps its own. Ours are unique (anonymous) parameters, told apart by
@@ -150,7 +156,7 @@ def _statement(
         own[id(created)] = name
         return created
 
-    statement = select(*mapper.load_columns)
+    statement = select(mapper.model) if entities else select(*mapper.load_columns)
     if clause is not None:
         statement = statement.where(clause)
     if mapper.tenant_column is not None:
@@ -177,13 +183,14 @@ def _plan(
     shape: ListShape,
 ) -> _Plan | None:
     statement, own = _statement(mapper, clause, shape)
-    compiled = _DIALECT.statement_compiler(_DIALECT, statement)
-    if compiled.post_compile_params or compiled.literal_execute_params:
+    compiled = statement.compile(dialect=mapper.dialect)
+    if needs_post_compile(compiled):
         return None
     position = {id(b): i for i, b in reversed(list(enumerate(binds)))}
     sources: list[int | str] = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
+    parameters = positional_parameters(compiled)
+    for parameter in parameters:
+        bind = parameter.bind
         if id(bind) in own:
             sources.append(own[id(bind)])
         elif id(bind) in position:
@@ -191,14 +198,10 @@ def _plan(
         else:
             # A parameter whose value the filter's cache key does not carry.
             return None
-    processors = compiled._bind_processors
     return _Plan(
         sql=compiled.string,
         sources=tuple(sources),
-        processors=tuple(
-            p if callable(p := processors.get(name)) else None
-            for name in compiled.positiontup or ()
-        ),
+        processors=tuple(parameter.processor for parameter in parameters),
     )
 
 

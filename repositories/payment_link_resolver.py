@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenancy.errors import NotFound, raise_translated
+from tenancy.errors import NotFound, translated
 
 _RESOLVE = text("SELECT org_id, payment_link_id FROM public.resolve_payment_link(:token)")
 
@@ -46,12 +46,9 @@ class PaymentLinkResolver:
         """
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise NotFound("no payment link with that token")
-        try:
+        with translated():
             async with self._engine.connect() as connection:
                 row = (await connection.execute(_RESOLVE, {"token": token})).first()
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         if row is None:
             raise NotFound("no payment link with that token")
         return PaymentLinkRef(org_id=row.org_id, payment_link_id=row.payment_link_id)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tenancy.db.connection import TenantConnection
@@ -29,10 +30,32 @@ class Aggregate(Protocol):
 ModelT = TypeVar("ModelT", bound=Aggregate)
 
 
-class TransactionSource(Protocol):
-    """What a repository needs of its unit of work: the session and the driver."""
+class EventCollector(Protocol):
+    """A source that collects its aggregates' events and writes them at commit."""
 
-    org_id: uuid.UUID
+    async def insert_with_event(
+        self, insert_sql: str, values: Sequence[Any], event: DomainEvent
+    ) -> Any:
+        """Insert a row and outbox its created event in one statement; return RETURNING's row."""
+
+
+class TransactionSource(Protocol):
+    """What a repository needs of its transaction: the tenant, the session and the driver.
+
+    A unit of work is one; a plain session is wrapped in ``SessionSource``.
+    """
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        """The transaction's tenant."""
+
+    @property
+    def event_collector(self) -> EventCollector | None:
+        """The source itself if it collects events; ``None``: the repository keeps ``seen``."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect, which the repositories compile their SQL with."""
 
     def adopt_inserted(self, obj: Any) -> Any:
         """Make a just-inserted instance part of the unit of work (no SQL)."""
@@ -44,13 +67,8 @@ class TransactionSource(Protocol):
     def session(self) -> AsyncSession:
         """The ORM session joined to the transaction."""
 
-    def connection(self) -> AsyncConnection:
+    async def core_connection(self) -> AsyncConnection:
         """The Core connection of the transaction."""
-
-    async def insert_with_event(
-        self, insert_sql: str, values: Sequence[Any], event: DomainEvent
-    ) -> None:
-        """Insert a row and outbox its created event in one statement."""
 
     async def driver(self) -> TenantConnection:
         """The driver connection, inside the transaction."""

@@ -25,7 +25,7 @@ from repositories.email_address import email_key, normalize_email
 from repositories.lifecycle import AggregateCreated, lifecycle_event
 from repositories.models import MemberRole, Membership, User
 from repositories.validation import Check, parse_member
-from tenancy.errors import InvalidData, raise_translated
+from tenancy.errors import InvalidData, translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
@@ -104,11 +104,8 @@ async def resolve_login(connection: AsyncConnection, email: str) -> LoginRecord 
     normalized = email_key(email)
     if not normalized:
         return None
-    try:
+    with translated():
         result = await connection.execute(_RESOLVE_LOGIN, {"email": normalized})
-    except Exception as exc:
-        raise_translated(exc)
-        raise
     row = result.first()
     if row is None:
         return None
@@ -131,11 +128,8 @@ async def list_members(session: AsyncSession, role: MemberRole | str | None = No
     )
     if role is not None:
         statement = statement.where(Membership.role == parse_role(role).value)
-    try:
+    with translated():
         rows = (await session.execute(statement)).all()
-    except Exception as exc:
-        raise_translated(exc)
-        raise
     return [
         Member(user=user, role=role_, joined_at=joined, status=status)
         for user, role_, joined, status in rows
@@ -161,13 +155,10 @@ class LoginResolver:
         Raises:
             DatabaseUnavailable: the database cannot be reached.
         """
-        try:
+        with translated():
             async with self._engine.connect() as connection:
                 # Leaving the block rolls the read-only transaction back.
                 return await resolve_login(connection, email)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
 
 class UserRepository(AsyncRepository[User, uuid.UUID]):

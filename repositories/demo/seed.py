@@ -29,7 +29,7 @@ from repositories.demo.seed_data import (
     user_id,
 )
 from repositories.models import TENANT_TABLES, Base, Organization, User
-from tenancy.errors import InvalidData, raise_translated
+from tenancy.errors import InvalidData, translated
 from tenancy.settings import TenancySettings
 
 #: Tables counted per tenant after seeding, in the order they are written.
@@ -134,12 +134,9 @@ async def _write_unless_present(
 
 async def _accept_as_guest(db: PlatformDatabase, token: str, guest_id: uuid.UUID) -> None:
     # What the guest would do after reading the invitation: accept it, without a tenant.
-    try:
+    with translated():
         async with db.engine.begin() as connection:
             await connection.execute(_ACCEPT, {"token": token, "user_id": guest_id})
-    except Exception as exc:
-        raise_translated(exc)
-        raise
 
 
 def format_seed_report(results: list[SeededOrganization]) -> str:

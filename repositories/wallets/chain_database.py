@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from repositories.wallets.chain_store import ChainStore
 from tenancy.db.engine import create_engine, verify_role
-from tenancy.errors import raise_translated
+from tenancy.errors import translated
 from tenancy.settings import TenancySettings
 
 
@@ -61,12 +61,9 @@ class ChainDatabase:
         Raises:
             TenancyError: a database error, translated (e.g. ``DatabaseUnavailable``).
         """
-        try:
+        with translated():
             async with self.engine.begin() as connection:
                 yield ChainStore(connection, chain)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

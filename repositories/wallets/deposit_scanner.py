@@ -27,7 +27,7 @@ from repositories.wallets.chain_settings import ChainConfig
 from repositories.wallets.chain_store import ChainStore, Owner
 from repositories.wallets.reports import SyncReport
 from repositories.wallets.repository import RecordOutcome, TransactionFacts
-from tenancy.errors import raise_translated
+from tenancy.errors import translated
 from tenancy.log import get_logger
 
 logger = get_logger(__name__)
@@ -56,14 +56,11 @@ class DepositScanner:
         Raises:
             ChainError: the node failed; nothing after the last good pass is lost.
         """
-        try:
+        with translated():
             async with self._chain_db.store(self._chain) as store:
                 await store.ensure_checkpoint(self._config.start_block - 1)
             async with self._chain_db.store(self._chain) as store:
                 return await self._sync(store)
-        except Exception as exc:
-            raise_translated(exc)
-            raise
 
     async def _sync(self, store: ChainStore) -> SyncReport:
         chain, config, gateway = store.chain, self._config, self._gateway

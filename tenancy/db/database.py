@@ -17,7 +17,7 @@ from tenancy.db.orm_filter import filtered_joined_session_class, filtered_sessio
 from tenancy.db.pool_gate import PoolGate
 from tenancy.db.session import JoinedSession, TenantSession, open_session, tenant_sessionmaker
 from tenancy.db.unit_of_work import EventDispatcher, UnitOfWork
-from tenancy.errors import DatabaseUnavailable, TenantContextRequired, raise_translated
+from tenancy.errors import DatabaseUnavailable, TenantContextRequired, translated
 from tenancy.log import get_logger
 from tenancy.observability.observer import UnitOfWorkObserver
 from tenancy.observability.setup import observers_for
@@ -160,11 +160,9 @@ class Database(Generic[UnitOfWorkT]):
         try:
             with tenant_context(parsed):
                 try:
-                    async with session.begin():
-                        yield session
-                except Exception as exc:
-                    raise_translated(exc)
-                    raise
+                    with translated():
+                        async with session.begin():
+                            yield session
                 finally:
                     await session.close()
         finally:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenancy.db.connection import TenantConnection
 from tenancy.db.json_codec import decode_json, setup_jsonb_codec
-from tenancy.errors import InvalidData, UnsafeDatabaseRole, raise_translated
+from tenancy.errors import InvalidData, UnsafeDatabaseRole, translated
+from tenancy.internals import install_jsonb_codec
 from tenancy.settings import APP_ROLE, TenancySettings
 
 _ROLE_CHECK = text(
@@ -79,8 +80,8 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
         connect_args=connect_args,
         json_deserializer=decode_json,
     )
-    # A per-engine override of the dialect's documented codec hook (see json_codec).
-    engine.dialect.setup_asyncpg_jsonb_codec = setup_jsonb_codec  # type: ignore[attr-defined]
+    # A per-engine override of the dialect's codec hook (see json_codec).
+    install_jsonb_codec(engine.dialect, setup_jsonb_codec)
     # A tenant statement left pending by a transaction that never ran a query
     # must not reach the next user of the pooled connection.
     event.listen(engine.sync_engine.pool, "checkout", _check_settled)
@@ -184,12 +185,9 @@ async def verify_role(engine: AsyncEngine, *, expected: str = APP_ROLE) -> None:
             relations (owners skip RLS unless it is forced, and can switch it off).
         DatabaseUnavailable: the database cannot be reached.
     """
-    try:
+    with translated():
         async with engine.connect() as connection:
             row = (await connection.execute(_ROLE_CHECK)).one()
-    except Exception as exc:
-        raise_translated(exc)
-        raise
     problems = rls_bypass_problems(
         superuser=row.rolsuper,
         bypassrls=row.rolbypassrls,

@@ -32,12 +32,12 @@ async def setup_jsonb_codec(connection: Any) -> None:
     """Decode ``jsonb`` in text format straight with ``decode_json``.
 
     Installed in place of the asyncpg dialect's ``setup_asyncpg_jsonb_codec``
-    (its documented extension point): SQLAlchemy's own codec takes the binary
+    (through ``tenancy.internals.install_jsonb_codec``): SQLAlchemy's own codec takes the binary
     format and wraps the decoder to strip the format's version byte, one more
     call and copy per value. Values to write arrive as JSON text already
     (SQLAlchemy's JSON bind processing, the outbox's own serialisation).
     """
-    await connection._connection.set_type_codec(
+    await connection.driver_connection.set_type_codec(
         "jsonb", encoder=str, decoder=decode_json, schema="pg_catalog", format="text"
     )
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from tenancy.context import TENANT_KEY, session_tenant
 from tenancy.db.connection import TenantConnection
 from tenancy.errors import ConfigurationError
+from tenancy.internals import adopt_unchanged
 from tenancy.schema.declarative import EVENT_HOLDERS_KEY, is_tenant_owned
 
 
@@ -124,27 +125,10 @@ def adopt_all(session: Session, objs: list[Any]) -> list[Any]:
     once), strongly from its first change until flushed. An instance that
     already has pending events is held until the unit of work collects them.
     """
-    identity_map = session.identity_map
-    # The loader's own inlined form (WeakInstanceDict._add_unpresent), per row.
-    states = identity_map._dict
-    identity_ref = identity_map._wr
-    hash_key = session.hash_key
+    adopted = adopt_unchanged(session, objs)
     holders = session.info.get(EVENT_HOLDERS_KEY)
-    adopted = []
-    for obj in objs:
-        state = obj._sa_instance_state
-        key = state.key
-        held = states.get(key)
-        existing = held.obj() if held is not None else None
-        if existing is None:
-            if state.modified or state.session_id is not None:
-                session.add(obj)  # the general path keeps its changes
-            else:
-                state.session_id = hash_key
-                states[key] = state
-                state._instance_dict = identity_ref
-            if holders is not None and "_pending_events" in obj.__dict__:
+    if holders is not None:
+        for obj, held in zip(objs, adopted, strict=True):
+            if held is obj and "_pending_events" in obj.__dict__:
                 holders[id(obj)] = obj
-            existing = obj
-        adopted.append(existing)
     return adopted

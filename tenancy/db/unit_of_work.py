@@ -42,8 +42,8 @@ from typing import Any, Protocol, Self
 
 import asyncpg
 from sqlalchemy import Connection, PoolProxiedConnection
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.util import greenlet_spawn
 
 from tenancy.context import TENANT_KEY, bind_tenant, unbind_tenant
 from tenancy.db.connection import TenantConnection
@@ -54,6 +54,7 @@ from tenancy.errors import (
     TransactionAborted,
     raise_translated,
     translate,
+    translated,
 )
 from tenancy.events.collection import (
     EventSource,
@@ -65,6 +66,7 @@ from tenancy.events.collection import (
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox import insert_events, insert_with_event
 from tenancy.events.outbox_table import TRACE_CONTEXT_SETTING
+from tenancy.internals import connection_over, run_sync
 from tenancy.log import get_logger
 from tenancy.observability.observer import Observation, UnitOfWorkObserver, valid_traceparent
 from tenancy.schema.declarative import EVENT_HOLDERS_KEY
@@ -127,8 +129,6 @@ class UnitOfWork:
         # Aggregates with pending events, held until commit (see adopt_all).
         self._event_holders: dict[int, Any] = {}
         self._held = HeldAggregates(self._event_holders)
-        # Instances inserted before the session exists (see adopt_inserted).
-        self._inserted: list[Any] = []
         # (attribute name, repository) for every repository created so far.
         self._created_repositories: list[tuple[str, EventSource]] = []
         self._observer = observer
@@ -201,7 +201,7 @@ class UnitOfWork:
                 if self._gate is not None:
                     await self._gate.acquire()
                     self._gated = True
-                self._pooled = await greenlet_spawn(self._open)
+                self._pooled = await run_sync(self._open)
             if self._observation is not None:
                 waited = asyncio.get_running_loop().time() - started
                 self._observation.connection_acquired(waited)
@@ -221,7 +221,7 @@ class UnitOfWork:
             self._gate.release()
 
     def _open(self) -> PoolProxiedConnection:
-        # Runs inside greenlet_spawn: SQLAlchemy's sync API is usable here. The
+        # Runs inside run_sync: SQLAlchemy's sync API is usable here. The
         # checkout guard has refused any connection not idle outside a transaction.
         pooled = self._engine.sync_engine.raw_connection()
         try:
@@ -251,7 +251,7 @@ class UnitOfWork:
             if self._transaction_open():
                 # Leaving without commit (or after an error): roll back.
                 await self._end("ROLLBACK")
-            await greenlet_spawn(self._check_in)
+            await run_sync(self._check_in)
         except BaseException as close_error:
             self._discard()
             # The block's outcome stands (a commit it made is acknowledged and
@@ -341,7 +341,7 @@ class UnitOfWork:
         logger.info("replacing a pooled connection found closed before its first statement")
         self._discard()
         self._unsure = False
-        self._pooled = await greenlet_spawn(self._open)
+        self._pooled = await run_sync(self._open)
         return self._live_driver()
 
     def _live_driver(self) -> TenantConnection:
@@ -358,10 +358,11 @@ class UnitOfWork:
         # The Connection wraps the same pooled connection; with the adapter in
         # autocommit its begin/commit/rollback do no I/O, and its statements open
         # the armed transaction first (tenancy.db.engine's statement hook).
-        sync_connection = Connection(self._engine.sync_engine, connection=pooled)
-        sync_connection.begin()
-        self._connection = AsyncConnection(self._engine, sync_connection)
-        return self._connection
+        connection = connection_over(self._engine, pooled)
+        if connection.sync_connection is not None:
+            connection.sync_connection.begin()
+        self._connection = connection
+        return connection
 
     def _sync_connection(self) -> Connection:
         sync_connection = self._core().sync_connection
@@ -377,7 +378,6 @@ class UnitOfWork:
     def _detach_all(self) -> None:
         # Aggregates with events stay held: a rolled-back savepoint rewinds only
         # the events raised inside it.
-        self._inserted.clear()
         session, self._session = self._session, None
         if session is not None:
             # Closing detaches (no expiry): callers may still read what they loaded.
@@ -439,9 +439,6 @@ class UnitOfWork:
                 autoflush=False,
                 info={TENANT_KEY: self.org_id, EVENT_HOLDERS_KEY: self._event_holders},
             )
-            inserted, self._inserted = self._inserted, []
-            for obj in inserted:
-                adopt(session.sync_session, obj)
             return session
         return self._session
 
@@ -457,18 +454,28 @@ class UnitOfWork:
     def adopt_inserted(self, obj: Any) -> Any:
         """Make an instance this unit of work just inserted part of it, without SQL.
 
-        Until the session exists the instance waits in a list, held strongly (the
-        caller just created it), and commit flushes it if it changed meanwhile: a
-        unit of work that only inserts never builds a session.
+        It is persistent at once, as after the ORM's own flush (the session is
+        created, unbound, if it did not exist yet).
         """
-        if self._session is not None:
-            return adopt(self._session.sync_session, obj)
-        self._inserted.append(obj)
-        return obj
+        return adopt(self._identity_session().sync_session, obj)
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect: repositories compile their SQL with it."""
+        return self._engine.dialect
 
     def connection(self) -> AsyncConnection:
         """The Core connection this unit of work's transaction runs on."""
         return self._core()
+
+    async def core_connection(self) -> AsyncConnection:
+        """``connection()``, awaitable like a session's (one interface for repositories)."""
+        return self._core()
+
+    @property
+    def event_collector(self) -> Self:
+        """This unit of work: it collects its aggregates' events and writes them at commit."""
+        return self
 
     async def driver(self) -> TenantConnection:
         """The driver connection, inside this unit of work's transaction (opened if needed).
@@ -478,29 +485,24 @@ class UnitOfWork:
         """
         driver = self._driver_connection()
         if driver.armed:
-            try:
+            with translated():
                 driver = await self._open_transaction(driver)
-            except Exception as exc:
-                raise_translated(exc)
-                raise
         return driver
 
     async def insert_with_event(
         self, insert_sql: str, values: Sequence[Any], event: DomainEvent
-    ) -> None:
-        """Insert a row and write its created ``event`` to the outbox, in one statement."""
-        await insert_with_event(await self.driver(), insert_sql, values, self.org_id, event)
+    ) -> Any:
+        """Insert a row and write its created ``event`` to the outbox, in one statement.
+
+        Returns the row the INSERT's RETURNING yields, if it has one.
+        """
+        row = await insert_with_event(await self.driver(), insert_sql, values, self.org_id, event)
         self._written.append(event)
+        return row
 
     # -- events ----------------------------------------------------------------
 
     def _event_sources(self) -> Iterable[EventSource]:
-        # An inserted aggregate waiting for the session has no session for
-        # record_event to find its holders through: hold it here once it has events.
-        holders = self._event_holders
-        for obj in self._inserted:
-            if "_pending_events" in obj.__dict__:
-                holders[id(obj)] = obj
         return [self._held, *(repository for _, repository in self._created_repositories)]
 
     def _release_repositories(self) -> None:
@@ -577,8 +579,6 @@ class UnitOfWork:
         self._next_transaction()
 
     async def _flush_changes(self) -> None:
-        if self._session is None and any(obj._sa_instance_state.modified for obj in self._inserted):
-            self._identity_session()  # adopts them; their changes are flushed below
         session = self._session
         if session is not None and (session.new or session.dirty or session.deleted):
             await self.session.flush()
@@ -609,11 +609,8 @@ class UnitOfWork:
         driver = await self.driver()
         self._savepoints += 1
         name = f"tenancy_savepoint_{self._savepoints}"
-        try:
+        with translated():
             await driver.execute(f"SAVEPOINT {name}")
-        except Exception as exc:
-            raise_translated(exc)
-            raise
         try:
             yield
             await self._flush_changes()
@@ -626,18 +623,12 @@ class UnitOfWork:
                 # discards the connection.
                 self._unsure = True
                 raise
-            try:
+            with translated():
                 await driver.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
-            except Exception as rollback_error:
-                raise_translated(rollback_error)
-                raise
             raise
         else:
-            try:
+            with translated():
                 await driver.execute(f"RELEASE SAVEPOINT {name}")
-            except Exception as exc:
-                raise_translated(exc)
-                raise
 
 
 def _dbapi(pooled: PoolProxiedConnection) -> Any:

@@ -19,9 +19,10 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenancy.context import session_tenant
-from tenancy.errors import raise_translated
+from tenancy.errors import translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox_table import OutboxEvent
+from tenancy.internals import positional_names
 
 #: The channel ``write_outbox`` notifies and the relay listens on.
 OUTBOX_CHANNEL = "tenancy_outbox"
@@ -51,7 +52,7 @@ _INSERT_EVENTS = text(
 )
 _INSERT_EVENTS_COMPILED = _INSERT_EVENTS.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
 _INSERT_EVENTS_SQL = str(_INSERT_EVENTS_COMPILED)
-_INSERT_EVENTS_ORDER = tuple(_INSERT_EVENTS_COMPILED.positiontup or ())
+_INSERT_EVENTS_ORDER = positional_names(_INSERT_EVENTS_COMPILED)
 
 
 def _event_params(org_id: uuid.UUID, events: Sequence[DomainEvent]) -> dict[str, Any]:
@@ -82,11 +83,8 @@ async def insert_events(
     if not events:
         return
     params = _event_params(org_id, events)
-    try:
+    with translated():
         await connection.execute(_INSERT_EVENTS_SQL, *(params[k] for k in _INSERT_EVENTS_ORDER))
-    except Exception as exc:
-        raise_translated(exc)
-        raise
 
 
 async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
@@ -137,8 +135,10 @@ async def insert_with_event(
     values: Sequence[Any],
     org_id: uuid.UUID,
     event: DomainEvent,
-) -> None:
+) -> Any:
     """Run ``insert_sql`` (``INSERT ... VALUES ($1..$n)``) and outbox ``event``, in one statement.
+
+    Returns the row of the INSERT's ``RETURNING`` clause, if it has one (else ``None``).
 
     Raises:
         Conflict, ForeignKeyViolation, IsolationViolation, InvalidData: as for the insert.
@@ -153,8 +153,9 @@ async def insert_with_event(
         event.payload_json(),
         0,
     ]
-    try:
-        await connection.execute(_with_event_sql(insert_sql, len(values)), *args)
-    except Exception as exc:
-        raise_translated(exc)
-        raise
+    sql = _with_event_sql(insert_sql, len(values))
+    with translated():
+        if " RETURNING " in insert_sql:
+            return await connection.fetchrow(sql, *args)
+        await connection.execute(sql, *args)
+    return None

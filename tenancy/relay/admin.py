@@ -21,7 +21,7 @@ from sqlalchemy import Row, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenancy.db.engine import create_engine
-from tenancy.errors import Conflict, NotFound, raise_translated
+from tenancy.errors import Conflict, NotFound, translated
 from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.events.outbox_table import OutboxStatus
 from tenancy.relay.settings import RelaySettings, relay_url
@@ -264,8 +264,5 @@ def _dead_event(row: Row[Any]) -> DeadEvent:
 
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
-    try:
+    with translated():
         yield
-    except Exception as exc:
-        raise_translated(exc)
-        raise

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenancy.errors import raise_translated
+from tenancy.errors import translated
 from tenancy.events.outbox_table import OutboxStatus
 from tenancy.relay.settings import RelaySettings
 
@@ -272,8 +272,5 @@ def _keys(events: Sequence[ClaimedEvent]) -> dict[str, list[uuid.UUID]]:
 
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
-    try:
+    with translated():
         yield
-    except Exception as exc:
-        raise_translated(exc)
-        raise

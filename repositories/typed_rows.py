@@ -1,0 +1,87 @@
+"""Typed, immutable rows: a list's columns straight into a type the service declares.
+
+For API responses and reports, where ORM instances (identity map, change
+tracking, lazy loading) are cost without use. The row type is a dataclass
+(``frozen=True`` is the fastest and cannot be changed by mistake) or a pydantic
+model (validated on construction). Its fields name mapped attributes of the
+model; each row is built from those columns only, after SQLAlchemy's result
+processing, so values equal what the ORM would load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from tenancy.errors import ConfigurationError
+
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True)
+class RowBuilder(Generic[RowT]):
+    """Builds instances of ``row_type`` from rows of a model's loaded columns."""
+
+    row_type: type[RowT]
+    names: tuple[str, ...]
+    #: Position of each of ``names`` in the loaded row.
+    positions: tuple[int, ...]
+
+    def build_all(
+        self,
+        rows: Sequence[Sequence[Any]],
+        conversions: Sequence[tuple[int, Callable[[Any], Any]]] = (),
+    ) -> list[RowT]:
+        """Return one ``row_type`` per row; ``conversions``: result processors still to apply."""
+        make = self.row_type
+        pairs = tuple(zip(self.names, self.positions, strict=True))
+        built = []
+        for row in rows:
+            values = row
+            if conversions:
+                values = list(row)
+                for i, process in conversions:
+                    if values[i] is not None:
+                        values[i] = process(values[i])
+            built.append(make(**{name: values[i] for name, i in pairs}))
+        return built
+
+
+def row_builder(row_type: type[RowT], load_keys: tuple[str, ...]) -> RowBuilder[RowT]:
+    """Return the (cached) builder of ``row_type`` for a model loading ``load_keys``.
+
+    Raises:
+        ConfigurationError: ``row_type`` is neither a dataclass nor a pydantic model,
+            or names an attribute the model does not load.
+    """
+    key = (row_type, load_keys)
+    found = _BUILDERS.get(key)
+    if found is None:
+        names = _field_names(row_type)
+        missing = [name for name in names if name not in load_keys]
+        if missing:
+            raise ConfigurationError(
+                f"{row_type.__name__} names {missing}, which the model does not load"
+            )
+        positions = tuple(load_keys.index(name) for name in names)
+        found = _BUILDERS[key] = RowBuilder(row_type, names, positions)
+    builder: RowBuilder[RowT] = found
+    return builder
+
+
+_BUILDERS: dict[tuple[type[Any], tuple[str, ...]], RowBuilder[Any]] = {}
+
+
+def _field_names(row_type: type[Any]) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(row_type):
+        return tuple(f.name for f in dataclasses.fields(row_type) if f.init)
+    if issubclass(row_type, BaseModel):
+        return tuple(row_type.model_fields)
+    raise ConfigurationError(f"{row_type.__name__} is neither a dataclass nor a pydantic model")
+
+
+__all__ = ["RowBuilder", "RowT", "row_builder"]

@@ -1,0 +1,54 @@
+"""Every use of a private SQLAlchemy or asyncpg API, behind small typed functions.
+
+The fast paths need a few of the dependencies' internals (an instance's state,
+the identity map's storage, the compiler's positional parameters, the asyncio
+adapter's greenlet bridge). They are used here and nowhere else:
+``tests/internals/test_fence.py`` fails for a private name touched outside this
+package, and ``tests/internals/test_canary.py`` checks that each internal used
+here still exists with the shape relied on, so an upgrade of SQLAlchemy or
+asyncpg fails loudly in one place. This package imports nothing of tenancy.
+"""
+
+from __future__ import annotations
+
+from tenancy.internals.adapter import connection_over, install_jsonb_codec, run_sync
+from tenancy.internals.compiled import (
+    PositionalParameter,
+    cache_key,
+    needs_post_compile,
+    positional_names,
+    positional_parameters,
+)
+from tenancy.internals.events import (
+    INSERT_EVENTS,
+    LOAD_EVENTS,
+    has_instance_listeners,
+    has_mapper_listeners,
+)
+from tenancy.internals.identity import (
+    adopt_unchanged,
+    commit_loaded,
+    identity_class,
+    set_identity_key,
+    state_factory,
+)
+
+__all__ = [
+    "INSERT_EVENTS",
+    "LOAD_EVENTS",
+    "PositionalParameter",
+    "adopt_unchanged",
+    "cache_key",
+    "commit_loaded",
+    "connection_over",
+    "has_instance_listeners",
+    "has_mapper_listeners",
+    "identity_class",
+    "install_jsonb_codec",
+    "needs_post_compile",
+    "positional_names",
+    "positional_parameters",
+    "run_sync",
+    "set_identity_key",
+    "state_factory",
+]
