@@ -101,6 +101,8 @@ class _MetricsObservation:
     def repository_call(self, repository: str, method: str) -> None:
         return None
 
+    observes_repository_calls = False
+
     def _count(self, error: BaseException) -> None:
         self._series.errors.labels(type(error).__name__, sqlstate_of(error) or "none").inc()
 

@@ -41,6 +41,10 @@ class Observation(Protocol):
     ) -> AbstractContextManager[object] | None:
         """Return a context around one repository call (a child span), or ``None``."""
 
+    @property
+    def observes_repository_calls(self) -> bool:
+        """Whether ``repository_call`` ever returns a context (else calls are not wrapped)."""
+
 
 class UnitOfWorkObserver(Protocol):
     """Starts one ``Observation`` per unit of work."""
@@ -73,6 +77,10 @@ class _Observations:
 
     def trace_context(self) -> str | None:
         return next((t for o in self._all if (t := o.trace_context()) is not None), None)
+
+    @property
+    def observes_repository_calls(self) -> bool:
+        return any(o.observes_repository_calls for o in self._all)
 
     def repository_call(
         self, repository: str, method: str
@@ -117,36 +125,53 @@ def _all_of(contexts: Sequence[AbstractContextManager[object]]) -> Iterator[None
 def observe_repository_calls(repository: Any, name: str, observation: Observation) -> None:
     """Run each public coroutine method of ``repository`` inside ``observation``'s context.
 
-    Only when the observation asks for it (tracing): the bound methods are
-    replaced on the instance, so the class, ``isinstance`` and every other unit
-    of work are untouched, and nothing is wrapped when nothing observes calls.
+    Only when the observation asks for it (tracing): the instance moves to a
+    subclass of its class, built once per class, whose coroutine methods open
+    the context; ``isinstance`` holds, other units of work are untouched, and
+    nothing changes when nothing observes calls.
     """
-    if observation.repository_call(name, "") is None:
+    if not observation.observes_repository_calls:
         return
-    for attribute in dir(type(repository)):
-        if attribute.startswith("_"):
-            continue
-        method = getattr(repository, attribute, None)
-        if inspect.iscoroutinefunction(method):
-            repository.__dict__[attribute] = _observed(method, name, attribute, observation)
+    repository.__dict__[_OBSERVATION] = (observation, name)
+    repository.__class__ = _observed_class(type(repository))
+
+
+#: Where an observed repository keeps its observation and attribute name.
+_OBSERVATION = "_tenancy_observation"
+_OBSERVED_CLASSES: dict[type, type] = {}
+
+
+def _observed_class(cls: type) -> type:
+    found = _OBSERVED_CLASSES.get(cls)
+    if found is None:
+        methods = {
+            name: _observed(getattr(cls, name), name)
+            for name in dir(cls)
+            if not name.startswith("_") and inspect.iscoroutinefunction(getattr(cls, name, None))
+        }
+        found = type(cls.__name__, (cls,), {**methods, "__module__": cls.__module__})
+        _OBSERVED_CLASSES[cls] = found
+    return found
 
 
 def _observed(
-    method: Callable[..., Awaitable[Any]], name: str, attribute: str, observation: Observation
+    function: Callable[..., Awaitable[Any]], method: str
 ) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(method)
-    async def observed(*args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(function)
+    async def observed(self: Any, *args: Any, **kwargs: Any) -> Any:
         # One span per call the caller made: a repository's calls to its own
         # methods (get -> get_or_none) are part of it.
-        if _IN_REPOSITORY_CALL.get():
-            return await method(*args, **kwargs)
-        context = observation.repository_call(name, attribute)
+        observed_by = self.__dict__.get(_OBSERVATION)
+        if observed_by is None or _IN_REPOSITORY_CALL.get():
+            return await function(self, *args, **kwargs)
+        observation, name = observed_by
+        context = observation.repository_call(name, method)
         if context is None:
-            return await method(*args, **kwargs)
+            return await function(self, *args, **kwargs)
         token = _IN_REPOSITORY_CALL.set(True)
         try:
             with context:
-                return await method(*args, **kwargs)
+                return await function(self, *args, **kwargs)
         finally:
             _IN_REPOSITORY_CALL.reset(token)
 

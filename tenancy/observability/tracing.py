@@ -82,6 +82,8 @@ class _SpanObservation:
     def trace_context(self) -> str | None:
         return traceparent_of(self._span)
 
+    observes_repository_calls = True
+
     def repository_call(self, repository: str, method: str) -> AbstractContextManager[Span]:
         # A child of whatever is current (the unit of work's span, or the caller's).
         return self._tracer.start_as_current_span(
