@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,34 +14,12 @@ from repositories import PlatformDatabase
 from repositories.domain_events import PaymentOrderStatusChanged
 from tenancy import TenancySettings
 from tenancy.events.outbox import write_outbox
-from tenancy.observability.tracing import SPAN_NAME, TracingObserver, context_from_traceparent
+from tenancy.observability.tracing import SPAN_NAME, context_from_traceparent
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.settings import KafkaSettings, RelaySettings
 from tenancy.relay.worker import open_relay
 
 pytestmark = pytest.mark.usefixtures("broker")
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    """Spans finished during the test."""
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    """A tracer provider of this test's own."""
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return tracer_provider
-
-
-@pytest.fixture
-def traced(db: PlatformDatabase, provider: TracerProvider) -> PlatformDatabase:
-    """The session's database with a span per unit of work."""
-    return PlatformDatabase(
-        db.engine, db.settings, observer=TracingObserver(provider.get_tracer("tests"))
-    )
 
 
 def _event() -> PaymentOrderStatusChanged:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from repositories import PlatformDatabase
 from repositories.models import Customer, PaymentMethod
 from tenancy import ForeignKeyViolation, IsolationViolation
-from tenancy.observability.tracing import SPAN_NAME, TracingObserver
+from tenancy.observability.tracing import SPAN_NAME
 
 #: Every attribute the span may carry: no values, no messages.
 ALLOWED = {
@@ -28,29 +26,6 @@ ALLOWED = {
     "error.type",
     "db.response.status_code",
 }
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    """Spans finished during the test, in memory."""
-    exported = InMemorySpanExporter()
-    yield exported
-    exported.clear()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    """A tracer provider of this test's own (the global one is left alone)."""
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return tracer_provider
-
-
-@pytest.fixture
-def traced(db: PlatformDatabase, provider: TracerProvider) -> PlatformDatabase:
-    """The session's database, with a span per unit of work."""
-    observer = TracingObserver(provider.get_tracer("tests"))
-    return PlatformDatabase(db.engine, db.settings, observer=observer)
 
 
 def _spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
