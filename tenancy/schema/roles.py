@@ -69,6 +69,11 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> list[str]
 
     Needs a superuser connection (BYPASSRLS can only be granted by one).
     """
+    # Roles are cluster-wide: two services migrating at once (two databases) would
+    # update the same pg_authid rows and one would fail ("tuple concurrently
+    # updated"). pg_authid is a shared catalog, so this lock is cluster-wide too; it
+    # waits for the other set-up's commit and blocks no reader or login.
+    connection.execute(text("LOCK TABLE pg_catalog.pg_authid IN SHARE UPDATE EXCLUSIVE MODE"))
     done: list[str] = []
     for spec in role_specs(settings):
         exists = connection.execute(
