@@ -29,6 +29,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tenancy.testing.partition_values import routable_rows
 from tenancy.testing.result import ISOLATION, CheckOptions, CheckResult, TenantTable, failed, passed
 from tenancy.testing.value import Column, synthetic_value
 
@@ -69,6 +70,7 @@ _COLUMNS = text(
     LEFT JOIN pg_type AS b ON t.typtype = 'd' AND b.oid = t.typbasetype
     WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped
       AND (a.attname = :column
+           OR a.attname = ANY(CAST(:keys AS text[]))
            OR (a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''))
     ORDER BY a.attnum
     """
@@ -80,6 +82,25 @@ _CHECK_CONSTRAINTS = text(
 # itself uses the SET LOCAL literal for Citus; the policies read the same setting.)
 _SET_TENANT = text("SELECT set_config(:setting, :tenant, true)")
 _IS_PARTITIONED = text("SELECT relkind = 'p' FROM pg_class WHERE oid = :oid")
+# The partition key's plain columns (an expression key has attnum 0: left to chance).
+_PARTITION_KEYS = text(
+    """
+    SELECT a.attname
+    FROM pg_partitioned_table AS p
+    CROSS JOIN LATERAL unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, n)
+    JOIN pg_attribute AS a ON a.attrelid = p.partrelid AND a.attnum = k.attnum
+    WHERE p.partrelid = :oid
+    ORDER BY k.n
+    """
+)
+_PARTITION_BOUNDS = text(
+    """
+    SELECT pg_get_expr(c.relpartbound, c.oid)
+    FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+    WHERE i.inhparent = :oid
+    ORDER BY c.relname
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -101,20 +122,26 @@ async def isolation_checks(
     partitioned = False
     try:
         partitioned = bool((await connection.execute(_IS_PARTITIONED, {"oid": table.oid})).scalar())
+        routes = await _routes(connection, table) if partitioned else []
+        keys = sorted({key for route in routes for key in route})
         columns = [
             Column(*row)
             for row in await connection.execute(
-                _COLUMNS, {"oid": table.oid, "column": table.tenant_column}
+                _COLUMNS, {"oid": table.oid, "column": table.tenant_column, "keys": keys}
             )
         ]
         statements = _statements(connection, table, columns, table.tenant_column)
-        tenant_a, tenant_b = _two_tenants(table, columns)
+        tenant_a, tenant_b = _two_tenants(table, columns, routes)
+        # Partition keys other than the tenant take a value their partitions accept.
+        routed = next((r for r in routes if table.tenant_column not in r), {})
 
         def values() -> dict[str, str]:
             # Fresh per row: two rows never collide under a unique index, not even
             # under a global one (a public token).
             return {
-                f"v{i}": synthetic_value(table, c) for i, c in enumerate(columns) if not c.is_tenant
+                f"v{i}": routed.get(c.name) or synthetic_value(table, c)
+                for i, c in enumerate(columns)
+                if not c.is_tenant
             }
 
         await _prepare_rows(connection, table, statements, values, (tenant_a, tenant_b))
@@ -133,11 +160,23 @@ async def isolation_checks(
         await transaction.rollback()
 
 
-def _two_tenants(table: TenantTable, columns: list[Column]) -> tuple[str, str]:
+async def _routes(connection: AsyncConnection, table: TenantTable) -> list[dict[str, str]]:
+    keys = list((await connection.execute(_PARTITION_KEYS, {"oid": table.oid})).scalars())
+    bounds = list((await connection.execute(_PARTITION_BOUNDS, {"oid": table.oid})).scalars())
+    return routable_rows(keys, bounds)
+
+
+def _two_tenants(
+    table: TenantTable, columns: list[Column], routes: list[dict[str, str]]
+) -> tuple[str, str]:
     # Two distinct tenants of the tenant column's own type (uuid, integer, text, ...).
     tenant = next((c for c in columns if c.is_tenant), None)
     if tenant is None:
         raise ValueError(f"{table.qualified} has no column {table.tenant_column}")
+    # Partitioned by tenant: two tenants its partitions accept.
+    listed = list(dict.fromkeys(r[tenant.name] for r in routes if tenant.name in r))
+    if len(listed) >= 2:
+        return listed[0], listed[1]
     first = synthetic_value(table, tenant)
     second = synthetic_value(table, tenant)
     while second == first:
