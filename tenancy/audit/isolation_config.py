@@ -13,6 +13,8 @@ then overridden by command-line options. This project's own names (``org_id``,
     tenant-type = "integer"            # uuid | integer | text (default: the column's own)
     tenant-setting = "app.current_tenant"
     # or: tenant-binding = "SET LOCAL ROLE tenant_{tenant}"
+    # Membership-based: the binding names a user, who sees the tenants of their rows here.
+    # membership = "app.memberships(user_id, account_id)"
     global-tables = ["app.plans"]
     random-keys = ["app.invites.token"]
 """
@@ -32,6 +34,8 @@ from tenancy.schema.role_names import APP_ROLE
 TENANT_TYPES = ("uuid", "integer", "text")
 #: ``{tenant}`` in a binding template is replaced by the tenant as a quoted literal.
 PLACEHOLDER = "{tenant}"
+#: ``schema.table(user_column, tenant_column)``: where a user's tenants are listed.
+_MEMBERSHIP = re.compile(r"^\s*([\w$]+)\.([\w$]+)\s*\(\s*([\w$]+)\s*,\s*([\w$]+)\s*\)\s*$")
 # A template that binds through set_config names the setting the policies read.
 _SET_CONFIG = re.compile(r"set_config\(\s*'([^']+)'\s*,\s*\{tenant\}", re.IGNORECASE)
 
@@ -56,6 +60,10 @@ class IsolationConfig:
     random_keys: frozenset[str] = frozenset()
     #: Definer functions reviewed to return only their caller's tenant's rows.
     reviewed_definers: frozenset[str] = frozenset()
+    #: Membership-based schemes: ``schema.table(user_column, tenant_column)``. The
+    #: binding then makes a *user* current, and the probe gives each of its tenants a
+    #: user who is a member of it there.
+    membership: str | None = None
 
     def __post_init__(self) -> None:
         if self.tenant_type is not None and self.tenant_type not in TENANT_TYPES:
@@ -64,6 +72,19 @@ class IsolationConfig:
             )
         if self.tenant_binding is not None and PLACEHOLDER not in self.tenant_binding:
             raise ConfigurationError(f"tenant binding must contain {PLACEHOLDER}")
+        if self.membership is not None and _MEMBERSHIP.match(self.membership) is None:
+            raise ConfigurationError(
+                f"membership {self.membership!r} is not schema.table(user_column, tenant_column)"
+            )
+
+    @property
+    def membership_table(self) -> tuple[str, str, str, str] | None:
+        """Return ``(schema, table, user_column, tenant_column)`` of ``membership``, if set."""
+        found = _MEMBERSHIP.match(self.membership) if self.membership is not None else None
+        if found is None:
+            return None
+        schema, table, user, tenant = found.groups()
+        return schema, table, user, tenant
 
     def column_for(self, schema: str, table: str) -> str:
         """Return the tenant column of ``schema.table`` (its override, else the default)."""
@@ -147,6 +168,7 @@ def config_from_table(table: Mapping[str, Any], *, source: str) -> IsolationConf
         "global-tables": list,
         "random-keys": list,
         "reviewed-definers": list,
+        "membership": str,
     }
     values: dict[str, Any] = {}
     for key, value in table.items():

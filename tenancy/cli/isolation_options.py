@@ -52,6 +52,12 @@ def add_isolation_options(parser: argparse.ArgumentParser) -> None:
         help="SQL that binds a tenant, with {tenant} for its quoted value, e.g. "
         '"SET LOCAL ROLE tenant_{tenant}" (instead of --tenant-setting)',
     )
+    parser.add_argument(
+        "--membership",
+        default=None,
+        metavar="SCHEMA.TABLE(USER,TENANT)",
+        help="membership-based schemes: the binding names a user, member of tenants here",
+    )
     for flag, dest, text in (
         ("--global-table", "global_tables", "a table without tenant rows by design"),
         ("--random-key", "random_keys", "TABLE.COLUMN holding random global tokens"),
@@ -89,4 +95,5 @@ def isolation_config(args: argparse.Namespace, directory: Path | None = None) ->
         global_tables=args.global_tables,
         random_keys=args.random_keys,
         reviewed_definers=args.reviewed_definers,
+        membership=args.membership,
     )

@@ -82,6 +82,10 @@ _CHECK_CONSTRAINTS = text(
 # itself uses the SET LOCAL literal for Citus; the policies read the same setting.)
 _SET_TENANT = text("SELECT set_config(:setting, :tenant, true)")
 _IS_PARTITIONED = text("SELECT relkind = 'p' FROM pg_class WHERE oid = :oid")
+_TABLE_OID = text(
+    "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = :schema AND c.relname = :table"
+)
 # The partition key's plain columns (an expression key has attnum 0: left to chance).
 _PARTITION_KEYS = text(
     """
@@ -145,10 +149,11 @@ async def isolation_checks(
             }
 
         await _prepare_rows(connection, table, statements, values, (tenant_a, tenant_b))
+        members = await _members(connection, table, options, (tenant_a, tenant_b))
         quote = connection.dialect.identifier_preparer.quote
         await connection.exec_driver_sql(f"SET LOCAL ROLE {quote(options.app_role)}")
         closed = await _fail_closed(connection, table, statements, tenant_a)
-        binding = _Binding(options)
+        binding = _Binding(options, members)
         await binding.bind(connection, tenant_a)
         results = await _probe(connection, table, statements, values(), binding, tenant_a, tenant_b)
         return [closed, *results]
@@ -158,6 +163,38 @@ async def isolation_checks(
         return [failed(ISOLATION, table.qualified, check, reason) for check in ISOLATION_CHECKS]
     finally:
         await transaction.rollback()
+
+
+async def _members(
+    connection: AsyncConnection,
+    table: TenantTable,
+    options: CheckOptions,
+    tenants: tuple[str, str],
+) -> dict[str, str]:
+    """Give each probe tenant a new user who is a member of it (membership-based schemes)."""
+    where = options.config.membership_table
+    if where is None:
+        return {}
+    schema, name, user_column, tenant_column = where
+    found = await connection.execute(_TABLE_OID, {"schema": schema, "table": name})
+    oid = found.scalar()
+    if oid is None:
+        raise ValueError(f"membership table {schema}.{name} does not exist")
+    membership = TenantTable(schema=schema, name=name, oid=oid, tenant_column=tenant_column)
+    columns = [
+        Column(*row)
+        for row in await connection.execute(
+            _COLUMNS, {"oid": oid, "column": tenant_column, "keys": [user_column]}
+        )
+    ]
+    statements = _statements(connection, membership, columns, tenant_column)
+    members: dict[str, str] = {}
+    for tenant in tenants:
+        values = {f"v{i}": synthetic_value(membership, c) for i, c in enumerate(columns)}
+        user = next(values[f"v{i}"] for i, c in enumerate(columns) if c.name == user_column)
+        await connection.execute(statements.insert, {**values, "tenant": tenant})
+        members[tenant] = user
+    return members
 
 
 async def _routes(connection: AsyncConnection, table: TenantTable) -> list[dict[str, str]]:
@@ -187,12 +224,15 @@ def _two_tenants(
 class _Binding:
     """Makes a tenant current the way the service does: a setting, or a SQL template."""
 
-    def __init__(self, options: CheckOptions) -> None:
+    def __init__(self, options: CheckOptions, members: dict[str, str] | None = None) -> None:
         self.setting = options.config.tenant_setting
         self.template = options.config.tenant_binding
+        # Membership-based: the user who is a member of each probe tenant.
+        self.members = members or {}
 
     async def bind(self, connection: AsyncConnection, tenant: str) -> None:
-        """Make ``tenant`` current for the rest of the transaction."""
+        """Make ``tenant`` current (or, membership-based, a member of it) for the transaction."""
+        tenant = self.members.get(tenant, tenant)
         if self.template is None:
             await connection.execute(_SET_TENANT, {"setting": self.setting, "tenant": tenant})
             return

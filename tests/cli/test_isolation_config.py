@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tenancy.audit.isolation_config import IsolationConfig, load_config
+from tenancy.audit.isolation_config import IsolationConfig, config_from_table, load_config
 from tenancy.cli.command import build_parser
 from tenancy.cli.isolation_options import isolation_config
 from tenancy.errors import ConfigurationError
@@ -110,3 +110,16 @@ def test_a_binding_without_the_tenant_placeholder_is_refused() -> None:
 def test_a_malformed_table_tenant_column_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="TABLE=COLUMN"):
         parsed("--table-tenant-column", "orders", directory=tmp_path)
+
+
+def test_a_membership_table_is_read_from_pyproject() -> None:
+    config = config_from_table(
+        {"membership": "basejump.account_user(user_id, account_id)"}, source="pyproject.toml"
+    )
+
+    assert config.membership_table == ("basejump", "account_user", "user_id", "account_id")
+
+
+def test_a_malformed_membership_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"schema\.table"):
+        IsolationConfig(membership="account_user user_id")
