@@ -177,7 +177,11 @@ def raise_translated(exc: BaseException) -> None:
 
 
 class Translated(AbstractContextManager[None]):
-    """The context manager ``translated()`` returns (stateless, so shared)."""
+    """The context manager ``translated()`` returns (stateless, so shared).
+
+    Usable with ``with`` and ``async with`` alike (beside an async resource:
+    ``async with translated(), engine.begin() as connection``).
+    """
 
     __slots__ = ()
 
@@ -190,6 +194,17 @@ class Translated(AbstractContextManager[None]):
         # Exceptions only: cancellation and exits pass unchanged.
         if isinstance(exc, Exception):
             raise_translated(exc)
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 _TRANSLATED = Translated()

@@ -158,7 +158,7 @@ class RelayAdmin:
 
     async def status(self) -> RelayStatus:
         """Return the backlog, the dead events and the aggregates they block."""
-        async with _translated(), self.engine.connect() as connection:
+        async with translated(), self.engine.connect() as connection:
             backlog = (await connection.execute(_BACKLOG)).one()
             dead = await connection.execute(_DEAD, {"limit": self.limit})
             dead_events = [_dead_event(row) for row in dead]
@@ -173,7 +173,7 @@ class RelayAdmin:
 
     async def gauges(self) -> OutboxGauges:
         """Return the counts the relay's metrics export (cheap: partial indexes only)."""
-        async with _translated(), self.engine.connect() as connection:
+        async with translated(), self.engine.connect() as connection:
             pending = (await connection.execute(_PENDING_GAUGES)).one()
             dead = (await connection.execute(_DEAD_GAUGES)).one()
         return OutboxGauges(
@@ -185,7 +185,7 @@ class RelayAdmin:
 
     async def blocked(self, limit: int) -> list[BlockedAggregate]:
         """Return up to ``limit`` aggregates stopped by a dead event, most waiting first."""
-        async with _translated(), self.engine.connect() as connection:
+        async with translated(), self.engine.connect() as connection:
             return await blocked_aggregates(connection, limit)
 
     async def requeue(self, event_id: uuid.UUID) -> DeadEvent:
@@ -207,7 +207,7 @@ class RelayAdmin:
         return await self._settle_dead(_DISCARD, event_id)
 
     async def _settle_dead(self, statement: TextClause, event_id: uuid.UUID) -> DeadEvent:
-        async with _translated(), self.engine.begin() as connection:
+        async with translated(), self.engine.begin() as connection:
             rows = (await connection.execute(statement, {"id": event_id})).all()
             if not rows:
                 found = (await connection.execute(_STATUS_OF, {"id": event_id})).scalar()
@@ -260,9 +260,3 @@ def _dead_event(row: Row[Any]) -> DeadEvent:
         error=row.last_error,
         attempts=row.attempts,
     )
-
-
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    with translated():
-        yield

@@ -23,8 +23,7 @@ Order per aggregate, with any number of relays:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,7 +188,7 @@ class RelayOutbox:
             "relay_id": settings.relay_id,
             "lease": settings.lease_seconds,
         }
-        async with _translated(), self.engine.begin() as connection:
+        async with translated(), self.engine.begin() as connection:
             # A statement of its own: the claim's snapshot is taken after the lock.
             await connection.execute(_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
             await connection.execute(_CLAIM_PLAN)
@@ -232,7 +231,7 @@ class RelayOutbox:
         (behind any failed earlier event of their aggregate, which blocks them
         while it backs off or is dead).
         """
-        async with _translated(), self.engine.begin() as connection:
+        async with translated(), self.engine.begin() as connection:
             if published:
                 await connection.execute(_MARK_PUBLISHED, _keys(published))
             if released:
@@ -259,7 +258,7 @@ class RelayOutbox:
         params = {"age": self.settings.retention_seconds, "limit": self.settings.retention_batch}
         deleted = 0
         while True:
-            async with _translated(), self.engine.begin() as connection:
+            async with translated(), self.engine.begin() as connection:
                 count = (await connection.execute(_DELETE_PUBLISHED, params)).rowcount
             deleted += count
             if count < self.settings.retention_batch:
@@ -268,9 +267,3 @@ class RelayOutbox:
 
 def _keys(events: Sequence[ClaimedEvent]) -> dict[str, list[uuid.UUID]]:
     return {"org_ids": [e.org_id for e in events], "ids": [e.id for e in events]}
-
-
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    with translated():
-        yield
