@@ -154,14 +154,11 @@ class UnitOfWork:
             await self._checkout()
         except BaseException as exc:
             unbind_tenant(self._context_token)
-            if isinstance(exc, Exception):
-                try:
-                    raise_translated(exc)
-                except Exception as translated:
-                    self._observe_end(translated)
-                    raise
-            self._observe_end(exc)
-            raise
+            failure = _translation(exc)
+            self._observe_end(failure)
+            if failure is exc:
+                raise
+            raise failure from exc
         return self
 
     async def __aexit__(
@@ -176,15 +173,12 @@ class UnitOfWork:
             self._pooled = self._connection = self._driver = None
             self._release_gate()
             self._release_repositories()
+            failure = _translation(exc) if exc is not None else None
             try:
-                if exc is not None and isinstance(exc, Exception):
-                    try:
-                        raise_translated(exc)
-                    except Exception as translated:
-                        exc = translated
-                        raise
+                if failure is not None and failure is not exc:
+                    raise failure from exc
             finally:
-                self._observe_end(exc)
+                self._observe_end(failure)
                 unbind_tenant(self._context_token)
 
     def _observe_end(self, error: BaseException | None) -> None:
@@ -547,13 +541,12 @@ class UnitOfWork:
             self._next_transaction()
         except Exception as exc:
             await self._abandon()
-            try:
-                raise_translated(exc)
+            failure = _translation(exc)
+            if self._observation is not None:
+                self._observation.failed(failure)
+            if failure is exc:
                 raise
-            except Exception as translated:
-                if self._observation is not None:
-                    self._observation.failed(translated)
-                raise
+            raise failure from exc
         if self._observation is not None:
             self._observation.committed(len(self._written) + len(pending))
         events = sorted([*self._written, *pending], key=lambda e: e.occurred_at)
@@ -629,6 +622,21 @@ class UnitOfWork:
         else:
             with translated():
                 await driver.execute(f"RELEASE SAVEPOINT {name}")
+
+
+def _translation(exc: BaseException) -> BaseException:
+    """Return what ``exc`` leaves a unit of work as: its ``TenancyError``, or itself.
+
+    The translation is logged as a refusal once (``raise_translated``); cancellation
+    and other ``BaseException``s are never translated.
+    """
+    if not isinstance(exc, Exception):
+        return exc
+    try:
+        raise_translated(exc)
+    except Exception as translated:
+        return translated
+    return exc
 
 
 def _dbapi(pooled: PoolProxiedConnection) -> Any:

@@ -135,17 +135,24 @@ def context_from_traceparent(traceparent: str | bytes | None) -> Context:
     Anything malformed gives an empty context: a new trace, never an error.
     """
     text = traceparent.decode("ascii", "replace") if isinstance(traceparent, bytes) else traceparent
-    valid = valid_traceparent(text)
-    if valid is None:
+    remote = remote_span_context(text)
+    if remote is None:
         return Context()
+    return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def remote_span_context(traceparent: str | None) -> SpanContext | None:
+    """Return the remote span a well-formed ``traceparent`` names, else ``None``."""
+    valid = valid_traceparent(traceparent)
+    if valid is None:
+        return None
     _, trace_id, span_id, flags = valid.split("-")
-    remote = SpanContext(
+    return SpanContext(
         trace_id=int(trace_id, 16),
         span_id=int(span_id, 16),
         is_remote=True,
         trace_flags=TraceFlags(int(flags, 16)),
     )
-    return trace.set_span_in_context(NonRecordingSpan(remote))
 
 
 class TracedEvent(Protocol):
@@ -179,11 +186,11 @@ def relay_batch_span(tracer: Tracer, batch: Sequence[TracedEvent]) -> Iterator[B
     """Span one relay batch, linked to the traces of the transactions that wrote it."""
     contexts: dict[str, SpanContext] = {}
     for event in batch:
-        valid = valid_traceparent(event.trace_context)
-        if valid is not None and valid not in contexts and len(contexts) < _MAX_LINKS:
-            contexts[valid] = trace.get_current_span(
-                context_from_traceparent(valid)
-            ).get_span_context()
+        if event.trace_context in contexts or len(contexts) >= _MAX_LINKS:
+            continue
+        remote = remote_span_context(event.trace_context)
+        if remote is not None and event.trace_context is not None:
+            contexts[event.trace_context] = remote
     with tracer.start_as_current_span(
         "tenancy.relay.batch",
         kind=trace.SpanKind.PRODUCER,

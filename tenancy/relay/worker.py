@@ -252,9 +252,9 @@ class Relay:
                 span.outcome(len(published), len(failures))
         if self.metrics is not None:
             self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - started)
-            # Reached if anything was acknowledged, or any answer was not the broker's absence.
-            reachable = bool(published) or any(not f.transient for f in failures)
-            self.metrics.broker_reachable.set(1 if reachable or not failures else 0)
+            # Away only if nothing was acknowledged and every failure was its absence.
+            away = failures and not published and all(f.transient for f in failures)
+            self.metrics.broker_reachable.set(0 if away else 1)
         return len(batch)
 
     async def _publish_in_rounds(
@@ -327,16 +327,18 @@ class Relay:
         for retry in retries:
             log_failure(retry)
         await self.outbox.settle(published, retries, released)
+        dead = sum(1 for r in retries if r.dead)
+        transient = sum(1 for r in retries if r.failure.transient)
         self.stats.batches += 1
         self.stats.published += len(published)
-        self.stats.dead += sum(1 for r in retries if r.dead)
-        self.stats.retried += sum(1 for r in retries if not r.dead)
-        self.stats.transient += sum(1 for r in retries if r.failure.transient)
+        self.stats.dead += dead
+        self.stats.retried += len(retries) - dead
+        self.stats.transient += transient
         if self.metrics is not None:
             self.metrics.published.inc(len(published))
-            self.metrics.dead_lettered.inc(sum(1 for r in retries if r.dead))
-            self.metrics.retries.inc(sum(1 for r in retries if not r.dead))
-            self.metrics.transient_failures.inc(sum(1 for r in retries if r.failure.transient))
+            self.metrics.dead_lettered.inc(dead)
+            self.metrics.retries.inc(len(retries) - dead)
+            self.metrics.transient_failures.inc(transient)
 
     def _batch_span(
         self, batch: Sequence[ClaimedEvent]
