@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tenancy.schema.role_names import quote_identifier
+
 if TYPE_CHECKING:
     from tenancy.db.database import Database
 
@@ -39,7 +41,7 @@ class UnitOfWorkMembershipCheck:
     def __init__(self, db: Database[Any], *, table: str = "memberships") -> None:
         self._db = db
         # A quoted identifier: the table name is configuration, never request input.
-        quoted = '"' + table.replace('"', '""') + '"'
+        quoted = quote_identifier(table)
         self._statement = f"SELECT org_id, status FROM {quoted} WHERE user_id = $1"
 
     async def is_member(self, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
