@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import statistics
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from bench.database import bench_database
+from bench.repository_throughput import run_for
 from repositories import PlatformDatabase
 from repositories.models import Customer, Organization
 from tenancy.observability.metrics import MetricsObserver
@@ -56,25 +55,6 @@ async def add(db: PlatformDatabase, org: uuid.UUID, row: uuid.UUID) -> None:
     async with db.unit_of_work(org) as uow:
         await uow.customers.add(Customer(email=f"{uuid.uuid4().hex}@new.example"))
         await uow.commit()
-
-
-async def throughput(
-    op: Op, db: PlatformDatabase, keys: list[tuple[uuid.UUID, uuid.UUID]], seconds: float, n: int
-) -> float:
-    """Operations per second of ``op`` at concurrency ``n`` for ``seconds``."""
-    deadline = time.perf_counter() + seconds
-    counts = [0] * n
-    rng = random.Random(7)
-
-    async def worker(index: int) -> None:
-        while time.perf_counter() < deadline:
-            org, row = rng.choice(keys)
-            await op(db, org, row)
-            counts[index] += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(n)))
-    return sum(counts) / (time.perf_counter() - start)
 
 
 async def main() -> None:
@@ -118,7 +98,12 @@ async def main() -> None:
             for _ in range(args.rounds):
                 for variant, db in variants.items():
                     figures[variant].append(
-                        await throughput(op, db, keys, args.seconds, args.concurrency)
+                        await run_for(
+                            args.seconds,
+                            args.concurrency,
+                            lambda org, row, op=op, db=db: op(db, org, row),
+                            keys,
+                        )
                     )
             line = [f"{name:<11} off={statistics.median(figures['off']):6.0f}/s"]
             for variant in ("metrics", "tracing", "on"):

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import statistics
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.database import bench_database
+from bench.throughput import ops_per_second
 from repositories import PlatformDatabase
 from repositories.models import Customer, Organization
 from tenancy import TenancySettings
@@ -87,20 +86,8 @@ Op = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
 async def run_for(
     seconds: float, concurrency: int, op: Op, keys: list[tuple[uuid.UUID, uuid.UUID]]
 ) -> float:
-    """Run ``op`` from ``concurrency`` workers for ``seconds``; return operations per second."""
-    deadline = time.perf_counter() + seconds
-    counts = [0] * concurrency
-
-    async def worker(n: int) -> None:
-        rng = random.Random(n)
-        while time.perf_counter() < deadline:
-            org_id, row_id = rng.choice(keys)
-            await op(org_id, row_id)
-            counts[n] += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return sum(counts) / (time.perf_counter() - start)
+    """Run ``op`` on random keys from ``concurrency`` workers for ``seconds``; return ops/s."""
+    return await ops_per_second(lambda rng: op(*rng.choice(keys)), seconds, concurrency)
 
 
 async def seed(settings: TenancySettings, admin_dsn: str) -> list[tuple[uuid.UUID, uuid.UUID]]:

@@ -19,14 +19,13 @@ import asyncio
 import json
 import random
 import statistics
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
 from bench.database import bench_database
+from bench.throughput import ops_per_second
 
 SETTING = "nullif(current_setting('app.org_id', true), '')::uuid"
 FORMS = {"wrapped": f"(SELECT {SETTING})", "unwrapped": SETTING}
@@ -116,21 +115,6 @@ def await_nothing_time() -> object:
     return datetime.now(UTC) - timedelta(days=3)
 
 
-async def throughput(op: Callable[[], Awaitable[None]], seconds: float, workers: int) -> float:
-    """Return operations per second of ``op`` run by ``workers`` tasks for ``seconds``."""
-    deadline = time.perf_counter() + seconds
-    done = [0] * workers
-
-    async def worker(i: int) -> None:
-        while time.perf_counter() < deadline:
-            await op()
-            done[i] += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(workers)))
-    return sum(done) / (time.perf_counter() - start)
-
-
 async def main() -> None:
     """Build, explain, measure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -158,17 +142,16 @@ async def main() -> None:
                 plan = await connection.fetch("EXPLAIN " + QUERIES["list50"].format(t=table(form)))
                 await connection.execute("COMMIT")
                 print(f"-- {form}:\n" + "\n".join(r[0] for r in plan))
-        rng = random.Random(11)
         results: dict[str, dict[str, list[float]]] = {}
         for name, query in QUERIES.items():
             figures: dict[str, list[float]] = {form: [] for form in FORMS}
             for _ in range(args.rounds):
                 for form in FORMS:
 
-                    async def op(form: str = form, query: str = query) -> None:
+                    async def op(rng: random.Random, form: str = form, query: str = query) -> None:
                         await run_query(pool, form, query, args.tenants, args.rows, rng)
 
-                    figures[form].append(await throughput(op, args.seconds, args.concurrency))
+                    figures[form].append(await ops_per_second(op, args.seconds, args.concurrency))
             ratios = [u / w for w, u in zip(figures["wrapped"], figures["unwrapped"], strict=True)]
             results[name] = {**figures, "unwrapped/wrapped": ratios}
             print(
