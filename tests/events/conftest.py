@@ -41,6 +41,13 @@ def kafka_settings_for(broker: LocalBroker) -> KafkaSettings:
     )
 
 
+@pytest.fixture
+async def own_broker() -> AsyncIterator[LocalBroker]:
+    """A broker of this test alone, so that it can be stopped and started again."""
+    async with LocalBroker() as broker:
+        yield broker
+
+
 @pytest.fixture(scope="session")
 def kafka_settings(broker: LocalBroker) -> KafkaSettings:
     """Settings pointing at the session broker."""

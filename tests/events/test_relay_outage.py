@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -16,13 +15,6 @@ from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.local_broker import LocalBroker
 from tenancy.relay.settings import KafkaSettings, RelaySettings
 from tenancy.relay.worker import open_relay
-
-
-@pytest.fixture
-async def own_broker() -> AsyncIterator[LocalBroker]:
-    """A broker of this test alone, so that it can be stopped and started again."""
-    async with LocalBroker() as broker:
-        yield broker
 
 
 async def pending_of(admin_engine: AsyncEngine, org_id: uuid.UUID) -> list[tuple[str, int]]:

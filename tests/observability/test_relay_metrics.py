@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import httpx
@@ -31,13 +31,6 @@ class Misfiled(DomainEvent):
 def metered(relay_settings: RelaySettings) -> RelaySettings:
     """Relay settings with metrics on (any free port) and quick gauge refreshes."""
     return relay_settings.model_copy(update={"metrics_port": 0, "metrics_interval": 0.1})
-
-
-@pytest.fixture
-async def own_broker() -> AsyncIterator[LocalBroker]:
-    """A broker of this test alone, so that it can be stopped and started again."""
-    async with LocalBroker() as broker:
-        yield broker
 
 
 async def _org(db: PlatformDatabase) -> uuid.UUID:
