@@ -20,7 +20,7 @@ from tests.cli.databases import settings_for
 
 pytestmark = pytest.mark.security
 
-TENANT_PREDICATE = "org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid)"
+TENANT_PREDICATE = "org_id = nullif(current_setting('app.org_id', true), '')::uuid"
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ async def test_every_table_except_alembic_version_is_audited(
     assert "alembic_version" not in names
 
 
-async def test_every_tenant_table_is_forced_guarded_and_wrapped(
+async def test_every_tenant_table_is_forced_guarded_and_bare(
     audited_settings: TenancySettings,
 ) -> None:
     report = await audit_database(audited_settings)
@@ -83,7 +83,7 @@ async def test_every_tenant_table_is_forced_guarded_and_wrapped(
     assert len(tenant_tables) == len(TENANT_TABLES)
     for table in tenant_tables:
         assert table.kind is TableKind.TENANT
-        assert (table.rls_enabled, table.rls_forced, table.predicate) == (True, True, "wrapped")
+        assert (table.rls_enabled, table.rls_forced, table.predicate) == (True, True, "bare")
         assert all(c.guarded for c in table.coverage), table.name
 
 
@@ -223,20 +223,24 @@ async def test_a_guard_for_some_commands_only_is_a_gap_for_the_others(
     ]
 
 
-async def test_an_unwrapped_tenant_predicate_is_a_gap(breakable: AsyncConnection) -> None:
-    bare = TENANT_PREDICATE.replace("(SELECT ", "(")
+async def test_a_wrapped_tenant_predicate_still_guards_without_a_gap(
+    breakable: AsyncConnection,
+) -> None:
+    wrapped = "org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid)"
     await execute(
         breakable,
         "DROP POLICY tenant_isolation ON agents",
-        f"CREATE POLICY tenant_isolation ON agents USING ({bare}) WITH CHECK ({bare})",
+        "DROP POLICY tenant_guard ON agents",
+        f"CREATE POLICY tenant_isolation ON agents USING ({wrapped}) WITH CHECK ({wrapped})",
+        f"CREATE POLICY tenant_guard ON agents AS RESTRICTIVE USING ({wrapped})"
+        f" WITH CHECK ({wrapped})",
     )
 
     report = await audit_connection(breakable)
 
     agents = next(t for t in report.tables if t.name == "agents")
-    assert agents.predicate == "UNWRAPPED"
-    [problem] = problems(report, "agents")
-    assert "uses the bare predicate" in problem
+    assert agents.predicate == "wrapped"
+    assert problems(report, "agents") == []
 
 
 async def test_a_unique_key_without_org_id_is_a_gap(breakable: AsyncConnection) -> None:

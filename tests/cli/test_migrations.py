@@ -26,7 +26,7 @@ from tenancy.schema.migration import alembic_config, check, downgrade, upgrade
 from tenancy.schema.resources import migrations_dir, policies_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TENANT_PREDICATE = "org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid)"
+TENANT_PREDICATE = "org_id = nullif(current_setting('app.org_id', true), '')::uuid"
 
 
 def head_revision() -> str:
