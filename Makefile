@@ -57,8 +57,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# PostgreSQL must be running; pgbouncer (Debian package) is needed by the pooler tests.
+# PostgreSQL must be running; pgbouncer (Debian package) is needed by the pooler tests,
+# the Citus extension (../shared/citus, idempotent) by the scale-out tests.
 services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 	@test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null)
+	@bash ../shared/citus/install.sh

@@ -21,6 +21,14 @@ class ConfigurationError(TenancyError):
     """The library is configured or deployed in a way that would be unsafe or cannot work."""
 
 
+class DistributionRefused(ConfigurationError):
+    """A Citus coordinator cannot distribute the schema as it is; ``blockers`` say why."""
+
+    def __init__(self, blockers: list[str]) -> None:
+        super().__init__("cannot distribute on Citus: " + "; ".join(blockers))
+        self.blockers = blockers
+
+
 class UnsafeDatabaseRole(ConfigurationError):
     """The connecting role is superuser, BYPASSRLS, or owns tables: RLS would not apply."""
 

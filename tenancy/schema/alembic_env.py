@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tenancy.errors import ConfigurationError
 from tenancy.extension import load_models
+from tenancy.schema.citus import distribute, library_distribution_plan, propagate_tenant_setting
 from tenancy.schema.declarative import Base
 from tenancy.schema.policy import entities as library_entities
 from tenancy.schema.resources import functions_dir, migrations_dir, policies_dir
@@ -184,6 +185,9 @@ class _Environment:
             if not self.library and self._is_upgrade():
                 self._upgrade_library(connection)
             self.context.run_migrations()
+            if self._is_upgrade() and not self.config.attributes.get("inspect_only"):
+                # On a Citus coordinator: distribute what the revisions created.
+                distribute(connection, library_distribution_plan(connection), self.report)
 
     def _is_upgrade(self) -> bool:
         if self.config.attributes.get("upgrade_library"):
@@ -232,6 +236,10 @@ class _Environment:
             )
         return async_url(url).render_as_string(hide_password=False)
 
+    def _report_all(self, lines: list[str]) -> None:
+        for line in lines:
+            self.report(line)
+
     def _report_step(
         self,
         ctx: MigrationContext,
@@ -252,6 +260,7 @@ class _Environment:
             for line in ensure_roles(connection, self.settings):
                 self.report(line)
             mark_leakproof_operators(connection)
+            self._report_all(propagate_tenant_setting(connection))
             connection.exec_driver_sql(f"SET ROLE {self.roles.quoted().owner}")
             connection.commit()
             return
@@ -271,6 +280,7 @@ class _Environment:
         if owns_database:
             # A database created for the owner role: it grants the others their access.
             grant_database_access(connection, self.roles)
+            self._report_all(propagate_tenant_setting(connection))
             connection.commit()
 
 

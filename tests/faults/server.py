@@ -82,8 +82,9 @@ def _alive(pid: int) -> bool:
 class FaultServer:
     """One PostgreSQL instance in a temporary directory, with fault helpers."""
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="tenancy-faults-"))
+    def __init__(self, *, prefix: str = "tenancy-faults-", options: tuple[str, ...] = ()) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.options = options
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
@@ -120,6 +121,7 @@ class FaultServer:
         options = " ".join(
             (
                 *SERVER_OPTIONS,
+                *self.options,
                 f"-p {self.port}",
                 f"-c unix_socket_directories={self.root}",
             )
