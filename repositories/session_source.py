@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from repositories.source import EventCollector
 from tenancy.context import session_tenant
 from tenancy.db.connection import TenantConnection
-from tenancy.db.session import adopt, adopt_all, session_driver
+from tenancy.db.identity import adopt, adopt_all
+from tenancy.db.session import session_driver
 
 
 class SessionSource:

@@ -51,7 +51,7 @@ class RepositoryAttribute(Generic[RepositoryT]):
         if observation is not None:
             observe_repository_calls(repository, self._name, observation)
         uow.__dict__[self._name] = repository
-        uow._created_repositories.append((self._name, repository))
+        uow._collector.add_repository(self._name, repository)
         return repository
 
 

@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from tenancy.context import TENANT_KEY, session_tenant
 from tenancy.db.connection import TenantConnection
 from tenancy.errors import ConfigurationError
-from tenancy.internals import adopt_unchanged
-from tenancy.schema.declarative import EVENT_HOLDERS_KEY, is_tenant_owned
+from tenancy.schema.declarative import is_tenant_owned
 
 
 def set_local_statement(org_id: uuid.UUID) -> str:
@@ -110,25 +109,3 @@ def open_session(
     if bind is not None:
         return factory(info={TENANT_KEY: org_id}, bind=bind)
     return factory(info={TENANT_KEY: org_id})
-
-
-def adopt(session: Session, obj: Any) -> Any:
-    """``adopt_all`` for one instance: returns the session's own instance for its row, if any."""
-    return adopt_all(session, [obj])[0]
-
-
-def adopt_all(session: Session, objs: list[Any]) -> list[Any]:
-    """``adopt`` for instances that have their identity key and no pending changes.
-
-    They join the session's identity map the way SQLAlchemy's loader puts rows
-    there: held weakly while unchanged (an aggregate the caller drops is freed at
-    once), strongly from its first change until flushed. An instance that
-    already has pending events is held until the unit of work collects them.
-    """
-    adopted = adopt_unchanged(session, objs)
-    holders = session.info.get(EVENT_HOLDERS_KEY)
-    if holders is not None:
-        for obj, held in zip(objs, adopted, strict=True):
-            if held is obj and "_pending_events" in obj.__dict__:
-                holders[id(obj)] = obj
-    return adopted
