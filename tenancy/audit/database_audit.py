@@ -8,7 +8,8 @@ the chain-jobs role (like the app role, and its grants stop at the chain tables
 and the two chain resolvers), views (must be ``security_invoker``) and
 ``SECURITY DEFINER`` functions (must pin ``search_path``).
 Beyond the tables, it looks at what reaches tenant rows around them
-(``tenancy.audit.exposure``). What to audit (schemas, roles, tenant column and
+(``tenancy.audit.exposure``), and on a Citus coordinator how the tables are laid
+out (``tenancy.audit.distribution``). What to audit (schemas, roles, tenant column and
 binding) comes from an ``IsolationConfig``; an audit that checked no tenant table
 at all cannot pass (``AuditReport.checked_nothing``).
 Any finding is a ``Gap``; ``AuditReport.ok`` is false then.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tenancy.audit.distribution import distribution_gaps
 from tenancy.audit.exposure import (
     assumable_owners,
     privileged_definers,
@@ -206,6 +208,7 @@ async def audit_connection(
             if config.policy_setting
             else []
         ),
+        *(await distribution_gaps(connection, kinds, tenant_tables, app_role)),
         *_relay_role_gaps(relay),
         *_chain_role_gaps(chain),
         *_view_gaps(views),
