@@ -64,6 +64,8 @@ class AsyncRepository(Generic[ModelT, IdT]):
     sort_keys: ClassVar[Mapping[str, str]] = {"created_at": "created_at", "id": "id"}
     default_order: ClassVar[tuple[str, ...]] = ("created_at",)
     natural_key: ClassVar[tuple[str, ...]] = ()
+    #: Columns of a deleted row that ``_after_delete`` needs besides its id.
+    delete_returns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, source: AsyncSession | TransactionSource) -> None:
         # Inside a unit of work the source is the unit of work itself: its session
@@ -145,9 +147,9 @@ class AsyncRepository(Generic[ModelT, IdT]):
         with translated():
             await self.session.flush()
 
-    async def _execute(self, statement: Any) -> Any:
+    async def _execute(self, statement: Any, params: Any = None) -> Any:
         with translated():
-            return await self.session.execute(statement)
+            return await self.session.execute(statement, params)
 
     # -- reads -------------------------------------------------------------
 
@@ -407,20 +409,29 @@ class AsyncRepository(Generic[ModelT, IdT]):
         obj = await self.get(id_)
         await self.session.delete(obj)
         await self._flush()
+        await self._after_delete([obj])
         obj.record_event(self._event(AggregateDeleted, id_))
 
     async def delete_where(self, spec: Specification[ModelT]) -> int:
         """Delete every matching aggregate in one statement; return the count."""
+        returned = [getattr(self.model, name) for name in self.delete_returns]
         statement = (
             delete(self.model)
             .where(spec.to_clause())
-            .returning(self.model.id)
+            .returning(self.model.id, *returned)
             .execution_options(synchronize_session="fetch")
         )
-        ids = list((await self._execute(statement)).scalars())
-        for row_id in ids:
-            self.loose_events.append(self._event(AggregateDeleted, row_id))
-        return len(ids)
+        rows = list((await self._execute(statement)).all())
+        await self._after_delete(rows)
+        for row in rows:
+            self.loose_events.append(self._event(AggregateDeleted, row.id))
+        return len(rows)
+
+    async def _after_delete(self, deleted: Sequence[Any]) -> None:
+        """Remove what must go with the deleted rows, in the same transaction (default: nothing).
+
+        ``deleted`` holds the aggregates or rows, with ``id`` and ``delete_returns``.
+        """
 
     async def upsert(self, values: Mapping[str, Any], *, update: Sequence[str] = ()) -> ModelT:
         """Insert, or on a natural-key conflict update the ``update`` columns; return the row.

@@ -10,7 +10,10 @@ Nobody joins without consent. ``invite_member`` writes a pending membership that
 shows this organization nothing of the user; the user turns it active with the
 invitation token (``Accounts.accept_invitation``, without a tenant). The database
 holds the same line: a tenant inserts an active membership only for a user its
-own transaction created (the founding owner, ``register_member``).
+own transaction created (the founding owner, ``register_member``). An
+invitation's token hash is unique across tenants through its lookup row
+(``invitation_tokens``), written before the membership that references it;
+accepting the invitation deletes it, and so does withdrawing it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 
 from repositories.account import token_hash
 from repositories.base import AsyncRepository
@@ -36,7 +39,14 @@ from repositories.domain_events import (
 )
 from repositories.email_address import email_key
 from repositories.errors import LastOwnerError
-from repositories.models import MemberRole, Membership, MembershipStatus, Organization, User
+from repositories.models import (
+    InvitationToken,
+    MemberRole,
+    Membership,
+    MembershipStatus,
+    Organization,
+    User,
+)
 from repositories.user import (
     Member,
     list_members,
@@ -168,12 +178,15 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         if user_id is None:
             raise NotFound("no user has this email")
         token = secrets.token_urlsafe(32)
+        hashed = token_hash(token)
         expires_at = utcnow() + lifetime
+        # The lookup row first: the membership references it (org_id from the default).
+        await self._execute(insert(InvitationToken).values(token_hash=hashed, user_id=user_id))
         membership = Membership(
             user_id=user_id,
             role=parsed.value,
             status=_PENDING,
-            invitation_token_hash=token_hash(token),
+            invitation_token_hash=hashed,
             invitation_expires_at=expires_at,
         )
         self.session.add(membership)
@@ -243,13 +256,17 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         return membership
 
     async def remove_member(self, user_id: uuid.UUID) -> None:
-        """Remove a user from this organization (the user itself stays).
+        """Remove a user from this organization (the user itself stays), or withdraw its invitation.
 
         Raises:
-            NotFound: the user is not a member here.
+            NotFound: the user is neither a member here nor invited.
             LastOwnerError: the user is the only owner.
         """
         organization = await self._lock()
+        invitation = await self.get_membership(user_id)
+        if invitation is not None and invitation.status == _PENDING:
+            await self._withdraw(invitation)
+            return
         membership = await self._membership(user_id)
         if membership.role == _OWNER:
             await self._require_another_owner()
@@ -317,6 +334,16 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         if membership is None or membership.status == _PENDING:
             raise NotFound(f"user {user_id} is not a member of this organization")
         return membership
+
+    async def _withdraw(self, invitation: Membership) -> None:
+        # No event: an invitation was never a membership (invite_member raises none).
+        hashed = invitation.invitation_token_hash
+        await self.session.delete(invitation)
+        await self._flush()
+        if hashed is not None:
+            # After the membership, which references it: the token stops working.
+            statement = delete(InvitationToken).where(InvitationToken.token_hash == hashed)
+            await self._execute(statement)
 
     async def _require_another_owner(self) -> None:
         statement = (

@@ -1,4 +1,10 @@
-"""Payment links: created with a random public token, used up to ``max_uses``, expired in bulk."""
+"""Payment links: created with a random public token, used up to ``max_uses``, expired in bulk.
+
+A token is unique across tenants through its lookup row (``payment_link_tokens``),
+which the link references: ``add`` writes it first, in the same transaction, and
+``delete`` removes it with the link. A link without its lookup row is refused by
+the database (``ForeignKeyViolation``), never stored with a duplicate token.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,14 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from repositories.base import AsyncRepository
 from repositories.domain_events import PaymentLinkCreated, PaymentLinkExpired, PaymentLinkUsed
 from repositories.errors import PaymentLinkExhausted, PaymentLinkUnavailable
-from repositories.models import PaymentLink
+from repositories.models import PaymentLink, PaymentLinkToken
 from repositories.models.enums import PaymentLinkStatus
 from repositories.payment_link_specs import PaymentLinkSpecs
 from repositories.validation import require_aware, require_int
@@ -43,25 +49,37 @@ class PaymentLinkRepository(AsyncRepository[PaymentLink, uuid.UUID]):
         "expires_at": "expires_at",
         "use_count": "use_count",
     }
+    delete_returns: ClassVar = ("token",)
 
     async def add(self, obj: PaymentLink) -> PaymentLink:
         """Insert a link (a token is generated if it has none) and raise ``PaymentLinkCreated``.
 
         Raises:
+            Conflict: the token is taken (by any tenant); nothing is written.
             ForeignKeyViolation: the price does not exist in this tenant.
             InvalidData: ``max_uses`` is not a positive int.
         """
         return (await self.add_many([obj]))[0]
 
     async def add_many(self, objs: Sequence[PaymentLink]) -> builtins.list[PaymentLink]:
-        """Insert several links in one flush, each with its ``PaymentLinkCreated``."""
+        """Insert several links in one flush, each with its ``PaymentLinkCreated``.
+
+        Raises:
+            Conflict: a token is taken (by any tenant); nothing is written.
+        """
         for obj in objs:
             if obj.max_uses is not None:
                 obj.max_uses = _max_uses(obj.max_uses)
             if not obj.token:
                 obj.token = new_token()
+            if obj.id is None:
+                obj.id = uuid.uuid4()
             if obj.expires_at is not None:
                 require_aware(obj.expires_at, "expires_at")
+        # The lookup rows first: the links reference them (org_id from the column default).
+        if objs:
+            rows = [{"token": obj.token, "link_id": obj.id} for obj in objs]
+            await self._execute(insert(PaymentLinkToken), rows)
         self.session.add_all(objs)
         await self._flush()
         for obj in objs:
@@ -95,6 +113,14 @@ class PaymentLinkRepository(AsyncRepository[PaymentLink, uuid.UUID]):
                 price_id=price_id, token=new_token(), expires_at=expires_at, max_uses=max_uses
             )
         )
+
+    async def _after_delete(self, deleted: Sequence[Any]) -> None:
+        # After the links, which reference these rows. A token is random and never
+        # reused, but its lookup row must not outlive the link.
+        tokens = [row.token for row in deleted]
+        if tokens:
+            statement = delete(PaymentLinkToken).where(PaymentLinkToken.token.in_(tokens))
+            await self._execute(statement)
 
     async def get_by_token(self, token: str) -> PaymentLink:
         """Return this tenant's link with public ``token``.

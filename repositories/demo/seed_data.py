@@ -18,6 +18,7 @@ from repositories.models import (
     AgentStatus,
     Base,
     Customer,
+    InvitationToken,
     MemberRole,
     Membership,
     MembershipStatus,
@@ -26,6 +27,7 @@ from repositories.models import (
     OutboxStatus,
     PaymentLink,
     PaymentLinkStatus,
+    PaymentLinkToken,
     PaymentMethod,
     PaymentMethodType,
     PaymentOrder,
@@ -36,6 +38,7 @@ from repositories.models import (
     TransactionStatus,
     User,
     Wallet,
+    WalletAddress,
     WalletTransaction,
 )
 
@@ -89,6 +92,9 @@ class OrganizationData:
     organization: Organization
     owner_id: uuid.UUID
     users: list[Base] = field(default_factory=list)
+    #: The lookup rows of the global keys (link tokens, wallet addresses), written
+    #: before the rows that reference them.
+    keys: list[Base] = field(default_factory=list)
     memberships: list[Membership] = field(default_factory=list)
     parents: list[Base] = field(default_factory=list)
     children: list[Base] = field(default_factory=list)
@@ -98,7 +104,9 @@ class OrganizationData:
     def layers(self, guest: GuestInvitation | None) -> list[list[Base]]:
         """Return the rows in insert order; ``guest`` is invited as a viewer (pending)."""
         memberships: list[Base] = list(self.memberships)
+        keys = list(self.keys)
         if guest is not None:
+            keys.append(InvitationToken(token_hash=guest.token_hash, user_id=guest.user_id))
             # The guest belongs to another organization: only an invitation, which the
             # seed then accepts on the guest's behalf (accept_invitation, no tenant).
             memberships.append(
@@ -114,6 +122,7 @@ class OrganizationData:
         return [
             [self.organization],
             self.users,
+            keys,
             memberships,
             self.parents,
             self.children,
@@ -141,6 +150,10 @@ def build_organization(index: int, org_id: uuid.UUID) -> OrganizationData:
     prices, active_prices = build.prices(products)
     data.children = [*build.payment_methods(customers), *prices]
     links, wallets = build.links(active_prices), build.wallets(agents)
+    data.keys = [
+        *(PaymentLinkToken(token=link.token, link_id=link.id) for link in links),
+        *(WalletAddress(chain=w.chain, address=w.address, wallet_id=w.id) for w in wallets),
+    ]
     data.grandchildren = [*links, *wallets]
     orders = build.orders(customers, agents, links, active_prices)
     data.leaves = [*orders, *build.transactions(wallets), *_outbox_events(orders)]

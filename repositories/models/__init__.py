@@ -14,6 +14,7 @@ from repositories.models.enums import (
     TransactionDirection,
     TransactionStatus,
 )
+from repositories.models.global_key import InvitationToken, PaymentLinkToken, WalletAddress
 from repositories.models.organization import Membership, Organization, User
 from repositories.models.payment import PaymentLink, PaymentOrder
 from repositories.models.product import Price, Product
@@ -23,14 +24,17 @@ from tenancy.schema.declarative import Base, TenantOwned, is_tenant_owned, utcno
 
 #: Tables under the tenant predicate, in dependency order.
 TENANT_TABLES: tuple[str, ...] = (
+    "invitation_tokens",
     "memberships",
     "agents",
     "customers",
     "payment_methods",
     "products",
     "prices",
+    "payment_link_tokens",
     "payment_links",
     "payment_orders",
+    "wallet_addresses",
     "wallets",
     "wallet_transactions",
     "outbox_events",
@@ -43,6 +47,7 @@ __all__ = [
     "Base",
     "ChainCheckpoint",
     "Customer",
+    "InvitationToken",
     "MemberRole",
     "Membership",
     "MembershipStatus",
@@ -52,6 +57,7 @@ __all__ = [
     "OutboxStatus",
     "PaymentLink",
     "PaymentLinkStatus",
+    "PaymentLinkToken",
     "PaymentMethod",
     "PaymentMethodType",
     "PaymentOrder",
@@ -64,6 +70,7 @@ __all__ = [
     "TransactionStatus",
     "User",
     "Wallet",
+    "WalletAddress",
     "WalletTransaction",
     "is_tenant_owned",
     "utcnow",

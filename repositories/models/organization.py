@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from repositories.models.enums import MemberRole, MembershipStatus, OrganizationStatus
@@ -68,6 +68,17 @@ class Membership(Base):
     __table_args__ = (
         CheckConstraint(check_in("role", values(MemberRole)), name="role"),
         CheckConstraint(check_in("status", values(MembershipStatus)), name="status"),
+        # The invitation's lookup row keeps its token unique across tenants. MATCH
+        # SIMPLE (the default): a membership without an invitation is not checked.
+        ForeignKeyConstraint(
+            ["invitation_token_hash", "org_id", "user_id"],
+            [
+                "invitation_tokens.token_hash",
+                "invitation_tokens.org_id",
+                "invitation_tokens.user_id",
+            ],
+            name="fk_memberships_invitation_token_hash_invitation_tokens",
+        ),
     )
 
     org_id: Mapped[uuid.UUID] = mapped_column(
@@ -85,6 +96,6 @@ class Membership(Base):
         String(20), default=MembershipStatus.ACTIVE.value, server_default="active"
     )
     # SHA-256 of the invitation token (the token itself is never stored); cleared on accept.
-    invitation_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
+    invitation_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     invitation_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))

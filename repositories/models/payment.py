@@ -24,8 +24,9 @@ from tenancy.schema.declarative import Base, TenantOwned, check_in, utcnow, valu
 class PaymentLink(TenantOwned, Base):
     """A shareable link to pay a price; found by its random public token.
 
-    The token is a random global secret (not a tenant natural key), so its unique
-    constraint is the one allowed not to include ``org_id``.
+    The token is a random global secret (not a tenant natural key). It is unique
+    across tenants through its lookup row (``payment_link_tokens``), which the
+    link references and the repository writes first.
     """
 
     __tablename__ = "payment_links"
@@ -34,11 +35,20 @@ class PaymentLink(TenantOwned, Base):
         CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),
         CheckConstraint("max_uses IS NULL OR use_count <= max_uses", name="use_count_bounded"),
         CheckConstraint("use_count >= 0", name="use_count_non_negative"),
-        UniqueConstraint("token", name="uq_payment_links_token"),
+        ForeignKeyConstraint(
+            ["token", "org_id", "id"],
+            [
+                "payment_link_tokens.token",
+                "payment_link_tokens.org_id",
+                "payment_link_tokens.link_id",
+            ],
+        ),
         ForeignKeyConstraint(["org_id", "price_id"], ["prices.org_id", "prices.id"]),
         Index("ix_payment_links_org_id_price_id", "org_id", "price_id"),
         Index("ix_payment_links_org_id_status_expires_at", "org_id", "status", "expires_at"),
         Index("ix_payment_links_org_id_created_at", "org_id", "created_at", "id"),
+        # The tenant's own look-up by token (get_by_token); the global one is the lookup's key.
+        Index("ix_payment_links_org_id_token", "org_id", "token"),
     )
 
     price_id: Mapped[uuid.UUID]

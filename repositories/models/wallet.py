@@ -32,6 +32,7 @@ class Wallet(TenantOwned, Base):
 
     ``(chain, address)`` is globally unique: an address is derived from a random
     key, so it is a global token, and the deposit scanner must map it to one tenant.
+    Its lookup row (``wallet_addresses``) holds it once; the wallet references it.
     One key controls its address on every chain of a family (every EVM chain), so
     the database also keeps a ``(chain_family, address)`` with one organization
     while any of its rows exists: no other organization can register it on
@@ -42,7 +43,15 @@ class Wallet(TenantOwned, Base):
     __table_args__ = (
         # Canonical lower-case hex; EIP-55 checksums are validated and rendered in Python.
         CheckConstraint("address = lower(address)", name="address_lowercase"),
-        UniqueConstraint("chain", "address", name="uq_wallets_chain_address"),
+        ForeignKeyConstraint(
+            ["chain", "address", "org_id", "id"],
+            [
+                "wallet_addresses.chain",
+                "wallet_addresses.address",
+                "wallet_addresses.org_id",
+                "wallet_addresses.wallet_id",
+            ],
+        ),
         CheckConstraint("chain_family IN ('evm')", name="chain_family"),
         # One organization per family address; the same organization may hold it on
         # several chains. A gist exclusion (btree_gist) because "the other rows of

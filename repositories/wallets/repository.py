@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from repositories.base import AsyncRepository
 from repositories.domain_events import WalletTransactionRecorded
-from repositories.models import Wallet, WalletTransaction
+from repositories.models import Wallet, WalletAddress, WalletTransaction
 from repositories.models.enums import TransactionDirection, TransactionStatus
 from repositories.validation import require_int
 from repositories.wallets.chain import NATIVE, NATIVE_LOG_INDEX, parse_address, parse_tx_hash
@@ -74,10 +75,16 @@ class Recorded:
 
 
 class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
-    """Storage of wallets and of the transactions into and out of them."""
+    """Storage of wallets and of the transactions into and out of them.
+
+    An address is unique on its chain across tenants through its lookup row
+    (``wallet_addresses``), which the wallet references: ``add`` writes it first,
+    in the same transaction, and ``delete`` removes it with the wallet.
+    """
 
     model = Wallet
     sort_keys: ClassVar = {"created_at": "created_at", "id": "id", "chain": "chain"}
+    delete_returns: ClassVar = ("chain", "address")
 
     # -- wallets -------------------------------------------------------------
 
@@ -95,6 +102,26 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
         if not chain or len(chain) > 32:
             raise InvalidData("chain must be a name of 1 to 32 characters")
         return await self.add(Wallet(chain=chain, address=stored, agent_id=agent_id, label=label))
+
+    async def add(self, obj: Wallet) -> Wallet:
+        """Insert a wallet after its address's lookup row, and raise its created event.
+
+        Raises:
+            Conflict: the address is already registered on this chain (by any tenant);
+                nothing is written.
+            ForeignKeyViolation: its agent is not one of this tenant's.
+        """
+        await self._claim_addresses([obj])
+        return await super().add(obj)
+
+    async def add_many(self, objs: Sequence[Wallet]) -> builtins.list[Wallet]:
+        """Insert several wallets after their addresses' lookup rows, in one flush.
+
+        Raises:
+            Conflict: an address is already registered on its chain; nothing is written.
+        """
+        await self._claim_addresses(objs)
+        return await super().add_many(objs)
 
     async def by_address(self, chain: str, address: str) -> Wallet | None:
         """Return this tenant's wallet at ``address`` on ``chain``, or ``None``.
@@ -352,6 +379,22 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
         return {asset: int(total) for asset, total in rows}
 
     # -- statements ----------------------------------------------------------
+
+    async def _claim_addresses(self, objs: Sequence[Wallet]) -> None:
+        # The lookup rows first: the wallets reference them (org_id from the column default).
+        for obj in objs:
+            if obj.id is None:
+                obj.id = uuid.uuid4()
+        if objs:
+            rows = [{"chain": w.chain, "address": w.address, "wallet_id": w.id} for w in objs]
+            await self._execute(insert(WalletAddress), rows)
+
+    async def _after_delete(self, deleted: Sequence[Any]) -> None:
+        # After the wallets, which reference these rows: the address is free again.
+        keys = [(row.chain, row.address) for row in deleted]
+        if keys:
+            columns = tuple_(WalletAddress.chain, WalletAddress.address)
+            await self._execute(delete(WalletAddress).where(columns.in_(keys)))
 
     async def _insert(self, facts: TransactionFacts) -> WalletTransaction | None:
         statement = (

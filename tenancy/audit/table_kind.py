@@ -27,12 +27,14 @@ SHARED_TABLES = {
 #: ``COMMENT`` in the database: the audit must not take the audited database's word
 #: for its own exceptions. Name *and* columns must match, so renaming another
 #: constraint to an allowed name does not slip through.
+#: Each is the primary key of a lookup table that the owning row references
+#: (migration 0012), which Citus accepts where a tenant table's would be refused.
 GLOBAL_TOKEN_KEYS = frozenset(
     {
-        ("payment_links", "uq_payment_links_token", ("token",)),
-        ("wallets", "uq_wallets_chain_address", ("chain", "address")),
+        ("payment_link_tokens", "pk_payment_link_tokens", ("token",)),
+        ("wallet_addresses", "pk_wallet_addresses", ("chain", "address")),
         # SHA-256 of a 256-bit random invitation token (migration 0009).
-        ("memberships", "uq_memberships_invitation_token_hash", ("invitation_token_hash",)),
+        ("invitation_tokens", "pk_invitation_tokens", ("token_hash",)),
     }
 )
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint
 
 from tenancy.audit.isolation_config import IsolationConfig
 from tenancy.extension import load_models
@@ -33,7 +33,9 @@ def library_global_tokens(tenant_column: str = "org_id") -> frozenset[str]:
     for table in Base.metadata.tables.values():
         if tenant_column not in table.c:
             continue
-        keys: list[UniqueConstraint | Index] = [
+        # A lookup table's primary key is its global token (repositories.models.global_key).
+        keys: list[UniqueConstraint | PrimaryKeyConstraint | Index] = [
+            table.primary_key,
             *(c for c in table.constraints if isinstance(c, UniqueConstraint)),
             *(i for i in table.indexes if i.unique),
         ]

@@ -21,7 +21,6 @@ _BY_CATEGORY = {
 _BY_TYPE_NAME = {
     "json": "{}",
     "jsonb": "{}",
-    "bytea": "\\x00",
 }
 
 
@@ -52,6 +51,9 @@ def synthetic_value(table: TenantTable, column: Column) -> str:
         return column.first_label
     if column.type_name == "uuid":
         return str(uuid.uuid4())
+    if column.type_name == "bytea":
+        # Random too: a bytea key (a token's hash) would reject the second probe row.
+        return "\\x" + secrets.token_hex(16)
     if column.category == "D":
         # A random moment of 2000 (date and time types alike), so that two rows differ
         # under a unique key on a date; one year keeps within most partition ranges.

@@ -60,6 +60,9 @@ class TableSpec:
     tenant_column: str | None = "org_id"
     app_may_update: bool = True
     app_may_delete: bool = True
+    #: For a table whose global key lives in a lookup table: that table, and the
+    #: lookup row a new row of this table needs first.
+    lookup: tuple[str, Callable[[Row], Row]] | None = None
 
     @property
     def table(self) -> Table:
@@ -85,6 +88,23 @@ class Reference:
 
     def __str__(self) -> str:
         return f"{self.table}.{self.column}"
+
+
+@dataclass(frozen=True)
+class LookupReference:
+    """A foreign key ``(key..., org_id, id)`` from a table to its global key's lookup row."""
+
+    table: str
+    parent: str
+    #: (column of ``table``, column of ``parent``), org_id left out.
+    columns: tuple[tuple[str, str], ...]
+    #: What else a row needs to reach the foreign key check (past the other policies).
+    extra: tuple[tuple[str, Any], ...] = ()
+    #: A constraint checked before the foreign key that refuses the claim first, if any.
+    refused_by: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.table}->{self.parent}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,14 @@ def _wallet_transaction(g: TenantGraph) -> Row:
     }
 
 
+def _link_token(link: Row) -> Row:
+    return {"token": link["token"], "link_id": link["id"]}
+
+
+def _wallet_address(wallet: Row) -> Row:
+    return {"chain": wallet["chain"], "address": wallet["address"], "wallet_id": wallet["id"]}
+
+
 def _outbox_event(g: TenantGraph) -> Row:
     return {
         "id": uuid.uuid4(),
@@ -156,6 +184,13 @@ TABLES: tuple[TableSpec, ...] = (
         # A user is shared by organizations: no tenant may change it (migration 0009).
         app_may_update=False,
         app_may_delete=False,
+    ),
+    # The app role reads, inserts and deletes lookup rows; it never changes one.
+    TableSpec(
+        "invitation_tokens",
+        lambda g: {"token_hash": secrets.token_bytes(32), "user_id": g.id("users")},
+        ("user_id", uuid.UUID(int=1)),
+        app_may_update=False,
     ),
     TableSpec(
         "memberships", lambda g: {"user_id": g.id("users"), "role": "member"}, ("role", "admin")
@@ -189,11 +224,28 @@ TABLES: tuple[TableSpec, ...] = (
         ("unit_amount", 999),
     ),
     TableSpec(
+        "payment_link_tokens",
+        lambda g: {"token": secrets.token_hex(16), "link_id": uuid.uuid4()},
+        ("link_id", uuid.UUID(int=1)),
+        app_may_update=False,
+    ),
+    TableSpec(
         "payment_links",
         lambda g: {"id": uuid.uuid4(), "price_id": g.id("prices"), "token": secrets.token_hex(16)},
         ("status", "inactive"),
+        lookup=("payment_link_tokens", _link_token),
     ),
     TableSpec("payment_orders", _order, ("description", "renamed")),
+    TableSpec(
+        "wallet_addresses",
+        lambda g: {
+            "chain": "ethereum",
+            "address": "0x" + secrets.token_hex(20),
+            "wallet_id": uuid.uuid4(),
+        },
+        ("wallet_id", uuid.UUID(int=1)),
+        app_may_update=False,
+    ),
     TableSpec(
         "wallets",
         lambda g: {
@@ -203,6 +255,7 @@ TABLES: tuple[TableSpec, ...] = (
             "address": "0x" + secrets.token_hex(20),
         },
         ("label", "renamed"),
+        lookup=("wallet_addresses", _wallet_address),
     ),
     TableSpec("wallet_transactions", _wallet_transaction, ("status", "confirmed")),
     # The outbox is append-only for the app role: only the relay marks rows.
@@ -230,15 +283,41 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("wallet_transactions", "wallet_id", "wallets"),
 )
 
-#: Unique keys that do not include ``org_id`` on purpose.
+#: Every foreign key from a table to the lookup row of its global key.
+LOOKUP_REFERENCES: tuple[LookupReference, ...] = (
+    LookupReference(
+        "payment_links", "payment_link_tokens", (("token", "token"), ("id", "link_id"))
+    ),
+    LookupReference(
+        "wallets",
+        "wallet_addresses",
+        (("chain", "chain"), ("address", "address"), ("id", "wallet_id")),
+        # One organization per address (migration 0008), checked as the row is inserted.
+        refused_by="ex_wallets_family_address_one_org",
+    ),
+    LookupReference(
+        "memberships",
+        "invitation_tokens",
+        (("invitation_token_hash", "token_hash"), ("user_id", "user_id")),
+        # A tenant inserts only invitations (the consent_insert policy).
+        extra=(("status", "pending"),),
+    ),
+)
+
+#: Unique keys that do not include ``org_id`` on purpose: the lookups' primary keys.
 GLOBAL_KEYS: tuple[GlobalKey, ...] = (
-    GlobalKey("payment_links", ("token",)),
-    GlobalKey("wallets", ("chain", "address")),
+    GlobalKey("payment_link_tokens", ("token",)),
+    GlobalKey("wallet_addresses", ("chain", "address")),
+    GlobalKey("invitation_tokens", ("token_hash",)),
     GlobalKey("users", ("email",)),
     GlobalKey("users", ("username",)),
 )
 
 SPECS: dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
+
+#: Lookup tables whose row in the graph is the one its owner's row references (an
+#: invitation token has none: the graph's membership is no invitation).
+_OWNED_LOOKUPS = frozenset(spec.lookup[0] for spec in TABLES if spec.lookup is not None)
 
 
 async def new_tenant(db: Database, name: str) -> TenantGraph:
@@ -247,14 +326,30 @@ async def new_tenant(db: Database, name: str) -> TenantGraph:
     async with db.session(graph.org_id) as session:
         connection = await session.connection()
         for spec in TABLES:
+            if spec.name in _OWNED_LOOKUPS:
+                continue  # the owner's row brings it
             row = spec.new_row(graph)
             if spec.tenant_column is not None:
                 row[spec.tenant_column] = graph.org_id
             if spec.name == "organizations":
                 row["name"] = name
+            if spec.lookup is not None:
+                lookup, make_lookup_row = spec.lookup
+                lookup_row = {**make_lookup_row(row), "org_id": graph.org_id}
+                await connection.execute(insert(SPECS[lookup].table).values(lookup_row))
+                graph.rows[lookup] = lookup_row
             await connection.execute(insert(spec.table).values(row))
             graph.rows[spec.name] = row
     return graph
+
+
+async def add_lookup(db: Database, graph: TenantGraph, spec: TableSpec, row: Row) -> None:
+    """Commit, in ``graph``'s tenant, the lookup row a new ``row`` of ``spec`` needs (if any)."""
+    if spec.lookup is None:
+        return
+    lookup, make_lookup_row = spec.lookup
+    async with db.session(graph.org_id) as session:
+        await session.execute(insert(SPECS[lookup].table).values(make_lookup_row(row)))
 
 
 async def snapshot(superuser: AsyncEngine, graph: TenantGraph) -> dict[str, list[Row]]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from repositories import PlatformDatabase
 from repositories.models import Customer, PaymentMethod, User, Wallet
+from repositories.wallets.repository import WalletRepository
 from tenancy import (
     Conflict,
     Database,
@@ -237,9 +238,11 @@ async def test_conflict_on_a_global_key_does_not_reveal_the_other_tenant(
 
     with pytest.raises(Conflict) as caught:
         async with db.session(tenants.a.org_id) as session:
-            session.add(Wallet(chain=theirs["chain"], address=theirs["address"]))
+            wallets = WalletRepository(session)
+            await wallets.add(Wallet(chain=theirs["chain"], address=theirs["address"]))
 
-    assert caught.value.constraint == "uq_wallets_chain_address"
+    # The address's lookup row, which the repository writes first, is taken.
+    assert caught.value.constraint == "pk_wallet_addresses"
     assert _leaks(caught.value, theirs["address"], theirs["id"], tenants.b.org_id) == []
 
 

@@ -12,18 +12,21 @@ import pytest
 from sqlalchemy import ForeignKeyConstraint
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenancy import Database, ForeignKeyViolation, IsolationViolation
+from tenancy import Conflict, Database, ForeignKeyViolation, IsolationViolation
 from tests.core.statements import STYLES, Statements, run
 from tests.core.tenant_graph import (
     GLOBAL_KEYS,
+    LOOKUP_REFERENCES,
     REFERENCES,
     SPECS,
     TABLES,
     TENANT_SCOPED,
     GlobalKey,
+    LookupReference,
     Reference,
     TableSpec,
     Tenants,
+    add_lookup,
     unchanged,
 )
 
@@ -39,6 +42,7 @@ insertable = pytest.mark.parametrize(
 )
 each_reference = pytest.mark.parametrize("reference", REFERENCES, ids=str)
 each_global_key = pytest.mark.parametrize("unique", GLOBAL_KEYS, ids=str)
+each_lookup_reference = pytest.mark.parametrize("reference", LOOKUP_REFERENCES, ids=str)
 
 
 def _constraint_name(reference: Reference) -> str | None:
@@ -57,11 +61,12 @@ async def test_insert_of_own_row_lands_in_own_tenant(
     db: Database, tenants: Tenants, spec: TableSpec, sql: Statements
 ) -> None:
     row = spec.new_row(tenants.a)
+    await add_lookup(db, tenants.a, spec, row)
 
     await run(db, tenants.a.org_id, sql.insert(spec, row))
 
     keys = (await run(db, tenants.a.org_id, sql.select_all(spec))).rows
-    assert (tenants.a.org_id, row["id"]) in keys
+    assert tuple({**row, "org_id": tenants.a.org_id}[column] for column in spec.key) in keys
 
 
 @tenant_scoped
@@ -129,6 +134,7 @@ async def test_insert_referencing_other_tenants_parent_is_refused(
 ) -> None:
     spec = SPECS[reference.table]
     row = {**spec.new_row(tenants.a), reference.column: tenants.b.id(reference.parent)}
+    await add_lookup(db, tenants.a, spec, row)
 
     async with unchanged(superuser, tenants.b):
         with pytest.raises(ForeignKeyViolation) as caught:
@@ -156,3 +162,30 @@ async def test_repointing_own_row_at_other_tenants_parent_is_refused(
             await run(db, tenants.a.org_id, statement)
 
     assert caught.value.constraint == _constraint_name(reference)
+
+
+@each_lookup_reference
+@each_style
+async def test_insert_claiming_other_tenants_lookup_row_is_refused(
+    db: Database,
+    superuser: AsyncEngine,
+    tenants: Tenants,
+    reference: LookupReference,
+    sql: Statements,
+) -> None:
+    # The other tenant's token (and row id) with this tenant's org_id: no such lookup row.
+    spec = SPECS[reference.table]
+    theirs = tenants.b.rows[reference.parent]
+    claimed = {own: theirs[parent] for own, parent in reference.columns}
+    row = {**spec.new_row(tenants.a), **dict(reference.extra), **claimed}
+
+    async with unchanged(superuser, tenants.b):
+        with pytest.raises((ForeignKeyViolation, Conflict)) as caught:
+            await run(db, tenants.a.org_id, sql.insert(spec, row))
+
+    (constraint,) = (
+        c
+        for c in spec.table.constraints
+        if isinstance(c, ForeignKeyConstraint) and c.referred_table.name == reference.parent
+    )
+    assert caught.value.constraint == (reference.refused_by or constraint.name)

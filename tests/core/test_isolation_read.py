@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from repositories.models import TENANT_TABLES, Base
 from tenancy import Database
 from tests.core.statements import STYLES, Statements, run, run_as_superuser
-from tests.core.tenant_graph import REFERENCES, TABLES, TableSpec, Tenants
+from tests.core.tenant_graph import LOOKUP_REFERENCES, REFERENCES, TABLES, TableSpec, Tenants
 
 pytestmark = pytest.mark.security
 
@@ -36,7 +36,8 @@ def test_matrix_covers_every_composite_foreign_key() -> None:
         for column in constraint.columns
         if column.name != "org_id"
     }
-    assert composite == {(r.table, r.column, r.parent) for r in REFERENCES}
+    lookups = {(r.table, own, r.parent) for r in LOOKUP_REFERENCES for own, _ in r.columns}
+    assert composite == {(r.table, r.column, r.parent) for r in REFERENCES} | lookups
 
 
 async def test_matrix_covers_every_table_under_row_level_security(

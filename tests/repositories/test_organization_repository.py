@@ -186,9 +186,7 @@ async def test_remove_member_withdraws_an_invitation(
         await uow.organizations.invite_member(founded_other.owner.email)
         await uow.commit()
     async with db.unit_of_work(founded.org_id) as uow:
-        membership = await uow.organizations.get_membership(founded_other.owner.id)
-        assert membership is not None
-        await uow.session.delete(membership)
+        await uow.organizations.remove_member(founded_other.owner.id)
         await uow.commit()
         assert await uow.organizations.get_membership(founded_other.owner.id) is None
 

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.engine import URL
 
-from repositories.models import Agent, Customer, Organization, PaymentOrder, Price, Product, Wallet
+from repositories.models import (
+    Agent,
+    Customer,
+    Organization,
+    PaymentOrder,
+    Price,
+    Product,
+    Wallet,
+    WalletAddress,
+)
 from tenancy import Database
 
 #: Values both tenants use on purpose: unique keys must not collide across tenants.
@@ -47,12 +56,15 @@ async def seed_tenant(db: Database, label: str, customers: int = 3) -> Seeded:
         for i, c in enumerate(customer_rows)
     ]
     product = Product(id=uuid.uuid4(), name=f"{label} product", sku=SHARED_SKU)
-    wallet = Wallet(chain="ethereum", address=f"0x{secrets.token_hex(20)}")
+    wallet = Wallet(id=uuid.uuid4(), chain="ethereum", address=f"0x{secrets.token_hex(20)}")
+    address = WalletAddress(chain=wallet.chain, address=wallet.address, wallet_id=wallet.id)
     async with db.session(org_id) as session:
         session.add(Organization(id=org_id, name=label))
         await session.flush()
-        session.add_all([*customer_rows, product, wallet, Agent(name=f"{label} agent")])
+        # The address's lookup row before the wallet that references it.
+        session.add_all([*customer_rows, product, address, Agent(name=f"{label} agent")])
         await session.flush()
+        session.add(wallet)
         session.add_all([*orders, Price(product_id=product.id, currency="EUR", unit_amount=100)])
     return Seeded(
         org_id=org_id,

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from repositories.models import Customer, PaymentMethod, Wallet
+from repositories.wallets.repository import WalletRepository
 from tenancy import Conflict, Database, ForeignKeyViolation, InvalidData, IsolationViolation
 from tenancy.db.session import set_local_statement
 from tests.security.support import Seeded, seed_tenant
@@ -107,7 +108,8 @@ async def test_global_token_conflict_reveals_nothing_of_its_owner(
     error = await raw_error(
         app_conn,
         a.org_id,
-        "INSERT INTO wallets (chain, address) VALUES ('ethereum', $1)",
+        "INSERT INTO wallet_addresses (chain, address, wallet_id)"
+        " VALUES ('ethereum', $1, gen_random_uuid())",
         b.wallet_address,
     )
     assert isinstance(error, asyncpg.UniqueViolationError)
@@ -119,8 +121,8 @@ async def test_library_global_token_conflict_names_only_the_constraint(db: Datab
     a, b = await seed_tenant(db, "a"), await seed_tenant(db, "b")
     with pytest.raises(Conflict) as raised:
         async with db.session(a.org_id) as session:
-            session.add(Wallet(chain="ethereum", address=b.wallet_address))
-    assert raised.value.constraint == "uq_wallets_chain_address"
+            await WalletRepository(session).add(Wallet(chain="ethereum", address=b.wallet_address))
+    assert raised.value.constraint == "pk_wallet_addresses"
     assert b.wallet_address not in str(raised.value)
 
 

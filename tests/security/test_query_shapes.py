@@ -336,16 +336,19 @@ async def test_upsert_with_another_tenants_org_id_is_refused(
 async def test_upsert_on_another_tenants_global_token_is_refused_and_changes_nothing(
     db: Database,
 ) -> None:
-    # (chain, address) is a global key: the conflicting row is the other tenant's,
-    # which DO UPDATE may not touch. The refusal tells only what the caller sent.
+    # (chain, address) is a global key, held by its lookup row: the conflicting row is
+    # the other tenant's, which DO UPDATE may not touch (nor may the app role update a
+    # lookup row at all). The refusal tells only what the caller sent.
     a, b = await seed_tenant(db, "a"), await seed_tenant(db, "b")
+    before = await first_column(db, b.org_id, "SELECT wallet_id FROM wallet_addresses")
     with pytest.raises(IsolationViolation):
         async with db.session(a.org_id) as session:
             await session.execute(
                 text(
-                    "INSERT INTO wallets (chain, address) VALUES ('ethereum', :address)"
-                    " ON CONFLICT (chain, address) DO UPDATE SET label = 'stolen'"
+                    "INSERT INTO wallet_addresses (chain, address, wallet_id)"
+                    " VALUES ('ethereum', :address, gen_random_uuid())"
+                    " ON CONFLICT (chain, address) DO UPDATE SET wallet_id = excluded.wallet_id"
                 ),
                 {"address": b.wallet_address},
             )
-    assert await first_column(db, b.org_id, "SELECT label FROM wallets") == {""}
+    assert await first_column(db, b.org_id, "SELECT wallet_id FROM wallet_addresses") == before

@@ -18,8 +18,9 @@ import pytest
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from repositories.models import Wallet
+from repositories.models import Wallet, WalletAddress
 from repositories.wallets.chain_database import ChainDatabase
 from repositories.wallets.chain_settings import ChainConfig, ChainSettings
 from repositories.wallets.custody import CHALLENGE_TTL, new_challenge, sign_challenge
@@ -47,6 +48,16 @@ pytestmark = pytest.mark.security
 #: A same-chain duplicate is a unique violation, the same address on another chain of
 #: the family an exclusion violation (SQLSTATE 23P01): both are a Conflict.
 HELD_ELSEWHERE = Conflict
+
+
+async def force_wallet(session: AsyncSession, chain: str, address: str) -> Wallet:
+    """Write a wallet and its address's lookup row directly, past every check above the database."""
+    wallet = Wallet(id=uuid.uuid4(), chain=chain, address=address)
+    session.add(WalletAddress(chain=chain, address=address, wallet_id=wallet.id))
+    await session.flush()
+    session.add(wallet)
+    await session.flush()
+    return wallet
 
 
 @pytest.fixture
@@ -94,11 +105,11 @@ async def test_a_held_address_forced_in_by_sql_on_another_chain_is_refused_by_th
 ) -> None:
     address = Account.create().address.lower()
     async with db.session(org_b) as session:
-        session.add(Wallet(chain=chain_name, address=address))
+        await force_wallet(session, chain_name, address)
 
     with pytest.raises(HELD_ELSEWHERE) as refused:
         async with db.session(org_a) as session:
-            session.add(Wallet(chain=other_chain, address=address))
+            await force_wallet(session, other_chain, address)
 
     assert refused.value.constraint == "ex_wallets_family_address_one_org"
 
@@ -120,8 +131,7 @@ async def test_payout_from_a_row_forced_in_for_another_orgs_key_is_not_signed(
         await uow.commit()
     # Acme writes the row itself, skipping every check above the database.
     async with db.session(org_a) as session:
-        forced = Wallet(chain=other_chain, address=globex.address)
-        session.add(forced)
+        forced = await force_wallet(session, other_chain, globex.address)
 
     with pytest.raises(InvalidData, match="no signing key"):
         await service.send_payout(org_a, forced.id, Account.create().address, ETHER)
@@ -233,7 +243,7 @@ async def test_the_app_role_cannot_ask_who_holds_an_address(
 ) -> None:
     address = Account.create().address.lower()
     async with db.session(org_b) as session:
-        session.add(Wallet(chain=chain_name, address=address))
+        await force_wallet(session, chain_name, address)
 
     with pytest.raises(IsolationViolation):
         async with db.session(org_a) as session:
