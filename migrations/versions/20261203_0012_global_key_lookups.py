@@ -18,7 +18,7 @@ the owning tables' keys, and ``accept_invitation`` deletes the lookup row of the
 token it uses.
 
 Revision ID: tenancy_0012
-Revises: tenancy_0010
+Revises: tenancy_0011
 Create Date: 2026-12-03 12:00:00+00:00
 """
 
@@ -34,8 +34,7 @@ from alembic_utils.pg_policy import PGPolicy
 from tenancy.schema.migration import migration_roles
 
 revision: str = "tenancy_0012"
-# tenancy_0011 (the unwrapped policies) is being written on main: re-point on merge.
-down_revision: str | Sequence[str] | None = "tenancy_0010"
+down_revision: str | Sequence[str] | None = "tenancy_0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
