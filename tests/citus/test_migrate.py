@@ -20,10 +20,7 @@ from tests.citus.cluster import CitusCluster
 LIBRARY_BLOCKERS = {
     "policy 'member_guard' on users holds a sub-query",
     "policy 'member_read' on users holds a sub-query",
-    "unique key 'uq_payment_links_token' on payment_links leaves out the tenant column",
-    "unique key 'uq_wallets_chain_address' on wallets leaves out the tenant column",
     "unique key 'ex_wallets_family_address_one_org' on wallets leaves out the tenant column",
-    "unique key 'uq_memberships_invitation_token_hash' on memberships leaves out the tenant column",
 }
 
 
