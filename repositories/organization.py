@@ -63,6 +63,8 @@ _ACTIVE = MembershipStatus.ACTIVE.value
 _SUSPENDED = MembershipStatus.SUSPENDED.value
 _PENDING = MembershipStatus.PENDING.value
 _MEMBERSHIP_USER_FK = "fk_memberships_user_id_users"
+_JOIN = text("SELECT public.join_organization(:user_id, :role)")
+_REMOVE = text("SELECT public.remove_membership(:user_id)")
 _FIND_INVITEE = text("SELECT find_invitee(:email)")
 #: How long an invitation token stays valid unless the caller says otherwise.
 INVITATION_LIFETIME = timedelta(days=7)
@@ -270,8 +272,9 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         membership = await self._membership(user_id)
         if membership.role == _OWNER:
             await self._require_another_owner()
-        await self.session.delete(membership)
-        await self._flush()
+        # The definer function drops the organization from the user's member_of with the row.
+        await self._execute(_REMOVE.bindparams(user_id=user_id))
+        self.session.expunge(membership)
         organization.record_event(MemberRemoved(aggregate_id=str(organization.id), user_id=user_id))
 
     async def transfer_ownership(
@@ -371,14 +374,18 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         return membership
 
     async def _insert_membership(self, user_id: uuid.UUID, role: MemberRole) -> Membership:
-        membership = Membership(user_id=user_id, role=role.value)
-        self.session.add(membership)
+        # Through the definer function that checks consent and puts the organization
+        # in the user's member_of (what makes the user visible here) with the row.
+        await self._flush()
         try:
-            await self._flush()
+            await self._execute(_JOIN.bindparams(user_id=user_id, role=role.value))
         except ForeignKeyViolation as exc:
             if exc.constraint != _MEMBERSHIP_USER_FK:
                 raise
             raise NotFound(f"user {user_id} does not exist") from exc
+        membership = await self.get_membership(user_id)
+        if membership is None:  # the function inserted it in this transaction
+            raise NotFound(f"user {user_id} is not a member of this organization")
         return membership
 
 

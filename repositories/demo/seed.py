@@ -28,7 +28,14 @@ from repositories.demo.seed_data import (
     build_organization,
     user_id,
 )
-from repositories.models import TENANT_TABLES, Base, Organization, User
+from repositories.models import (
+    TENANT_TABLES,
+    Base,
+    Membership,
+    MembershipStatus,
+    Organization,
+    User,
+)
 from tenancy.errors import InvalidData, translated
 from tenancy.settings import TenancySettings
 
@@ -102,6 +109,7 @@ async def count_rows(db: PlatformDatabase, org_id: uuid.UUID) -> dict[str, int]:
 
 
 _ACCEPT = text("SELECT accept_invitation(:token, :user_id)")
+_JOIN = text("SELECT public.join_organization(:user_id, :role, :joined_at)")
 #: The user columns a tenant may write (no credentials, no global active flag).
 _USER_COLUMNS = ("id", "email", "username", "display_name", "created_at")
 
@@ -125,11 +133,26 @@ async def _write_unless_present(
                 # Core, granted columns only: the ORM would also send is_active.
                 rows = [{c: getattr(u, c) for c in _USER_COLUMNS} for u in users]
                 await session.execute(insert(User), rows)
-            session.add_all([row for row in layer if not isinstance(row, User)])
+            for member in layer:
+                if isinstance(member, Membership) and _accepted(member):
+                    # Accepted members join through the function that keeps member_of.
+                    params = {
+                        "user_id": member.user_id,
+                        "role": member.role,
+                        "joined_at": member.created_at,
+                    }
+                    await session.execute(_JOIN, params)
+            session.add_all(
+                [row for row in layer if not isinstance(row, User) and not _accepted(row)]
+            )
             await session.flush()
     if guest is not None:
         await _accept_as_guest(db, token, guest.user_id)
     return True
+
+
+def _accepted(row: object) -> bool:
+    return isinstance(row, Membership) and row.status != MembershipStatus.PENDING.value
 
 
 async def _accept_as_guest(db: PlatformDatabase, token: str, guest_id: uuid.UUID) -> None:

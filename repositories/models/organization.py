@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, LargeBinary, String, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from repositories.models.enums import MemberRole, MembershipStatus, OrganizationStatus
@@ -37,6 +47,7 @@ class User(Base):
         # Stored lower-case so that the unique constraint is case-insensitive.
         CheckConstraint("email = lower(email)", name="email_lowercase"),
         CheckConstraint("username = lower(username)", name="username_lowercase"),
+        Index("ix_users_member_of", "member_of", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -53,6 +64,12 @@ class User(Base):
     # Python default: inserts must leave the column out to stay within the grants.
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    # The organizations where the user is an accepted member: what the row policy
+    # compares with the tenant (migration 0014). Never loaded, never written by the
+    # app role (it can do neither); the membership functions keep it.
+    member_of: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid()), deferred=True, server_default=text("'{}'::uuid[]")
+    )
 
 
 class Membership(Base):

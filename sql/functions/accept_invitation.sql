@@ -3,7 +3,8 @@
 -- by its SHA-256 and must belong to that user's invitation, be unexpired and unused.
 -- The token's lookup row names the organization, whose membership is then changed by
 -- its key (org_id, user_id); the hash and its lookup row are cleared, so the token
--- works once. Returns the organization, or NULL.
+-- works once, and the organization joins the user's member_of (it becomes visible
+-- there). Returns the organization, or NULL.
 CREATE OR REPLACE FUNCTION public.accept_invitation(p_token text, p_user_id uuid)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
@@ -30,6 +31,9 @@ BEGIN
     RETURNING m.org_id INTO v_accepted;
     IF v_accepted IS NOT NULL THEN
         DELETE FROM public.invitation_tokens AS t WHERE t.token_hash = v_hash;
+        UPDATE public.users AS u
+        SET member_of = array_append(array_remove(u.member_of, v_accepted), v_accepted)
+        WHERE u.id = p_user_id;
     END IF;
     RETURN v_accepted;
 END

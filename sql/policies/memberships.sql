@@ -14,17 +14,18 @@ CREATE POLICY tenant_guard ON public.memberships
     USING (org_id = nullif(current_setting('app.org_id', true), '')::uuid)
     WITH CHECK (org_id = nullif(current_setting('app.org_id', true), '')::uuid);
 
--- Consent: a tenant inserts only a pending invitation, except a membership of a user
--- that this very transaction created (nobody else's identity) and the one owner of an
--- organization this transaction founded. Only the user turns an invitation into a
--- membership, through accept_invitation (BYPASSRLS, so not subject to this).
+-- Consent: a tenant inserts only a pending invitation. A membership becomes accepted
+-- only through join_organization (a user this transaction created, or the founding
+-- owner) or accept_invitation (the user), and ends only through remove_membership:
+-- the definer functions that keep users.member_of in step. A tenant deletes only an
+-- invitation (withdrawing it).
 CREATE POLICY consent_insert ON public.memberships
     AS RESTRICTIVE FOR INSERT TO public
-    WITH CHECK (
-        status = 'pending'
-        OR public.created_by_this_transaction(user_id)
-        OR (role = 'owner' AND public.founded_by_this_transaction(org_id))
-    );
+    WITH CHECK (status = 'pending');
+
+CREATE POLICY consent_delete ON public.memberships
+    AS RESTRICTIVE FOR DELETE TO public
+    USING (status = 'pending');
 
 -- A tenant never touches a pending row but to delete it, and never makes one pending;
 -- its column grants (role, status) keep user_id and the invitation fixed.

@@ -73,7 +73,9 @@ LIBRARY_DEFINERS = frozenset(
         "created_by_this_transaction",
         "find_invitee",
         "founded_by_this_transaction",
+        "join_organization",
         "register_user",
+        "remove_membership",
     }
 )
 

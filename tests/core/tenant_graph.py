@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from repositories.models import Base
@@ -60,6 +60,9 @@ class TableSpec:
     tenant_column: str | None = "org_id"
     app_may_update: bool = True
     app_may_delete: bool = True
+    #: The app ends the graph's row only through a definer function: its own DELETE
+    #: of it finds no row (an accepted membership: remove_membership).
+    ended_by_function: bool = False
     #: For a table whose global key lives in a lookup table: that table, and the
     #: lookup row a new row of this table needs first.
     lookup: tuple[str, Callable[[Row], Row]] | None = None
@@ -192,8 +195,14 @@ TABLES: tuple[TableSpec, ...] = (
         ("user_id", uuid.UUID(int=1)),
         app_may_update=False,
     ),
+    # A tenant inserts only invitations (consent_insert); a member joins through
+    # join_organization (new_tenant), which also makes the user visible here.
     TableSpec(
-        "memberships", lambda g: {"user_id": g.id("users"), "role": "member"}, ("role", "admin")
+        "memberships",
+        lambda g: {"user_id": g.id("users"), "role": "member", "status": "pending"},
+        ("role", "admin"),
+        # The graph's membership is accepted: only remove_membership ends one.
+        ended_by_function=True,
     ),
     TableSpec("agents", lambda g: {"id": uuid.uuid4(), "name": "Agent"}, ("name", "renamed")),
     TableSpec(
@@ -320,6 +329,9 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 _OWNED_LOOKUPS = frozenset(spec.lookup[0] for spec in TABLES if spec.lookup is not None)
 
 
+_JOIN = text("SELECT public.join_organization(:user_id, :role)")
+
+
 async def new_tenant(db: Database, name: str) -> TenantGraph:
     """Create an organization with one row in every table, as that tenant (app role)."""
     graph = TenantGraph(uuid.uuid4())
@@ -333,6 +345,13 @@ async def new_tenant(db: Database, name: str) -> TenantGraph:
                 row[spec.tenant_column] = graph.org_id
             if spec.name == "organizations":
                 row["name"] = name
+            if spec.name == "memberships":
+                await connection.execute(_JOIN, {"user_id": row["user_id"], "role": "member"})
+                joined = await connection.execute(
+                    select(spec.table).where(spec.table.c.user_id == row["user_id"])
+                )
+                graph.rows[spec.name] = dict(joined.one()._mapping)
+                continue
             if spec.lookup is not None:
                 lookup, make_lookup_row = spec.lookup
                 lookup_row = {**make_lookup_row(row), "org_id": graph.org_id}

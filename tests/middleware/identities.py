@@ -9,9 +9,9 @@ from typing import Any
 
 import jwt
 from pydantic import SecretStr
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
-from repositories.models import Membership, Organization, User
+from repositories.models import Organization, User
 from tenancy import Database
 from tenancy.web.auth_settings import AuthSettings
 
@@ -79,7 +79,10 @@ async def create_member(db: Database, org_id: uuid.UUID, role: str = "member") -
             insert(User).values(id=user_id, email=f"{tag}@example.com", username=f"u_{tag}")
         )
         # Active at once: the database admits that for a user this transaction created.
-        session.add(Membership(user_id=user_id, role=role))
+        await session.execute(
+            text("SELECT public.join_organization(:user_id, :role)"),
+            {"user_id": user_id, "role": role},
+        )
     return user_id
 
 

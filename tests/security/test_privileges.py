@@ -32,6 +32,10 @@ IDENTITY_FUNCTIONS = {
     "find_invitee",
     "founded_by_this_transaction",
     "register_user",
+    # Migration 0014: a membership accepted or ended with the user's member_of, in
+    # the current tenant only.
+    "join_organization",
+    "remove_membership",
 }
 
 REFUSED = {
