@@ -17,7 +17,7 @@ read ``member_of``. ``created_by_this_transaction`` and
 in the query that reads the row, so on Citus it is computed on the row's node.
 
 Revision ID: tenancy_0014
-Revises: tenancy_0012
+Revises: tenancy_0013
 Create Date: 2026-12-03 07:30:00+00:00
 """
 
@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql
 from tenancy.schema.migration import migration_roles
 
 revision: str = "tenancy_0014"
-down_revision: str | Sequence[str] | None = "tenancy_0012"
+down_revision: str | Sequence[str] | None = "tenancy_0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

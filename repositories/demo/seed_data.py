@@ -39,8 +39,10 @@ from repositories.models import (
     User,
     Wallet,
     WalletAddress,
+    WalletAddressHolder,
     WalletTransaction,
 )
+from repositories.models.wallet import DEFAULT_CHAIN_FAMILY
 
 SEED_NAMESPACE = uuid.UUID("6f1d3c1e-2b7a-5c7e-9a51-0d3f2a6b8e11")
 EPOCH = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -92,8 +94,8 @@ class OrganizationData:
     organization: Organization
     owner_id: uuid.UUID
     users: list[Base] = field(default_factory=list)
-    #: The lookup rows of the global keys (link tokens, wallet addresses), written
-    #: before the rows that reference them.
+    #: The lookup rows of the global keys (link tokens, wallet addresses and their
+    #: holders), written before the rows that reference them.
     keys: list[Base] = field(default_factory=list)
     memberships: list[Membership] = field(default_factory=list)
     parents: list[Base] = field(default_factory=list)
@@ -153,6 +155,8 @@ def build_organization(index: int, org_id: uuid.UUID) -> OrganizationData:
     data.keys = [
         *(PaymentLinkToken(token=link.token, link_id=link.id) for link in links),
         *(WalletAddress(chain=w.chain, address=w.address, wallet_id=w.id) for w in wallets),
+        # Each wallet has an address of its own: one holder row each.
+        *(WalletAddressHolder(chain_family=w.chain_family, address=w.address) for w in wallets),
     ]
     data.grandchildren = [*links, *wallets]
     orders = build.orders(customers, agents, links, active_prices)
@@ -316,6 +320,7 @@ class _Builder:
                 id=self.new_id("wallet", n),
                 agent_id=agents[0].id if n == 1 else None,
                 chain=chain,
+                chain_family=DEFAULT_CHAIN_FAMILY,
                 address=f"0x{self.rng.getrandbits(160):040x}",
                 label="Treasury" if n == 0 else f"{agents[0].name} spending",
                 created_at=self.at(4),

@@ -14,7 +14,12 @@ from repositories.models.enums import (
     TransactionDirection,
     TransactionStatus,
 )
-from repositories.models.global_key import InvitationToken, PaymentLinkToken, WalletAddress
+from repositories.models.global_key import (
+    InvitationToken,
+    PaymentLinkToken,
+    WalletAddress,
+    WalletAddressHolder,
+)
 from repositories.models.organization import Membership, Organization, User
 from repositories.models.payment import PaymentLink, PaymentOrder
 from repositories.models.product import Price, Product
@@ -35,6 +40,7 @@ TENANT_TABLES: tuple[str, ...] = (
     "payment_links",
     "payment_orders",
     "wallet_addresses",
+    "wallet_address_holders",
     "wallets",
     "wallet_transactions",
     "outbox_events",
@@ -71,6 +77,7 @@ __all__ = [
     "User",
     "Wallet",
     "WalletAddress",
+    "WalletAddressHolder",
     "WalletTransaction",
     "is_tenant_owned",
     "utcnow",

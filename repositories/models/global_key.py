@@ -10,8 +10,10 @@ key, and none can exist without its lookup row. A foreign key from a distributed
 table to a reference table is the direction Citus supports.
 
 The repositories write the lookup row before the owning row, in the same
-transaction, and delete it with the owning row. The tenant-less resolvers read
-the lookup first, then the owning row by ``(org_id, id)``: one shard on Citus.
+transaction, and delete it with the owning row (a wallet address's holder, shared
+by the organization's wallets on every chain of the family, with the last of
+them). The tenant-less resolvers read the lookup first, then the owning row by
+``(org_id, id)``: one shard on Citus.
 
 ``org_id`` references ``organizations`` here, so that an organization's lookup
 rows go with it. On Citus that foreign key is left out: a reference table cannot
@@ -66,6 +68,29 @@ class WalletAddress(Base):
     address: Mapped[str] = mapped_column(String(64), primary_key=True)
     org_id: Mapped[uuid.UUID] = _org_id()
     wallet_id: Mapped[uuid.UUID]
+
+
+class WalletAddressHolder(Base):
+    """The organization that holds an address on every chain of its family.
+
+    One key controls its address on every chain of a family (every EVM chain), so
+    the address belongs to one organization there: the primary key is the family
+    address alone, and each of the organization's wallets on it, whatever its
+    chain, references ``(chain_family, address, org_id)``. The row lives while
+    any of those wallets does.
+    """
+
+    __tablename__ = "wallet_address_holders"
+    __tenant_owned__ = True
+    __table_args__ = (
+        UniqueConstraint("chain_family", "address", "org_id"),
+        # The organization's cascade.
+        Index("ix_wallet_address_holders_org_id", "org_id"),
+    )
+
+    chain_family: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[uuid.UUID] = _org_id()
 
 
 class InvitationToken(Base):

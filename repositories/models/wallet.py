@@ -17,12 +17,13 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from repositories.models.enums import TransactionDirection, TransactionStatus
 from tenancy.schema.declarative import Base, TenantOwned, check_in, values
 
+#: The family of every chain this library follows: one key, one address on all of them.
+DEFAULT_CHAIN_FAMILY = "evm"
 #: Base units (wei, token atoms) exceed bigint; numeric(78,0) holds any uint256.
 BASE_UNITS = Numeric(78, 0)
 
@@ -35,8 +36,10 @@ class Wallet(TenantOwned, Base):
     Its lookup row (``wallet_addresses``) holds it once; the wallet references it.
     One key controls its address on every chain of a family (every EVM chain), so
     the database also keeps a ``(chain_family, address)`` with one organization
-    while any of its rows exists: no other organization can register it on
-    another chain of the family, and the resolver finds only the holder.
+    while any of its rows exists: the wallet references its holder row
+    (``wallet_address_holders``), whose primary key is the family address. No
+    other organization can register it on another chain of the family, and the
+    resolver finds only the holder.
     """
 
     __tablename__ = "wallets"
@@ -54,15 +57,18 @@ class Wallet(TenantOwned, Base):
         ),
         CheckConstraint("chain_family IN ('evm')", name="chain_family"),
         # One organization per family address; the same organization may hold it on
-        # several chains. A gist exclusion (btree_gist) because "the other rows of
-        # this address belong to the same org" is not a unique key.
-        ExcludeConstraint(
-            ("chain_family", "="),
-            ("address", "="),
-            ("org_id", "<>"),
-            name="ex_wallets_family_address_one_org",
-            using="gist",
+        # several chains, all its wallets there sharing the holder row. A lookup
+        # rather than an exclusion (org_id WITH <>), which Citus refuses.
+        ForeignKeyConstraint(
+            ["chain_family", "address", "org_id"],
+            [
+                "wallet_address_holders.chain_family",
+                "wallet_address_holders.address",
+                "wallet_address_holders.org_id",
+            ],
         ),
+        # The foreign key's check when a holder row goes, and "is any left?".
+        Index("ix_wallets_org_id_chain_family_address", "org_id", "chain_family", "address"),
         ForeignKeyConstraint(["org_id", "agent_id"], ["agents.org_id", "agents.id"]),
         Index("ix_wallets_org_id_agent_id", "org_id", "agent_id"),
         Index("ix_wallets_org_id_chain", "org_id", "chain"),
@@ -71,7 +77,9 @@ class Wallet(TenantOwned, Base):
 
     agent_id: Mapped[uuid.UUID | None]
     chain: Mapped[str] = mapped_column(String(32))
-    chain_family: Mapped[str] = mapped_column(String(16), default="evm", server_default="evm")
+    chain_family: Mapped[str] = mapped_column(
+        String(16), default=DEFAULT_CHAIN_FAMILY, server_default=DEFAULT_CHAIN_FAMILY
+    )
     address: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -16,14 +16,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import case, delete, func, insert, select, tuple_, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from repositories.base import AsyncRepository
 from repositories.domain_events import WalletTransactionRecorded
-from repositories.models import Wallet, WalletAddress, WalletTransaction
+from repositories.models import Wallet, WalletTransaction
 from repositories.models.enums import TransactionDirection, TransactionStatus
 from repositories.validation import require_int
+from repositories.wallets import address_lookup
 from repositories.wallets.chain import NATIVE, NATIVE_LOG_INDEX, parse_address, parse_tx_hash
 from repositories.wallets.transaction_events import (
     WalletTransactionConfirmed,
@@ -78,13 +79,16 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
     """Storage of wallets and of the transactions into and out of them.
 
     An address is unique on its chain across tenants through its lookup row
-    (``wallet_addresses``), which the wallet references: ``add`` writes it first,
-    in the same transaction, and ``delete`` removes it with the wallet.
+    (``wallet_addresses``), and held by one organization on every chain of its
+    family through its holder row (``wallet_address_holders``); the wallet
+    references both. ``add`` writes them first, in the same transaction, and
+    ``delete`` removes them with the wallet (the holder row with the
+    organization's last wallet on that family address).
     """
 
     model = Wallet
     sort_keys: ClassVar = {"created_at": "created_at", "id": "id", "chain": "chain"}
-    delete_returns: ClassVar = ("chain", "address")
+    delete_returns: ClassVar = ("chain", "chain_family", "address")
 
     # -- wallets -------------------------------------------------------------
 
@@ -95,7 +99,8 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
 
         Raises:
             InvalidData: the address is malformed or its checksum is wrong.
-            Conflict: the address is already registered on this chain (by any tenant).
+            Conflict: the address is already registered on this chain (by any tenant),
+                or held by another organization on a chain of its family.
             ForeignKeyViolation: ``agent_id`` is not an agent of this tenant.
         """
         stored = parse_address(address)
@@ -104,23 +109,25 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
         return await self.add(Wallet(chain=chain, address=stored, agent_id=agent_id, label=label))
 
     async def add(self, obj: Wallet) -> Wallet:
-        """Insert a wallet after its address's lookup row, and raise its created event.
+        """Insert a wallet after its address's lookup and holder rows; raise its created event.
 
         Raises:
-            Conflict: the address is already registered on this chain (by any tenant);
-                nothing is written.
+            Conflict: the address is already registered on this chain (by any tenant),
+                or held by another organization on a chain of its family; nothing is
+                written.
             ForeignKeyViolation: its agent is not one of this tenant's.
         """
-        await self._claim_addresses([obj])
+        await address_lookup.claim(self.session, [obj])
         return await super().add(obj)
 
     async def add_many(self, objs: Sequence[Wallet]) -> builtins.list[Wallet]:
-        """Insert several wallets after their addresses' lookup rows, in one flush.
+        """Insert several wallets after their addresses' lookup and holder rows, in one flush.
 
         Raises:
-            Conflict: an address is already registered on its chain; nothing is written.
+            Conflict: an address is already registered on its chain, or held by another
+                organization on its family; nothing is written.
         """
-        await self._claim_addresses(objs)
+        await address_lookup.claim(self.session, objs)
         return await super().add_many(objs)
 
     async def by_address(self, chain: str, address: str) -> Wallet | None:
@@ -380,21 +387,9 @@ class WalletRepository(AsyncRepository[Wallet, uuid.UUID]):
 
     # -- statements ----------------------------------------------------------
 
-    async def _claim_addresses(self, objs: Sequence[Wallet]) -> None:
-        # The lookup rows first: the wallets reference them (org_id from the column default).
-        for obj in objs:
-            if obj.id is None:
-                obj.id = uuid.uuid4()
-        if objs:
-            rows = [{"chain": w.chain, "address": w.address, "wallet_id": w.id} for w in objs]
-            await self._execute(insert(WalletAddress), rows)
-
     async def _after_delete(self, deleted: Sequence[Any]) -> None:
         # After the wallets, which reference these rows: the address is free again.
-        keys = [(row.chain, row.address) for row in deleted]
-        if keys:
-            columns = tuple_(WalletAddress.chain, WalletAddress.address)
-            await self._execute(delete(WalletAddress).where(columns.in_(keys)))
+        await address_lookup.release(self.session, deleted)
 
     async def _insert(self, facts: TransactionFacts) -> WalletTransaction | None:
         statement = (

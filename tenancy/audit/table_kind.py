@@ -28,11 +28,14 @@ SHARED_TABLES = {
 #: for its own exceptions. Name *and* columns must match, so renaming another
 #: constraint to an allowed name does not slip through.
 #: Each is the primary key of a lookup table that the owning row references
-#: (migration 0012), which Citus accepts where a tenant table's would be refused.
+#: (migrations 0012, 0013), which Citus accepts where a tenant table's would be refused.
 GLOBAL_TOKEN_KEYS = frozenset(
     {
         ("payment_link_tokens", "pk_payment_link_tokens", ("token",)),
         ("wallet_addresses", "pk_wallet_addresses", ("chain", "address")),
+        # The organization holding an address on every chain of its family (migration
+        # 0013): an address is derived from a random key, like the one above.
+        ("wallet_address_holders", "pk_wallet_address_holders", ("chain_family", "address")),
         # SHA-256 of a 256-bit random invitation token (migration 0009).
         ("invitation_tokens", "pk_invitation_tokens", ("token_hash",)),
     }

@@ -20,7 +20,6 @@ from tests.citus.cluster import CitusCluster
 LIBRARY_BLOCKERS = {
     "policy 'member_guard' on users holds a sub-query",
     "policy 'member_read' on users holds a sub-query",
-    "unique key 'ex_wallets_family_address_one_org' on wallets leaves out the tenant column",
 }
 
 

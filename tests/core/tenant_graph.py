@@ -63,9 +63,9 @@ class TableSpec:
     #: The app ends the graph's row only through a definer function: its own DELETE
     #: of it finds no row (an accepted membership: remove_membership).
     ended_by_function: bool = False
-    #: For a table whose global key lives in a lookup table: that table, and the
-    #: lookup row a new row of this table needs first.
-    lookup: tuple[str, Callable[[Row], Row]] | None = None
+    #: For a table whose global keys live in lookup tables: each table, and the
+    #: lookup row a new row of this table needs there first.
+    lookups: tuple[tuple[str, Callable[[Row], Row]], ...] = ()
 
     @property
     def table(self) -> Table:
@@ -103,8 +103,11 @@ class LookupReference:
     columns: tuple[tuple[str, str], ...]
     #: What else a row needs to reach the foreign key check (past the other policies).
     extra: tuple[tuple[str, Any], ...] = ()
-    #: A constraint checked before the foreign key that refuses the claim first, if any.
-    refused_by: str | None = None
+    #: The row's other lookups, written in the acting tenant before it, so that this
+    #: foreign key is the one that refuses it.
+    written_first: tuple[str, ...] = ()
+    #: The constraints that may refuse the claim, if not this foreign key alone.
+    refused_by: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.table}->{self.parent}"
@@ -159,6 +162,10 @@ def _link_token(link: Row) -> Row:
 
 def _wallet_address(wallet: Row) -> Row:
     return {"chain": wallet["chain"], "address": wallet["address"], "wallet_id": wallet["id"]}
+
+
+def _wallet_holder(wallet: Row) -> Row:
+    return {"chain_family": wallet.get("chain_family", "evm"), "address": wallet["address"]}
 
 
 def _outbox_event(g: TenantGraph) -> Row:
@@ -242,7 +249,7 @@ TABLES: tuple[TableSpec, ...] = (
         "payment_links",
         lambda g: {"id": uuid.uuid4(), "price_id": g.id("prices"), "token": secrets.token_hex(16)},
         ("status", "inactive"),
-        lookup=("payment_link_tokens", _link_token),
+        lookups=(("payment_link_tokens", _link_token),),
     ),
     TableSpec("payment_orders", _order, ("description", "renamed")),
     TableSpec(
@@ -256,6 +263,12 @@ TABLES: tuple[TableSpec, ...] = (
         app_may_update=False,
     ),
     TableSpec(
+        "wallet_address_holders",
+        lambda g: {"chain_family": "evm", "address": "0x" + secrets.token_hex(20)},
+        ("chain_family", "evm"),
+        app_may_update=False,
+    ),
+    TableSpec(
         "wallets",
         lambda g: {
             "id": uuid.uuid4(),
@@ -264,7 +277,10 @@ TABLES: tuple[TableSpec, ...] = (
             "address": "0x" + secrets.token_hex(20),
         },
         ("label", "renamed"),
-        lookup=("wallet_addresses", _wallet_address),
+        lookups=(
+            ("wallet_addresses", _wallet_address),
+            ("wallet_address_holders", _wallet_holder),
+        ),
     ),
     TableSpec("wallet_transactions", _wallet_transaction, ("status", "confirmed")),
     # The outbox is append-only for the app role: only the relay marks rows.
@@ -301,8 +317,21 @@ LOOKUP_REFERENCES: tuple[LookupReference, ...] = (
         "wallets",
         "wallet_addresses",
         (("chain", "chain"), ("address", "address"), ("id", "wallet_id")),
-        # One organization per address (migration 0008), checked as the row is inserted.
-        refused_by="ex_wallets_family_address_one_org",
+        # The other tenant holds the family address too, so the acting tenant can write
+        # neither lookup row: whichever foreign key is checked first refuses the row.
+        refused_by=(
+            "fk_wallets_chain_address_org_id_id_wallet_addresses",
+            "fk_wallets_chain_family_address_org_id_wallet_address_holders",
+        ),
+    ),
+    LookupReference(
+        "wallets",
+        "wallet_address_holders",
+        (("chain_family", "chain_family"), ("address", "address")),
+        # The other tenant's address on another chain of the family (migration 0013):
+        # its own address row is free there, its holder row cannot be.
+        extra=(("chain", "polygon"),),
+        written_first=("wallet_addresses",),
     ),
     LookupReference(
         "memberships",
@@ -317,6 +346,7 @@ LOOKUP_REFERENCES: tuple[LookupReference, ...] = (
 GLOBAL_KEYS: tuple[GlobalKey, ...] = (
     GlobalKey("payment_link_tokens", ("token",)),
     GlobalKey("wallet_addresses", ("chain", "address")),
+    GlobalKey("wallet_address_holders", ("chain_family", "address")),
     GlobalKey("invitation_tokens", ("token_hash",)),
     GlobalKey("users", ("email",)),
     GlobalKey("users", ("username",)),
@@ -326,7 +356,7 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 
 #: Lookup tables whose row in the graph is the one its owner's row references (an
 #: invitation token has none: the graph's membership is no invitation).
-_OWNED_LOOKUPS = frozenset(spec.lookup[0] for spec in TABLES if spec.lookup is not None)
+_OWNED_LOOKUPS = frozenset(lookup for spec in TABLES for lookup, _ in spec.lookups)
 
 
 _JOIN = text("SELECT public.join_organization(:user_id, :role)")
@@ -352,8 +382,7 @@ async def new_tenant(db: Database, name: str) -> TenantGraph:
                 )
                 graph.rows[spec.name] = dict(joined.one()._mapping)
                 continue
-            if spec.lookup is not None:
-                lookup, make_lookup_row = spec.lookup
+            for lookup, make_lookup_row in spec.lookups:
                 lookup_row = {**make_lookup_row(row), "org_id": graph.org_id}
                 await connection.execute(insert(SPECS[lookup].table).values(lookup_row))
                 graph.rows[lookup] = lookup_row
@@ -362,13 +391,19 @@ async def new_tenant(db: Database, name: str) -> TenantGraph:
     return graph
 
 
-async def add_lookup(db: Database, graph: TenantGraph, spec: TableSpec, row: Row) -> None:
-    """Commit, in ``graph``'s tenant, the lookup row a new ``row`` of ``spec`` needs (if any)."""
-    if spec.lookup is None:
+async def add_lookup(
+    db: Database, graph: TenantGraph, spec: TableSpec, row: Row, *, only: tuple[str, ...] = ()
+) -> None:
+    """Commit, in ``graph``'s tenant, the lookup rows a new ``row`` of ``spec`` needs (if any).
+
+    With ``only``, just the rows of those lookup tables.
+    """
+    wanted = [(t, make) for t, make in spec.lookups if not only or t in only]
+    if not wanted:
         return
-    lookup, make_lookup_row = spec.lookup
     async with db.session(graph.org_id) as session:
-        await session.execute(insert(SPECS[lookup].table).values(make_lookup_row(row)))
+        for lookup, make_lookup_row in wanted:
+            await session.execute(insert(SPECS[lookup].table).values(make_lookup_row(row)))
 
 
 async def snapshot(superuser: AsyncEngine, graph: TenantGraph) -> dict[str, list[Row]]:

@@ -18,6 +18,7 @@ from repositories.models import (
     Product,
     Wallet,
     WalletAddress,
+    WalletAddressHolder,
 )
 from tenancy import Database
 
@@ -58,11 +59,12 @@ async def seed_tenant(db: Database, label: str, customers: int = 3) -> Seeded:
     product = Product(id=uuid.uuid4(), name=f"{label} product", sku=SHARED_SKU)
     wallet = Wallet(id=uuid.uuid4(), chain="ethereum", address=f"0x{secrets.token_hex(20)}")
     address = WalletAddress(chain=wallet.chain, address=wallet.address, wallet_id=wallet.id)
+    holder = WalletAddressHolder(chain_family="evm", address=wallet.address)
     async with db.session(org_id) as session:
         session.add(Organization(id=org_id, name=label))
         await session.flush()
-        # The address's lookup row before the wallet that references it.
-        session.add_all([*customer_rows, product, address, Agent(name=f"{label} agent")])
+        # The address's lookup and holder rows before the wallet that references them.
+        session.add_all([*customer_rows, product, address, holder, Agent(name=f"{label} agent")])
         await session.flush()
         session.add(wallet)
         session.add_all([*orders, Price(product_id=product.id, currency="EUR", unit_amount=100)])

@@ -117,6 +117,23 @@ async def test_global_token_conflict_reveals_nothing_of_its_owner(
     assert str(b.org_id) not in str(fields(error))
 
 
+async def test_family_address_conflict_reveals_nothing_of_its_holder(
+    app_conn: asyncpg.Connection, pair: tuple[Seeded, Seeded]
+) -> None:
+    # The holder row's key is the address on every chain of its family: taken, and
+    # nothing said of which organization holds it.
+    a, b = pair
+    error = await raw_error(
+        app_conn,
+        a.org_id,
+        "INSERT INTO wallet_address_holders (chain_family, address) VALUES ('evm', $1)",
+        b.wallet_address,
+    )
+    assert isinstance(error, asyncpg.UniqueViolationError)
+    assert error.detail is None
+    assert str(b.org_id) not in str(fields(error))
+
+
 async def test_library_global_token_conflict_names_only_the_constraint(db: Database) -> None:
     a, b = await seed_tenant(db, "a"), await seed_tenant(db, "b")
     with pytest.raises(Conflict) as raised:

@@ -20,7 +20,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from repositories.models import Wallet, WalletAddress
+from repositories.models import Wallet, WalletAddress, WalletAddressHolder
 from repositories.wallets.chain_database import ChainDatabase
 from repositories.wallets.chain_settings import ChainConfig, ChainSettings
 from repositories.wallets.custody import CHALLENGE_TTL, new_challenge, sign_challenge
@@ -45,15 +45,21 @@ from tests.wallets.support import ETHER, transactions
 
 pytestmark = pytest.mark.security
 
-#: A same-chain duplicate is a unique violation, the same address on another chain of
-#: the family an exclusion violation (SQLSTATE 23P01): both are a Conflict.
+#: A same-chain duplicate violates the address's lookup key, the same address on another
+#: chain of the family its holder's key (SQLSTATE 23505 both): both are a Conflict.
 HELD_ELSEWHERE = Conflict
 
 
 async def force_wallet(session: AsyncSession, chain: str, address: str) -> Wallet:
-    """Write a wallet and its address's lookup row directly, past every check above the database."""
-    wallet = Wallet(id=uuid.uuid4(), chain=chain, address=address)
+    """Write a wallet and its lookup rows directly, past every check above the database.
+
+    The wallet references its address's lookup row and its family address's holder
+    row, so an attacker past the repository has to write them too.
+    """
+    wallet = Wallet(id=uuid.uuid4(), chain=chain, chain_family="evm", address=address)
     session.add(WalletAddress(chain=chain, address=address, wallet_id=wallet.id))
+    await session.flush()
+    session.add(WalletAddressHolder(chain_family="evm", address=address))
     await session.flush()
     session.add(wallet)
     await session.flush()
@@ -111,7 +117,8 @@ async def test_a_held_address_forced_in_by_sql_on_another_chain_is_refused_by_th
         async with db.session(org_a) as session:
             await force_wallet(session, other_chain, address)
 
-    assert refused.value.constraint == "ex_wallets_family_address_one_org"
+    # The holder row's key is the family address alone: Globex's row holds it.
+    assert refused.value.constraint == "pk_wallet_address_holders"
 
 
 async def test_payout_from_a_row_forced_in_for_another_orgs_key_is_not_signed(
@@ -189,10 +196,10 @@ async def test_deposits_to_a_held_address_never_credit_a_squatter(
     globex = await service.provision_wallet(org_b, chain_name)
     with pytest.raises(HELD_ELSEWHERE):
         async with db.session(org_a) as session:
-            session.add(Wallet(chain=chain_name, address=globex.address))
+            await force_wallet(session, chain_name, globex.address)
     with pytest.raises(HELD_ELSEWHERE):
         async with db.session(org_a) as session:
-            session.add(Wallet(chain=other_chain, address=globex.address))
+            await force_wallet(session, other_chain, globex.address)
     await chain.pay(globex.address, ETHER)
 
     await service.sync_deposits(chain_name)
