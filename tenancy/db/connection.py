@@ -110,7 +110,7 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
         return await self._send(query, timeout)
 
     async def _send(self, query: str, timeout: float | None) -> str:  # noqa: ASYNC109
-        if not query.lstrip().upper().startswith(_BOUNDARIES):
+        if not _has_boundary(query):
             status: str = await super().execute(query, timeout=timeout)
             return status
         # Unsettled until the server answers: an interrupted boundary leaves the
@@ -135,3 +135,10 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
                 "transaction start without BEGIN on a connection out of step; it was discarded"
             )
         return query
+
+
+def _has_boundary(query: str) -> bool:
+    # Any statement of a simple-query message counts ("NOTIFY ...; COMMIT" too). A
+    # semicolon inside a literal only makes a message look like a boundary, which
+    # costs nothing: it is unsettled until its answer arrives.
+    return any(part.lstrip().upper().startswith(_BOUNDARIES) for part in query.split(";"))

@@ -69,15 +69,20 @@ class TransactionHandle:
             checkout.unsure = False
             return driver
 
-    async def commit(self) -> None:
-        """Commit the open transaction, if any.
+    async def commit(self, *, first: str | None = None) -> None:
+        """Commit the open transaction, if any; ``first`` goes before COMMIT in the same message.
+
+        ``first`` (the outbox's ``NOTIFY``) runs in the transaction, on the node the
+        connection is to, at no extra round trip. In an aborted transaction it
+        fails with SQLSTATE 25P02 (``TransactionAborted`` once translated), COMMIT
+        is never run, and the transaction is still open for the caller's ROLLBACK.
 
         Raises:
             TransactionAborted: an earlier error aborted the transaction; nothing
                 of it was committed.
         """
         if self._checkout.is_open():
-            status = await self._end("COMMIT")
+            status = await self._end("COMMIT" if first is None else f"{first}; COMMIT")
             if status != "COMMIT":
                 # Postgres answers COMMIT with ROLLBACK for an aborted transaction.
                 raise TransactionAborted(

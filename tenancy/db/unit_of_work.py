@@ -42,7 +42,7 @@ from tenancy.db.transaction import TransactionHandle
 from tenancy.errors import raise_translated
 from tenancy.events.collector import EventCollector
 from tenancy.events.domain_event import DomainEvent
-from tenancy.events.outbox import insert_events, insert_with_event
+from tenancy.events.outbox import WAKE_RELAY, insert_events, insert_with_event
 from tenancy.events.outbox_table import TRACE_CONTEXT_SETTING
 from tenancy.observability.observer import Observation, UnitOfWorkObserver, valid_traceparent
 
@@ -257,7 +257,11 @@ class UnitOfWork:
             pending = self._collector.pull()
             if pending:
                 await insert_events(await self.driver(), self.org_id, pending)
-            await self._transaction.commit()
+            # The relay is woken with the COMMIT, in its message: on the node this
+            # connection is to (the coordinator on Citus, where the relay listens),
+            # and only if the transaction commits.
+            wake = bool(pending) or self._collector.written_count > 0
+            await self._transaction.commit(first=WAKE_RELAY if wake else None)
             self._next_transaction()
         except Exception as exc:
             await self._abandon()

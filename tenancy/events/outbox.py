@@ -1,90 +1,131 @@
 """The transactional outbox, writer side: events go in with the data, or not at all.
 
-``write_outbox`` runs inside the unit of work's transaction, just before COMMIT.
-The rows and the ``NOTIFY`` that wakes the relay share that transaction, so an
-event exists (and the relay hears of it) if and only if the work committed;
-Postgres delivers a notification only when its transaction commits.
+Events are written inside the transaction that produced them, before its COMMIT,
+so an event exists if and only if the work committed. The relay is woken with a
+notification on ``OUTBOX_CHANNEL``, which Postgres delivers only when its
+transaction commits.
+
+Every statement here is one Citus can route to the tenant's shard: plain
+``INSERT ... VALUES`` into ``outbox_events`` (alone, or in a data-modifying CTE
+beside the row whose event it is, both carrying the tenant's ``org_id``). An
+``INSERT ... SELECT`` would run through the coordinator as COPY, which Citus
+refuses under row-level security. The wake-up stays out of the routed
+statements: a ``pg_notify`` inside them would run on a worker, where no relay
+listens. The unit of work sends it with its COMMIT (``WAKE_RELAY``, one message);
+``write_outbox`` sends it from the statement's outer query, which runs where the
+client is connected.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenancy.context import session_tenant
 from tenancy.errors import translated
 from tenancy.events.domain_event import DomainEvent
 from tenancy.events.outbox_table import OutboxEvent
-from tenancy.internals import positional_names
 
-#: The channel ``write_outbox`` notifies and the relay listens on.
+#: The channel the writers notify and the relay listens on.
 OUTBOX_CHANNEL = "tenancy_outbox"
+
+#: Sent before COMMIT, in the same message, by a unit of work that wrote events.
+WAKE_RELAY = f"NOTIFY {OUTBOX_CHANNEL}"
 
 OUTBOX_TABLE = OutboxEvent.metadata.tables[OutboxEvent.__tablename__]
 
-# One statement inserts a transaction's events and wakes the relay. Timestamps come
-# from the database clock, not the application's: ``available_at`` is compared with
-# the database's now() when claiming, and a fast application clock would hide fresh
-# events. clock_timestamp() advances row by row, so it also orders the rows.
-_INSERT_EVENTS = text(
-    """
-    WITH inserted AS (
-        INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id, event_type,
-                                   payload, position, occurred_at, available_at)
-        SELECT CAST(:org_id AS uuid), e.id, e.aggregate_type, e.aggregate_id, e.event_type,
-               CAST(e.payload AS jsonb), e.position, clock_timestamp(), clock_timestamp()
-        FROM unnest(CAST(:ids AS uuid[]), CAST(:aggregate_types AS text[]),
-                    CAST(:aggregate_ids AS text[]), CAST(:event_types AS text[]),
-                    CAST(:payloads AS text[]), CAST(:positions AS int[]))
-             AS e(id, aggregate_type, aggregate_id, event_type, payload, position)
-        ORDER BY e.position
-        RETURNING 1
+#: Events per statement: 6 parameters each, far below the protocol's 32,767.
+BATCH = 500
+
+# The types of an event's own parameters, in order; the tenant's is shared by every row.
+_EVENT_TYPES = ("uuid", "text", "text", "text", "jsonb", "int")
+
+
+def _values(rows: int, placeholder: str, tenant: int, first: int) -> str:
+    # Timestamps come from the database clock, not the application's: available_at
+    # is compared with the database's clock when claiming, and a fast application
+    # clock would hide fresh events. clock_timestamp() advances row by row, in the
+    # order of the VALUES list (which is ``position`` order).
+    def param(k: int, type_: str) -> str:
+        return f"CAST({placeholder.format(k)} AS {type_})"
+
+    width = len(_EVENT_TYPES)
+    return ", ".join(
+        "("
+        + ", ".join(
+            [param(tenant, "uuid")]
+            + [param(first + width * r + c, t) for c, t in enumerate(_EVENT_TYPES)]
+            + ["clock_timestamp()", "clock_timestamp()"]
+        )
+        + ")"
+        for r in range(rows)
     )
-    SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT 1 FROM inserted)
-    """
+
+
+_INSERT_INTO = (
+    "INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id, event_type,"
+    " payload, position, occurred_at, available_at) VALUES "
 )
-_INSERT_EVENTS_COMPILED = _INSERT_EVENTS.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
-_INSERT_EVENTS_SQL = str(_INSERT_EVENTS_COMPILED)
-_INSERT_EVENTS_ORDER = positional_names(_INSERT_EVENTS_COMPILED)
 
 
-def _event_params(org_id: uuid.UUID, events: Sequence[DomainEvent]) -> dict[str, Any]:
-    return {
-        "org_id": org_id,
-        "ids": [event.event_id for event in events],
-        "aggregate_types": [type(event).aggregate_type for event in events],
-        "aggregate_ids": [event.aggregate_id for event in events],
-        "event_types": [event.event_type() for event in events],
-        "payloads": [event.payload_json() for event in events],
-        "positions": list(range(len(events))),
-        "channel": OUTBOX_CHANNEL,
-    }
+@lru_cache(maxsize=64)
+def _insert_events_sql(rows: int) -> str:
+    # One SQL text per row count: asyncpg prepares it once per connection.
+    return _INSERT_INTO + _values(rows, "${}", tenant=1, first=2)
+
+
+@lru_cache(maxsize=64)
+def _write_outbox_statement(rows: int) -> TextClause:
+    # The outer query runs on the node the client is connected to (the coordinator
+    # on Citus), after the INSERT it refers to.
+    values = _values(rows, ":p{}", tenant=0, first=1)
+    return text(
+        f"WITH inserted AS ({_INSERT_INTO}{values} RETURNING 1)"
+        " SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT 1 FROM inserted)"
+    )
+
+
+def _event_args(org_id: uuid.UUID, events: Sequence[DomainEvent], start: int) -> list[Any]:
+    args: list[Any] = [org_id]
+    for position, event in enumerate(events, start):
+        args += [
+            event.event_id,
+            type(event).aggregate_type,
+            event.aggregate_id,
+            event.event_type(),
+            event.payload_json(),
+            position,
+        ]
+    return args
+
+
+def _batches(events: Sequence[DomainEvent]) -> list[tuple[int, Sequence[DomainEvent]]]:
+    return [(start, events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
 
 
 async def insert_events(
     connection: asyncpg.Connection, org_id: uuid.UUID, events: Sequence[DomainEvent]
 ) -> None:
-    """Insert ``events`` for ``org_id`` and notify the relay, in one round trip.
+    """Insert ``events`` for ``org_id``, in one round trip per ``BATCH`` events.
 
     Runs on the driver connection of the tenant transaction that produced the
-    events (the unit of work's), before its COMMIT; RLS checks ``org_id``.
+    events (the unit of work's), before its COMMIT; RLS checks ``org_id``. It
+    does not wake the relay: the caller sends ``WAKE_RELAY`` with its COMMIT.
 
     Raises:
         IsolationViolation: ``org_id`` is not the transaction's tenant.
         Conflict: an event id was written before (event ids are unique).
     """
-    if not events:
-        return
-    params = _event_params(org_id, events)
     with translated():
-        await connection.execute(_INSERT_EVENTS_SQL, *(params[k] for k in _INSERT_EVENTS_ORDER))
+        for start, batch in _batches(events):
+            sql = _insert_events_sql(len(batch))
+            await connection.execute(sql, *_event_args(org_id, batch, start))
 
 
 async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
@@ -104,29 +145,27 @@ async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> 
     # held before the outbox rows get their timestamps: two transactions changing
     # one aggregate then write its events in commit order.
     await session.flush()
-    await session.execute(_INSERT_EVENTS, _event_params(org_id, events))
+    for start, batch in _batches(events):
+        args = _event_args(org_id, batch, start)
+        params: dict[str, Any] = {f"p{k}": value for k, value in enumerate(args)}
+        params["channel"] = OUTBOX_CHANNEL
+        await session.execute(_write_outbox_statement(len(batch)), params)
 
 
 # -- Writing an aggregate's first event with its row ---------------------------------
 #
 # Creating an aggregate is the most common write. Its created event goes into the
-# outbox in the very statement that inserts the row (a data-modifying CTE), and
-# the relay is notified by that statement too: one round trip instead of two, in
-# the same transaction, so the event still exists if and only if the row commits.
+# outbox in the very statement that inserts the row (a data-modifying CTE): one
+# round trip instead of two, in the same transaction, so the event still exists if
+# and only if the row commits. Both rows carry the tenant's org_id, so Citus routes
+# the whole statement to the tenant's shard.
 
 
 @cache
 def _with_event_sql(insert_sql: str, values: int) -> str:
-    # The event's parameters follow the row's; the wake-up rides in the CTE, which
-    # Postgres always runs because it modifies data.
-    n = values
-    return (
-        "WITH event AS (INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id,"
-        " event_type, payload, position, occurred_at, available_at)"
-        f" SELECT ${n + 1}::uuid, ${n + 2}::uuid, ${n + 3}::text, ${n + 4}::text,"
-        f" ${n + 5}::text, ${n + 6}::jsonb, ${n + 7}::int, clock_timestamp(), clock_timestamp()"
-        f" FROM (SELECT pg_notify('{OUTBOX_CHANNEL}', '')) AS wake) {insert_sql}"
-    )
+    # The event's parameters follow the row's.
+    event = _values(1, "${}", tenant=values + 1, first=values + 2)
+    return f"WITH event AS ({_INSERT_INTO}{event}) {insert_sql}"
 
 
 async def insert_with_event(
@@ -139,20 +178,12 @@ async def insert_with_event(
     """Run ``insert_sql`` (``INSERT ... VALUES ($1..$n)``) and outbox ``event``, in one statement.
 
     Returns the row of the INSERT's ``RETURNING`` clause, if it has one (else ``None``).
+    It does not wake the relay: the caller sends ``WAKE_RELAY`` with its COMMIT.
 
     Raises:
         Conflict, ForeignKeyViolation, IsolationViolation, InvalidData: as for the insert.
     """
-    args = [
-        *values,
-        org_id,
-        event.event_id,
-        type(event).aggregate_type,
-        event.aggregate_id,
-        event.event_type(),
-        event.payload_json(),
-        0,
-    ]
+    args = [*values, *_event_args(org_id, [event], 0)]
     sql = _with_event_sql(insert_sql, len(values))
     with translated():
         if " RETURNING " in insert_sql:

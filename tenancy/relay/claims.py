@@ -7,6 +7,10 @@ transaction commits late): a row is claimable while it is pending and its
 lease, so one condition covers "never tried", "lease of a crashed relay ran out"
 and "back-off elapsed".
 
+Every statement here also runs on a Citus coordinator with ``outbox_events``
+distributed by tenant: the relays connect to the coordinator, which holds the
+claim lock and delivers the writers' notifications.
+
 Order per aggregate, with any number of relays:
 
 * claims are serialized by a transaction-scoped advisory lock (a claim is one
@@ -43,6 +47,12 @@ _CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 # whole table on each claim. The partial index on pending rows is always the right
 # path for a claim, so this transaction does not let the planner pick a table scan.
 _CLAIM_PLAN = text("SET LOCAL enable_seqscan = off")
+# The UPDATE checks claimability again: Postgres re-evaluates an UPDATE's
+# conditions on the latest version of a row changed since its snapshot, so a row
+# settled meanwhile (by a relay whose lease ran out) is left alone. It takes no
+# row locks before (FOR UPDATE SKIP LOCKED, which Citus refuses across shards):
+# claims are serialized anyway, and the only other writers of pending rows are
+# settles, short transactions a claim may wait for.
 _CLAIM = text(
     """
     WITH blocked AS (
@@ -54,8 +64,6 @@ _CLAIM = text(
         FROM outbox_events
         WHERE status = 'dead'
     ), candidates AS (
-        -- No row locks here: with FOR UPDATE between them, Postgres cannot use a
-        -- bounded (top-N) sort and sorts every pending row instead.
         SELECT o.org_id, o.id
         FROM outbox_events AS o
         WHERE o.status = 'pending'
@@ -68,18 +76,14 @@ _CLAIM = text(
           )
         ORDER BY o.occurred_at, o.position
         LIMIT :limit
-    ), picked AS (
-        SELECT o.org_id, o.id
-        FROM outbox_events AS o
-        JOIN candidates AS c ON o.org_id = c.org_id AND o.id = c.id
-        FOR UPDATE OF o SKIP LOCKED
     )
     UPDATE outbox_events AS o
     SET claimed_by = :relay_id,
         claimed_until = statement_timestamp() + make_interval(secs => :lease),
         available_at = statement_timestamp() + make_interval(secs => :lease)
-    FROM picked
-    WHERE o.org_id = picked.org_id AND o.id = picked.id
+    FROM candidates AS c
+    WHERE o.org_id = c.org_id AND o.id = c.id
+      AND o.status = 'pending' AND o.available_at <= statement_timestamp()
     RETURNING o.org_id, o.id, o.aggregate_type, o.aggregate_id, o.event_type,
               o.payload::text AS payload, o.attempts, o.occurred_at, o.position,
               o.trace_context
@@ -104,19 +108,28 @@ _RELEASE = text(
       AND o.status = 'pending' AND o.claimed_by = :relay_id
     """
 )
+# The retry times are computed in a CTE of their own: Citus refuses a STABLE
+# function (statement_timestamp(), timestamptz + interval) over a column in an
+# UPDATE's SET, and evaluates this one on the coordinator, once.
 _FAIL = text(
     """
+    WITH k AS MATERIALIZED (
+        SELECT k.*, statement_timestamp() + make_interval(secs => k.delay) AS retry_at
+        FROM unnest(CAST(:org_ids AS uuid[]), CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
+                    CAST(:statuses AS text[]), CAST(:errors AS text[]),
+                    CAST(:delays AS float8[]))
+             AS k(org_id, id, attempts, status, error, delay)
+    )
     UPDATE outbox_events AS o
     SET attempts = k.attempts, status = k.status, last_error = k.error,
-        available_at = statement_timestamp() + make_interval(secs => k.delay),
-        claimed_by = NULL, claimed_until = NULL
-    FROM unnest(CAST(:org_ids AS uuid[]), CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
-                CAST(:statuses AS text[]), CAST(:errors AS text[]), CAST(:delays AS float8[]))
-         AS k(org_id, id, attempts, status, error, delay)
+        available_at = k.retry_at, claimed_by = NULL, claimed_until = NULL
+    FROM k
     WHERE o.org_id = k.org_id AND o.id = k.id
       AND o.status = 'pending' AND o.claimed_by = :relay_id
     """
 )
+# Two relays deleting at once may pick the same rows: the second waits for the
+# first and finds them gone (no row locks, which Citus refuses across shards).
 _DELETE_PUBLISHED = text(
     """
     DELETE FROM outbox_events AS o
@@ -125,7 +138,6 @@ _DELETE_PUBLISHED = text(
         WHERE status = 'published'
           AND published_at < statement_timestamp() - make_interval(secs => :age)
         LIMIT :limit
-        FOR UPDATE SKIP LOCKED
     ) AS old
     WHERE o.org_id = old.org_id AND o.id = old.id
     """

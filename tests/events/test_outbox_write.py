@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 from sqlalchemy import select
 
-from repositories.models import OutboxEvent
+from repositories.models import Customer, OutboxEvent
 from tenancy import Database, TenancySettings
 from tenancy.events.domain_event import DomainEvent
-from tenancy.events.outbox import OUTBOX_CHANNEL, write_outbox
+from tenancy.events.outbox import BATCH, OUTBOX_CHANNEL, write_outbox
 from tenancy.settings import RELAY_ROLE
 
 
@@ -98,3 +98,48 @@ async def test_rollback_sends_no_notification(
         assert await asyncio.wait_for(received.get(), timeout=5) == "marker"
     finally:
         await connection.close()
+
+
+async def test_a_unit_of_work_commit_that_wrote_events_wakes_the_relay_channel(
+    db: Database, settings: TenancySettings, org_a: uuid.UUID
+) -> None:
+    connection, received = await listen(settings)
+    try:
+        async with db.unit_of_work(org_a) as uow:
+            await uow.customers.add(Customer(email=f"{uuid.uuid4().hex}@example.com"))
+            await uow.commit()
+        assert await asyncio.wait_for(received.get(), timeout=5) == ""
+    finally:
+        await connection.close()
+
+
+async def test_a_unit_of_work_commit_without_events_sends_no_notification(
+    db: Database, settings: TenancySettings, org_a: uuid.UUID
+) -> None:
+    connection, received = await listen(settings)
+    try:
+        async with db.unit_of_work(org_a) as uow:
+            await uow.customers.count()
+            await uow.commit()
+        await connection.execute("SELECT pg_notify($1, 'marker')", OUTBOX_CHANNEL)
+        assert await asyncio.wait_for(received.get(), timeout=5) == "marker"
+    finally:
+        await connection.close()
+
+
+async def test_events_beyond_one_statements_batch_are_all_stored_in_order(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    written = [ParcelShipped(aggregate_id="p-5", carrier=f"c{i}") for i in range(BATCH + 2)]
+    collected = [ParcelShipped(aggregate_id="p-6", carrier=f"c{i}") for i in range(BATCH + 2)]
+    async with db.session(org_a) as session:
+        await write_outbox(session, written)
+    async with db.unit_of_work(org_a) as uow:
+        for event in collected:
+            uow.collect(event)
+        await uow.commit()
+
+    rows = await outbox_rows(db, org_a)
+    by_time = sorted(rows, key=lambda r: (r.occurred_at, r.position))
+    assert [r.id for r in by_time] == [e.event_id for e in [*written, *collected]]
+    assert [r.position for r in rows if r.aggregate_id == "p-6"] == list(range(BATCH + 2))
