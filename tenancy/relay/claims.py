@@ -37,12 +37,21 @@ from tenancy.relay.settings import RelaySettings
 #: Any fixed bigint; advisory locks are per database. ("tenancy" in ASCII.)
 CLAIM_LOCK_KEY = 0x74656E616E6379
 
-_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-# A queue table churns faster than autovacuum refreshes its statistics: right after
-# a backlog drains, the planner still believes every row is pending and scans the
-# whole table on each claim. The partial index on pending rows is always the right
-# path for a claim, so this transaction does not let the planner pick a table scan.
-_CLAIM_PLAN = text("SET LOCAL enable_seqscan = off")
+# The lock is a statement of its own: the claim's snapshot is taken after it. The
+# claim's planner settings ride along (set_config(..., true) is SET LOCAL):
+# * A queue table churns faster than autovacuum refreshes its statistics: right
+#   after a backlog drains, the planner still believes every row is pending and
+#   scans the whole table on each claim. The partial index on pending rows is
+#   always the right path for a claim, so no table scan.
+# * No bitmap scans either. Every event leaves two dead entries in that index
+#   (its insert and its claim), and until vacuum removes them each claim walks
+#   them all; a bitmap scan visits their heap rows every time, a plain index scan
+#   marks them dead on the first visit and skips them after (measured: 15x fewer
+#   buffers per claim a few thousand events after a vacuum).
+_CLAIM_LOCK = text(
+    "SELECT pg_advisory_xact_lock(:key),"
+    " set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
 _CLAIM = text(
     """
     WITH blocked AS (
@@ -189,9 +198,7 @@ class RelayOutbox:
             "lease": settings.lease_seconds,
         }
         async with translated(), self.engine.begin() as connection:
-            # A statement of its own: the claim's snapshot is taken after the lock.
             await connection.execute(_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
-            await connection.execute(_CLAIM_PLAN)
             result = await connection.execute(_CLAIM, params)
         # RETURNING follows no ORDER BY; the relay sends in outbox order.
         rows = sorted(result.all(), key=lambda row: (row.occurred_at, row.position))
