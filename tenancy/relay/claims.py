@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenancy.errors import translated
 from tenancy.events.outbox_table import OutboxStatus
@@ -182,6 +182,21 @@ class Retry:
     delay: float
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of a claimed batch, to be recorded in the outbox.
+
+    ``published`` rows were acknowledged by the broker; ``retries`` come from
+    ``RelayOutbox.plan_retry``; ``released`` rows were not sent and become
+    claimable at once (behind any failed earlier event of their aggregate, which
+    blocks them while it backs off or is dead).
+    """
+
+    published: Sequence[ClaimedEvent] = ()
+    retries: Sequence[Retry] = ()
+    released: Sequence[ClaimedEvent] = ()
+
+
 class RelayOutbox:
     """The relay's statements on ``outbox_events``, run as the relay role."""
 
@@ -189,8 +204,15 @@ class RelayOutbox:
         self.engine = engine
         self.settings = settings
 
-    async def claim(self) -> list[ClaimedEvent]:
-        """Lease up to ``batch_size`` claimable events, oldest first."""
+    async def claim(self, settling: Outcome | None = None) -> list[ClaimedEvent]:
+        """Lease up to ``batch_size`` claimable events, oldest first.
+
+        With ``settling`` (the previous batch's outcome), that outcome is recorded
+        first, in the same transaction: a relay that goes straight on to its next
+        batch pays one transaction per batch instead of two, and the claim already
+        sees the previous batch's rows as settled. If the claim fails, so has the
+        record of ``settling``: the caller records it again on its own.
+        """
         settings = self.settings
         params = {
             "limit": settings.batch_size,
@@ -198,6 +220,8 @@ class RelayOutbox:
             "lease": settings.lease_seconds,
         }
         async with translated(), self.engine.begin() as connection:
+            if settling is not None:
+                await self._record(connection, settling)
             await connection.execute(_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
             result = await connection.execute(_CLAIM, params)
         # RETURNING follows no ORDER BY; the relay sends in outbox order.
@@ -231,21 +255,18 @@ class RelayOutbox:
         retries: Sequence[Retry],
         released: Sequence[ClaimedEvent],
     ) -> None:
-        """Record a batch's outcome in one transaction.
-
-        ``published`` rows were acknowledged by the broker; ``retries`` come from
-        ``plan_retry``; ``released`` rows were not sent and become claimable at once
-        (behind any failed earlier event of their aggregate, which blocks them
-        while it backs off or is dead).
-        """
+        """Record a batch's outcome (see ``Outcome``) in one transaction."""
         async with translated(), self.engine.begin() as connection:
-            if published:
-                await connection.execute(_MARK_PUBLISHED, _keys(published))
-            if released:
-                params = {**_keys(released), "relay_id": self.settings.relay_id}
-                await connection.execute(_RELEASE, params)
-            if retries:
-                await connection.execute(_FAIL, self._fail_params(retries))
+            await self._record(connection, Outcome(published, retries, released))
+
+    async def _record(self, connection: AsyncConnection, outcome: Outcome) -> None:
+        if outcome.published:
+            await connection.execute(_MARK_PUBLISHED, _keys(outcome.published))
+        if outcome.released:
+            params = {**_keys(outcome.released), "relay_id": self.settings.relay_id}
+            await connection.execute(_RELEASE, params)
+        if outcome.retries:
+            await connection.execute(_FAIL, self._fail_params(outcome.retries))
 
     def _fail_params(self, retries: Sequence[Retry]) -> dict[str, Any]:
         return {
