@@ -6,19 +6,22 @@
     test broker. Reported: events/s, and that a consumer received every one.
 (2) Latency: after VACUUM ANALYZE (the steady state autovacuum keeps), with a
     relay running, events are committed at a steady ``--rate`` for ``--seconds``
-    (``--per-transaction`` per commit, default 1); consumers record when each
-    arrives. Reported: commit-returned to consumer-received, p50/p99/max, per
-    consumer, and outbox insert to marked published.
+    (``--per-transaction`` per commit, default 1); a consumer in a process of its
+    own (``bench.relay_consumer``) records when each arrives. Reported, p50/p99/
+    max: commit-returned to consumer-received, split at the relay's send (the
+    record's timestamp) into the relay's part and the broker's plus the fetch's;
+    and outbox insert to marked published.
 
-The measuring consumers' fetch wait counts against the latency. The bundled
-broker holds a fetch for up to half of ``fetch_max_wait_ms`` even when records
-are there; Kafka and Redpanda answer as soon as one record is (``fetch_min_bytes``
-1), which is what a real consumer sees whatever its wait. So the consumer with
-the shortest wait (``--fetch-wait-ms``, several allowed) is the one closest to a
-real broker; the others show how much the measuring wait itself adds.
+The measuring consumer's fetch wait counts against the latency. The bundled
+broker holds a fetch for up to about half of ``fetch_max_wait_ms`` even when
+records are there (measured: 500 ms wait, 128 ms median hold; 20 ms, 6 ms);
+Kafka and Redpanda answer as soon as one record is (``fetch_min_bytes`` 1),
+which is what a real consumer sees whatever its wait (aiokafka's default is
+500 ms). The benchmark's consumer waits 20 ms (``--fetch-wait-ms``, several for
+one consumer each); the relay's part is free of it either way.
 
-With ``--baseline REV`` the relay of that git revision (unpacked to a temporary
-directory) and this checkout's relay take turns, ``--rounds`` times each, in
+With ``--baseline REV`` (repeatable) the relay of that git revision (unpacked to a
+temporary directory) and this checkout's relay take turns, ``--rounds`` times each, in
 alternating order, in one run against one database and broker: compare the
 medians, and the ranges over rounds, not single figures.
 
@@ -34,10 +37,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -180,6 +183,21 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+async def start_consumer(
+    kafka: KafkaSettings, fetch_max_wait_ms: int
+) -> asyncio.subprocess.Process:
+    """Start a measuring consumer in its own process (``bench.relay_consumer``)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.relay_consumer",
+        kafka.bootstrap_servers,
+        TOPIC_PREFIX,
+        str(fetch_max_wait_ms),
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
 async def measure_latency(
     db: Database,
     kafka: KafkaSettings,
@@ -191,10 +209,12 @@ async def measure_latency(
 ) -> dict[str, Any]:
     """Commit events at ``rate``/s, ``per_transaction`` per commit; time commit to receipt.
 
-    One consumer per fetch wait in ``fetch_waits`` (ms) reads every event.
+    One consumer process per fetch wait in ``fetch_waits`` (ms) reads every event.
+    Times are wall-clock seconds of this machine, taken where each thing happens.
     """
     committed: dict[uuid.UUID, float] = {}
-    arrived: list[dict[uuid.UUID, float]] = [{} for _ in fetch_waits]
+    # Per consumer: event id -> (received, sent by the relay's producer).
+    arrived: list[dict[uuid.UUID, tuple[float, float]]] = [{} for _ in fetch_waits]
     all_sent = asyncio.Event()
     all_arrived = [asyncio.Event() for _ in fetch_waits]
 
@@ -202,26 +222,19 @@ async def measure_latency(
         if all_sent.is_set() and committed.keys() <= arrived[n].keys():
             all_arrived[n].set()
 
-    async with contextlib.AsyncExitStack() as stack:
-        consumers = [
-            await stack.enter_async_context(
-                EventConsumer(
-                    kafka,
-                    [BenchOrderUpdated],
-                    topic_prefix=TOPIC_PREFIX,
-                    from_beginning=False,
-                    fetch_max_wait_ms=wait,
-                )
-            )
-            for wait in fetch_waits
-        ]
+    consumers = [await start_consumer(kafka, wait) for wait in fetch_waits]
 
-        async def receive(n: int) -> None:
-            async for item in consumers[n]:
-                arrived[n].setdefault(item.event.event_id, time.perf_counter())
-                check(n)
+    async def receive(n: int) -> None:
+        stream = consumers[n].stdout
+        if stream is None:
+            raise RuntimeError("no pipe from the consumer")
+        while line := await stream.readline():
+            event_id, received, sent = line.split()
+            arrived[n].setdefault(uuid.UUID(event_id.decode()), (float(received), float(sent)))
+            check(n)
 
-        receivers = [asyncio.create_task(receive(n)) for n in range(len(consumers))]
+    receivers = [asyncio.create_task(receive(n)) for n in range(len(consumers))]
+    try:
         # Warm up until every consumer's position is fixed and it sees new events.
         while not all(arrived):
             async with db.session(org_id) as session:
@@ -235,7 +248,7 @@ async def measure_latency(
         async def commit(events: list[DomainEvent]) -> None:
             async with gate, db.session(org_id) as session:
                 await write_outbox(session, events)
-            done = time.perf_counter()
+            done = time.time()
             for event in events:
                 committed[event.event_id] = done
 
@@ -254,12 +267,20 @@ async def measure_latency(
         all_sent.set()
         for n in range(len(consumers)):
             check(n)
-        async with asyncio.timeout(60):
-            await asyncio.gather(*(done.wait() for done in all_arrived))
+        try:
+            async with asyncio.timeout(60):
+                await asyncio.gather(*(done.wait() for done in all_arrived))
+        except TimeoutError:
+            missing = [len(committed.keys() - seen.keys()) for seen in arrived]
+            raise RuntimeError(f"of {len(committed)} events, consumers miss {missing}") from None
+    finally:
+        for consumer in consumers:
+            await stop(consumer)
         for receiver in receivers:
             receiver.cancel()
         await asyncio.wait(receivers)
     relay_side = await relay_latencies(db, org_id, list(committed))
+    first = arrived[0]
     return {
         "target_events_per_s": rate,
         "achieved_events_per_s": round(achieved),
@@ -267,10 +288,14 @@ async def measure_latency(
         "events_per_transaction": per_transaction,
         "commit_to_consumer": {
             f"fetch_max_wait_ms={wait}": percentiles(
-                [1000 * (seen[i] - committed[i]) for i in committed]
+                [1000 * (seen[i][0] - committed[i]) for i in committed]
             )
             for wait, seen in zip(fetch_waits, arrived, strict=True)
         },
+        # Split at the relay's send (the record's timestamp, ms resolution): the
+        # relay's part (wake-up, claim, batching), then the broker's and the fetch's.
+        "commit_to_sent": percentiles([1000 * (first[i][1] - committed[i]) for i in committed]),
+        "sent_to_consumer": percentiles([1000 * (first[i][0] - first[i][1]) for i in committed]),
         "insert_to_published": percentiles(relay_side),
     }
 
@@ -300,6 +325,11 @@ def summary(rounds: list[dict[str, Any]], path: tuple[str, ...]) -> dict[str, fl
     }
 
 
+def progress(variant: Variant, phase: str, result: dict[str, Any]) -> None:
+    """One line per finished phase on stderr, so a long run shows where it is."""
+    print(f"{variant.name} {phase}: {json.dumps(result)}", file=sys.stderr, flush=True)
+
+
 def turns(candidates: list[Variant], rounds: int) -> list[tuple[int, Variant]]:
     """Round-robin with the order reversed every other round (ABBA), so neither goes first."""
     order: list[tuple[int, Variant]] = []
@@ -325,6 +355,7 @@ async def run(args: argparse.Namespace, candidates: list[Variant]) -> dict[str, 
                 )
                 result["outbox_write_events_per_s"] = round(write_rate)
                 backlogs[variant.name].append(result)
+                progress(variant, "backlog", result)
             written = args.backlog * args.rounds * len(candidates)
             delivered = await count_delivered(kafka, written)
             await vacuum(settings)
@@ -332,17 +363,17 @@ async def run(args: argparse.Namespace, candidates: list[Variant]) -> dict[str, 
             for _, variant in turns(candidates, args.rounds):
                 process = await variant.start(env)
                 try:
-                    latencies[variant.name].append(
-                        await measure_latency(
-                            db,
-                            kafka,
-                            org_id,
-                            args.rate,
-                            args.seconds,
-                            args.per_transaction,
-                            args.fetch_wait_ms,
-                        )
+                    result = await measure_latency(
+                        db,
+                        kafka,
+                        org_id,
+                        args.rate,
+                        args.seconds,
+                        args.per_transaction,
+                        args.fetch_wait_ms,
                     )
+                    latencies[variant.name].append(result)
+                    progress(variant, "latency", result)
                 finally:
                     await stop(process)
         finally:
@@ -371,10 +402,11 @@ async def run(args: argparse.Namespace, candidates: list[Variant]) -> dict[str, 
                     for consumer in latencies[name][0]["commit_to_consumer"]
                 }
                 | {
-                    "insert_to_published": {
-                        figure: summary(latencies[name], ("insert_to_published", figure))
+                    part: {
+                        figure: summary(latencies[name], (part, figure))
                         for figure in ("p50_ms", "p99_ms")
                     }
+                    for part in ("commit_to_sent", "sent_to_consumer", "insert_to_published")
                 },
                 "rounds": {"backlog": backlogs[name], "latency": latencies[name]},
             }
@@ -396,10 +428,15 @@ def main() -> None:
     parser.add_argument(
         "--fetch-wait-ms",
         type=lambda text: [int(part) for part in text.split(",")],
-        default=[20, 2],
+        default=[20],
         help="the measuring consumers' fetch_max_wait_ms, one consumer each (comma-separated)",
     )
-    parser.add_argument("--baseline", help="git revision whose relay runs beside this checkout's")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        help="git revision whose relay runs beside this checkout's (repeatable)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="turns each variant takes")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/relay_throughput.json"))

@@ -1,6 +1,6 @@
 """Relay processes of two versions of the code, so one benchmark run can compare them.
 
-A variant is this checkout, or any git revision of it (``--baseline main``)
+A variant is this checkout, or any git revision of it (``--baseline main``, repeatable)
 unpacked into a temporary directory and put first on the relay process's
 ``PYTHONPATH``. Both share the database, the broker and the measuring process,
 which only the relay differs between; the benchmark alternates them round by
@@ -61,21 +61,22 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 
 
 @contextlib.contextmanager
-def variants(baseline: str | None) -> Iterator[list[Variant]]:
-    """Yield ``[baseline, candidate]`` (or ``[candidate]``); remove the unpacked tree after."""
-    if baseline is None:
-        yield [Variant("candidate")]
-        return
+def variants(baselines: list[str]) -> Iterator[list[Variant]]:
+    """Yield a variant per revision in ``baselines``, then this checkout's; clean up after."""
+    git = shutil.which("git")
+    if baselines and git is None:
+        raise SystemExit("--baseline needs git on the PATH")
     with tempfile.TemporaryDirectory(prefix="relay-baseline-") as directory:
-        git = shutil.which("git")
-        if git is None:
-            raise SystemExit("--baseline needs git on the PATH")
-        # The revision is the operator's own command-line argument, passed as one argv item.
-        archive = subprocess.run(  # noqa: S603
-            [git, "archive", "--format=tar", baseline, "tenancy", "repositories"],
-            check=True,
-            capture_output=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(directory, filter="data")
-        yield [Variant(f"baseline ({baseline})", Path(directory)), Variant("candidate")]
+        found = []
+        for n, revision in enumerate(baselines):
+            tree = Path(directory) / str(n)
+            # The revision is the operator's own command-line argument, one argv item.
+            archive = subprocess.run(  # noqa: S603
+                [str(git), "archive", "--format=tar", revision, "tenancy", "repositories"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(tree, filter="data")
+            found.append(Variant(f"baseline ({revision})", tree))
+        yield [*found, Variant("candidate")]
