@@ -244,6 +244,9 @@ class ReceivedEvent:
     headers: dict[str, bytes]
     partition: int
     offset: int
+    #: The record's Kafka timestamp, ms since the epoch: when the relay sent it
+    #: (``CreateTime``, the default), or when the broker appended it.
+    timestamp_ms: int | None = None
 
 
 class EventConsumer:
@@ -375,4 +378,5 @@ class EventConsumer:
             headers=headers,
             partition=record.partition,
             offset=record.offset,
+            timestamp_ms=record.timestamp,
         )

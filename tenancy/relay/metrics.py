@@ -50,7 +50,7 @@ class RelayMetrics:
         )
         self.batch_seconds = Histogram(
             "tenancy_relay_batch_seconds",
-            "Time to claim, publish and settle one non-empty batch.",
+            "Time to publish one non-empty batch, until each event is acknowledged or failed.",
             registry=reg,
         )
         self.backlog = Gauge(

@@ -1,7 +1,11 @@
 """The outbox relay: publishes committed events to the broker, at least once, in order.
 
 One pass claims a batch (see ``tenancy.relay.claims`` for why claims keep each
-aggregate's order across relays), publishes it, and records the outcome. Inside
+aggregate's order across relays), publishes it, and records the outcome. When
+more events are known to wait (the batch was full, or a notification came in
+meanwhile), the outcome is recorded in the transaction that claims the next
+batch, which follows at once: under load a batch costs one transaction, not two,
+and an event committed during a pass waits that much less. Inside
 a batch the events of one aggregate are sent in *rounds*: the n-th event of an
 aggregate goes out only after its (n-1)-th was acknowledged, while different
 aggregates share each round, so a batch costs one round trip per event of its
@@ -39,7 +43,7 @@ from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.log import get_logger
 from tenancy.observability.observer import valid_traceparent
 from tenancy.relay.admin import RelayAdmin
-from tenancy.relay.claims import ClaimedEvent, Failure, RelayOutbox
+from tenancy.relay.claims import ClaimedEvent, Failure, Outcome, RelayOutbox
 from tenancy.relay.kafka import KafkaPublisher
 from tenancy.relay.log import log_blocked, log_failure
 from tenancy.relay.notifications import Listener
@@ -186,15 +190,20 @@ class Relay:
             helpers.append(asyncio.create_task(self._refresh_gauges(self.metrics)))
         loop = asyncio.get_running_loop()
         next_retention = loop.time()
+        # The last batch's outcome while the next claim (which records it) is due at
+        # once; None whenever anything else comes next. _relay_pass keeps it so.
+        unsettled: Outcome | None = None
         self._running = True
         try:
             while not self._stopped.is_set():
                 try:
-                    if loop.time() >= next_retention:
+                    if unsettled is None and loop.time() >= next_retention:
                         await self._delete_published()
                         await self._report_blocked()
                         next_retention = loop.time() + self.settings.retention_interval
-                    count = await self.relay_once()
+                    count, unsettled = await self._relay_pass(
+                        unsettled, chain=loop.time() < next_retention
+                    )
                 except (BrokerUnavailable, DatabaseUnavailable, RetryableError) as exc:
                     delay = self._back_off()
                     self.stats.pauses += 1
@@ -205,11 +214,15 @@ class Relay:
                     logger.warning("relay paused for %.1fs: %s", delay, exc)
                     await self._pause(delay)
                     continue
+                if unsettled is not None:
+                    continue
                 if self._backoff:
                     await self._pause(self._backoff)
                 elif count < self.settings.batch_size:
                     await self._idle()
         finally:
+            if unsettled is not None:  # a pass checks for stop() first; never strand one
+                await self._settle_or_log(unsettled)
             self._running = False
             for helper in helpers:
                 helper.cancel()
@@ -224,15 +237,35 @@ class Relay:
             DatabaseUnavailable: the database cannot be reached.
             RetryableError: a claim or settle hit a deadlock; the next pass retries.
         """
+        count, _ = await self._relay_pass(None, chain=False)
+        return count
+
+    async def _relay_pass(
+        self, unsettled: Outcome | None, *, chain: bool
+    ) -> tuple[int, Outcome | None]:
+        """Record ``unsettled`` while claiming a batch, publish the batch, return its size.
+
+        The batch's outcome is returned unrecorded only if ``chain`` allows it and
+        more events are known to wait, for the next pass to record with its claim;
+        otherwise it is recorded here. When this raises, both are recorded (or, if
+        the database is away, left to their leases).
+        """
         self._wake.clear()
-        await self.publisher.start()
-        batch = await self.outbox.claim()
+        try:
+            await self.publisher.start()
+            batch = await self.outbox.claim(settling=unsettled)
+        except BaseException:
+            if unsettled is not None:
+                await self._settle_or_log(unsettled)
+            raise
+        if unsettled is not None:
+            self._count(unsettled)
         self.stats.claims += 1
         if not batch:
             self._backoff = 0.0
             if self.metrics is not None:
                 self.metrics.broker_reachable.set(1)
-            return 0
+            return 0, None
         started = asyncio.get_running_loop().time()
         published: list[ClaimedEvent] = []
         failures: list[Failure] = []
@@ -242,20 +275,22 @@ class Relay:
             except BaseException:
                 # Cancelled (or broken) mid-batch: keep what was acknowledged and hand
                 # the rest back now instead of when the lease runs out.
-                try:
-                    await self._settle(batch, published, failures)
-                except Exception:
-                    logger.exception("could not settle an interrupted batch; its lease will expire")
+                await self._settle_or_log(self._outcome(batch, published, failures))
                 raise
-            await self._settle(batch, published, failures)
             if span is not None:
                 span.outcome(len(published), len(failures))
+        outcome = self._outcome(batch, published, failures)
         if self.metrics is not None:
             self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - started)
             # Away only if nothing was acknowledged and every failure was its absence.
             away = failures and not published and all(f.transient for f in failures)
             self.metrics.broker_reachable.set(0 if away else 1)
-        return len(batch)
+        more = len(batch) >= self.settings.batch_size or self._wake.is_set()
+        if chain and more and not self._backoff and not self._stopped.is_set():
+            return len(batch), outcome
+        await self.outbox.settle(outcome.published, outcome.retries, outcome.released)
+        self._count(outcome)
+        return len(batch), None
 
     async def _publish_in_rounds(
         self, batch: Sequence[ClaimedEvent], published: list[ClaimedEvent], failures: list[Failure]
@@ -317,25 +352,36 @@ class Relay:
                 self._transient.pop(key, None)
                 failures.append(Failure(event, str(error)))
 
-    async def _settle(
+    def _outcome(
         self, batch: Sequence[ClaimedEvent], published: list[ClaimedEvent], failures: list[Failure]
-    ) -> None:
+    ) -> Outcome:
         done = {(e.org_id, e.id) for e in published}
         done.update((f.event.org_id, f.event.id) for f in failures)
         released = [e for e in batch if (e.org_id, e.id) not in done]
         retries = [self.outbox.plan_retry(failure) for failure in failures]
         for retry in retries:
             log_failure(retry)
-        await self.outbox.settle(published, retries, released)
+        return Outcome(published, retries, released)
+
+    async def _settle_or_log(self, outcome: Outcome) -> None:
+        try:
+            await self.outbox.settle(outcome.published, outcome.retries, outcome.released)
+        except Exception:
+            logger.exception("could not settle a batch; its lease will expire")
+        else:
+            self._count(outcome)
+
+    def _count(self, outcome: Outcome) -> None:
+        retries = outcome.retries
         dead = sum(1 for r in retries if r.dead)
         transient = sum(1 for r in retries if r.failure.transient)
         self.stats.batches += 1
-        self.stats.published += len(published)
+        self.stats.published += len(outcome.published)
         self.stats.dead += dead
         self.stats.retried += len(retries) - dead
         self.stats.transient += transient
         if self.metrics is not None:
-            self.metrics.published.inc(len(published))
+            self.metrics.published.inc(len(outcome.published))
             self.metrics.dead_lettered.inc(dead)
             self.metrics.retries.inc(len(retries) - dead)
             self.metrics.transient_failures.inc(transient)

@@ -121,6 +121,24 @@ async def test_consumer_yields_a_redelivered_event_once(
     assert consumer.duplicates == 1
 
 
+async def test_received_event_carries_the_time_the_relay_sent_it(
+    publisher: KafkaPublisher, kafka_settings: KafkaSettings
+) -> None:
+    prefix, org = f"s{uuid.uuid4().hex[:8]}.", uuid.uuid4()
+    before = int(time.time() * 1000)
+    await publisher.publish([message_of(change(), prefix, org)])
+    after = int(time.time() * 1000)
+
+    async with EventConsumer(
+        kafka_settings, [PaymentOrderStatusChanged], topic_prefix=prefix
+    ) as consumer:
+        async with asyncio.timeout(20):
+            [received] = await consumer.take(1)
+
+    assert received.timestamp_ms is not None
+    assert before <= received.timestamp_ms <= after
+
+
 async def test_consumer_skips_event_types_it_did_not_ask_for(
     publisher: KafkaPublisher, kafka_settings: KafkaSettings
 ) -> None:
