@@ -50,6 +50,7 @@ from tenancy.audit.table_judgement import Gap, TableAudit, TableRules, audit_tab
 from tenancy.audit.table_kind import TableKind, table_kind, tenant_column, uses_library_tables
 from tenancy.db.engine import create_engine, rls_bypass_problems
 from tenancy.errors import raise_translated
+from tenancy.schema.citus import LIBRARY_REFERENCE_TABLES
 from tenancy.schema.role_names import RoleNames
 from tenancy.settings import TenancySettings
 
@@ -210,7 +211,17 @@ async def audit_connection(
             if config.policy_setting
             else []
         ),
-        *(await distribution_gaps(connection, kinds, tenant_tables, app_role)),
+        *(
+            await distribution_gaps(
+                connection,
+                kinds,
+                tenant_tables,
+                app_role,
+                frozenset(f"public.{t}" for t in LIBRARY_REFERENCE_TABLES)
+                if library
+                else frozenset(),
+            )
+        ),
         *_relay_role_gaps(relay),
         *_chain_role_gaps(chain),
         *_view_gaps(views),

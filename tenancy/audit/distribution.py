@@ -35,11 +35,13 @@ async def distribution_gaps(
     kinds: Mapping[str, TableKind],
     tenant_columns: Mapping[str, str],
     app_role: str,
+    reference: frozenset[str] = frozenset(),
 ) -> list[Gap]:
     """Return the layout gaps of a Citus coordinator (none without Citus).
 
     ``kinds`` maps ``schema.table`` to its kind; ``tenant_columns`` each tenant
-    table and the root to the column holding its tenant.
+    table and the root to the column holding its tenant; ``reference`` names the
+    tenant tables that belong on every node (lookups keyed without the tenant).
     """
     citus = await connection.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'"))
     if citus is None:
@@ -50,7 +52,10 @@ async def distribution_gaps(
     root = placements.get(roots[0]) if roots else None
     for table, kind in sorted(kinds.items()):
         placed = placements.get(table)
-        if kind in (TableKind.TENANT, TableKind.ROOT):
+        if table in reference or kind in (TableKind.GLOBAL, TableKind.SHARED):
+            if placed is None or placed.method != "reference":
+                gaps.append(Gap(table, "is not a reference table", "not-reference"))
+        elif kind in (TableKind.TENANT, TableKind.ROOT):
             column = tenant_columns[table]
             if placed is None or placed.method != "hash":
                 gaps.append(Gap(table, f"is not distributed by {column}", "not-distributed"))
@@ -62,10 +67,6 @@ async def distribution_gaps(
                 )
             elif root is not None and placed.colocation != root.colocation:
                 gaps.append(Gap(table, f"is not co-located with {roots[0]}", "not-colocated"))
-        elif kind in (TableKind.GLOBAL, TableKind.SHARED) and (
-            placed is None or placed.method != "reference"
-        ):
-            gaps.append(Gap(table, "is not a reference table", "not-reference"))
     return gaps
 
 

@@ -27,6 +27,10 @@ _NOT_EXTENSION_MEMBER = """
     )
 """
 
+# The same for a relation, in a statement whose :catalog names another catalog (an
+# extension's own views, such as Citus's citus_tables, are granted to everyone).
+_NOT_EXTENSION_RELATION = _NOT_EXTENSION_MEMBER.replace(":catalog", "'pg_class'")
+
 
 @dataclass(frozen=True)
 class Table:
@@ -236,6 +240,7 @@ _ROLE = text(
            ARRAY(SELECT c.relname::text FROM pg_class AS c
                  JOIN pg_namespace AS n ON n.oid = c.relnamespace
                  WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                   AND {_NOT_EXTENSION_RELATION.format(oid="c.oid")}
                    AND has_table_privilege(r.oid, c.oid,
                        'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
                  ORDER BY c.relname) AS tables,

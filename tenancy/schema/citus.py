@@ -47,8 +47,18 @@ class DistributionPlan:
     skip: Sequence[str] = field(default=("alembic_version", "tenancy_alembic_version"))
 
 
-#: The library's global tables (no tenant column): copied to every node.
-LIBRARY_REFERENCE_TABLES = ("users", "chain_checkpoints", "chain_blocks")
+#: The library's tables copied to every node: the global ones (no tenant column) and
+#: the lookups of its global keys (tenant rows, but keyed without the tenant, so
+#: they cannot be distributed by it; distributed tables reference them).
+LIBRARY_REFERENCE_TABLES = (
+    "users",
+    "chain_checkpoints",
+    "chain_blocks",
+    "payment_link_tokens",
+    "wallet_addresses",
+    "wallet_address_holders",
+    "invitation_tokens",
+)
 
 
 def library_distribution_plan(connection: Connection) -> DistributionPlan:
@@ -71,7 +81,10 @@ def has_citus(connection: Connection) -> bool:
 
 
 def tenant_tables(connection: Connection, plan: DistributionPlan) -> list[str]:
-    """Return the ``public`` tables with the tenant column, the root excluded, sorted."""
+    """Return the ``public`` tables with the tenant column to distribute by it, sorted.
+
+    The root, the skipped and the reference tables are left out.
+    """
     rows = connection.execute(
         text(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -82,7 +95,8 @@ def tenant_tables(connection: Connection, plan: DistributionPlan) -> list[str]:
         ),
         {"column": plan.tenant_column},
     )
-    return [r[0] for r in rows if r[0] != plan.root and r[0] not in plan.skip]
+    excluded = {plan.root, *plan.skip, *plan.reference}
+    return [r[0] for r in rows if r[0] not in excluded]
 
 
 def blockers(connection: Connection, plan: DistributionPlan) -> list[str]:
@@ -105,7 +119,8 @@ def blockers(connection: Connection, plan: DistributionPlan) -> list[str]:
         text(
             "SELECT c.relname, k.conname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public' AND c.relname = ANY(:tables) AND k.contype IN ('u', 'x')"
+            " WHERE n.nspname = 'public' AND c.relname = ANY(:tables)"
+            " AND k.contype IN ('p', 'u', 'x')"
             # An exclusion constraint counts only with equality on the tenant column.
             " AND NOT EXISTS (SELECT 1 FROM unnest(k.conkey, k.conexclop) AS col(attnum, op)"
             "   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = col.attnum"
@@ -164,7 +179,14 @@ def distribute(
                     {"t": table, "c": column, "with": "none" if table == plan.root else plan.root},
                 )
                 done.append(f"distributed {table} by {column}")
-        for table, name, definition in foreign_keys:
+        distributed = {plan.root, *tenants}
+        for table, name, target, definition in foreign_keys:
+            if table in plan.reference and target in distributed:
+                # Citus keeps no foreign key from a reference table to a distributed
+                # one: what it enforced (a lookup row's organization exists, and goes
+                # with it) is the application's to keep now.
+                done.append(f"dropped foreign key {name} of reference table {table}")
+                continue
             connection.execute(
                 text(
                     f"ALTER TABLE public.{quote_identifier(table)}"
@@ -211,17 +233,21 @@ def _citus_tables(connection: Connection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _drop_foreign_keys(connection: Connection, tables: list[str]) -> list[tuple[str, str, str]]:
+def _drop_foreign_keys(
+    connection: Connection, tables: list[str]
+) -> list[tuple[str, str, str, str]]:
     rows = connection.execute(
         text(
-            "SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k"
+            "SELECT c.relname, k.conname, t.relname, pg_get_constraintdef(k.oid)"
+            " FROM pg_constraint k"
             " JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_class t ON t.oid = k.confrelid"
             " WHERE n.nspname = 'public' AND k.contype = 'f' AND c.relname = ANY(:tables)"
             " ORDER BY 1, 2"
         ),
         {"tables": tables},
     ).all()
-    for table, name, _ in rows:
+    for table, name, _, _ in rows:
         quoted = f"public.{quote_identifier(table)}"
         connection.execute(text(f"ALTER TABLE {quoted} DROP CONSTRAINT {quote_identifier(name)}"))
-    return [(t, n, d) for t, n, d in rows]
+    return [(t, n, target, d) for t, n, target, d in rows]
