@@ -10,12 +10,11 @@ list per database), as ``../shared/citus/README.md`` describes.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import asyncpg
 from sqlalchemy.engine import URL
 
-from tests.faults.server import PG_BIN, SUPERUSER, FaultServer
+from tests.faults.server import SUPERUSER, FaultServer
 
 #: What every node needs beyond the fault server's options: two-phase commit
 #: (Citus's default for multi-node writes) needs prepared transactions.
@@ -48,8 +47,7 @@ class CitusCluster:
     def create_database(self, dbname: str) -> URL:
         """Create ``dbname`` with Citus on every node, join the workers; return its URL."""
         for node in self.nodes:
-            createdb = [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(node.port)]
-            subprocess.run([*createdb, "-U", SUPERUSER, dbname], check=True, capture_output=True)
+            node.create_database(dbname)
         asyncio.run(self._join(dbname))
         return self.url(dbname)
 

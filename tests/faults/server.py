@@ -214,6 +214,12 @@ class FaultServer:
 
     # -- SQL as the superuser (setup and inspection only) ----------------------
 
+    def create_database(self, dbname: str) -> URL:
+        """Create ``dbname`` on this instance; return its superuser URL."""
+        createdb = [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port)]
+        subprocess.run([*createdb, "-U", SUPERUSER, dbname], check=True, capture_output=True)
+        return self.url(dbname)
+
     def url(self, dbname: str) -> URL:
         """Return the superuser URL of ``dbname`` on this instance."""
         return make_url(f"postgresql+asyncpg://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}")
