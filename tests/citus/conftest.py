@@ -19,6 +19,7 @@ from tenancy.relay.settings import KafkaSettings, RelaySettings
 from tests.citus import outbox_schema
 from tests.citus.cluster import CitusCluster
 from tests.citus.service_schema import APP, DBNAME, lay_out
+from tests.events.conftest import kafka_settings_for
 
 
 @pytest.fixture(scope="package")
@@ -94,14 +95,7 @@ async def broker() -> AsyncIterator[LocalBroker]:
 @pytest.fixture
 def kafka_settings(broker: LocalBroker) -> KafkaSettings:
     """Producer settings for the test broker: no idempotence, short timeouts."""
-    return KafkaSettings(
-        bootstrap_servers=broker.bootstrap_servers,
-        enable_idempotence=False,
-        request_timeout_ms=2_000,
-        send_timeout=3.0,
-        connect_timeout=2.0,
-        close_timeout=2.0,
-    )
+    return kafka_settings_for(broker)
 
 
 @pytest.fixture
