@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy.audit.table_judgement import Gap
 from tenancy.audit.table_kind import TableKind
+from tenancy.schema.citus import has_citus
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,7 @@ async def distribution_gaps(
     table and the root to the column holding its tenant; ``reference`` names the
     tenant tables that belong on every node (lookups keyed without the tenant).
     """
-    citus = await connection.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'"))
-    if citus is None:
+    if not await connection.run_sync(has_citus):
         return []
     placements = await _placements(connection)
     gaps = [] if await _propagates(connection, app_role) else [_NOT_PROPAGATED]

@@ -187,7 +187,7 @@ class _Environment:
             self.context.run_migrations()
             if self._is_upgrade() and not self.config.attributes.get("inspect_only"):
                 # On a Citus coordinator: distribute what the revisions created.
-                distribute(connection, library_distribution_plan(connection), self.report)
+                self._report_all(distribute(connection, library_distribution_plan(connection)))
 
     def _is_upgrade(self) -> bool:
         if self.config.attributes.get("upgrade_library"):

@@ -22,7 +22,7 @@ changes nothing; on plain PostgreSQL it does nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
@@ -101,7 +101,11 @@ def tenant_tables(connection: Connection, plan: DistributionPlan) -> list[str]:
 
 def blockers(connection: Connection, plan: DistributionPlan) -> list[str]:
     """Return every reason Citus would refuse ``plan``, read from the catalog (empty: none)."""
-    distributed = [plan.root, *tenant_tables(connection, plan)]
+    return _blockers(connection, plan, tenant_tables(connection, plan))
+
+
+def _blockers(connection: Connection, plan: DistributionPlan, tenants: list[str]) -> list[str]:
+    distributed = [plan.root, *tenants]
     found: list[str] = []
     policies = connection.execute(
         text(
@@ -139,9 +143,7 @@ def blockers(connection: Connection, plan: DistributionPlan) -> list[str]:
     return found
 
 
-def distribute(
-    connection: Connection, plan: DistributionPlan, report: Callable[[str], None] | None = None
-) -> list[str]:
+def distribute(connection: Connection, plan: DistributionPlan) -> list[str]:
     """Lay the schema out on a Citus coordinator as ``plan`` says; return what it did.
 
     A no-op without Citus and for tables already distributed. Runs in the
@@ -159,7 +161,7 @@ def distribute(
     wanted = [plan.root, *tenants, *plan.reference]
     pending = [t for t in wanted if t not in _citus_tables(connection)]
     if pending:
-        refused = blockers(connection, plan)
+        refused = _blockers(connection, plan, tenants)
         if refused:
             raise DistributionRefused(refused)
         # Shard DDL one connection per node: parallel shard work after the DDL of
@@ -193,9 +195,6 @@ def distribute(
                     f" ADD CONSTRAINT {quote_identifier(name)} {definition}"
                 )
             )
-    for line in done:
-        if report is not None:
-            report(line)
     return done
 
 
