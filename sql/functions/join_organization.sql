@@ -5,11 +5,12 @@
 -- The membership and the user's member_of change together. The founding owner's join
 -- first clears the organization's id from every member_of (left by a deleted
 -- organization of the same id). p_joined_at is the membership's created_at (the demo
--- seed writes fixed times). Called directly, never from a policy: on Citus it
--- runs on the coordinator, so its queries may reach any node.
+-- seed writes fixed times; NULL is now). Not STRICT: a NULL argument fails (NOT NULL)
+-- or defaults, never turns the call into a silent no-op. Called directly, never from a
+-- policy: on Citus it runs on the coordinator, so its queries may reach any node.
 CREATE OR REPLACE FUNCTION public.join_organization(p_user_id uuid, p_role text, p_joined_at timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -29,7 +30,7 @@ BEGIN
         WHERE u.member_of @> ARRAY[v_org_id];
     END IF;
     INSERT INTO public.memberships (org_id, user_id, role, status, created_at)
-    VALUES (v_org_id, p_user_id, p_role, 'active', p_joined_at);
+    VALUES (v_org_id, p_user_id, p_role, 'active', coalesce(p_joined_at, now()));
     UPDATE public.users AS u
     SET member_of = array_append(array_remove(u.member_of, v_org_id), v_org_id)
     WHERE u.id = p_user_id;

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete, insert, select, text
 
 from repositories.models import Membership, User
-from tenancy import Conflict, Database, IsolationViolation
+from tenancy import Conflict, Database, InvalidData, IsolationViolation
 from tests.core.tenant_graph import Tenants
 
 pytestmark = pytest.mark.security
@@ -125,3 +125,12 @@ async def test_email_is_unique_across_all_tenants(db: Database, tenants: Tenants
             await session.execute(insert(User).values(taken))
 
     assert caught.value.constraint == "uq_users_email"
+
+
+async def test_joining_without_a_user_is_refused_not_skipped(
+    db: Database, tenants: Tenants
+) -> None:
+    # A NULL argument must not make the call a silent no-op (the function is not STRICT).
+    with pytest.raises(InvalidData):
+        async with db.session(tenants.a.org_id) as session:
+            await session.execute(_JOIN, {"user_id": None})
