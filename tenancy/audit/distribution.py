@@ -5,8 +5,10 @@ tenant root (so a tenant's rows and the foreign keys between them stay on one
 node), the root distributed by its own id, the global and shared tables
 replicated as reference tables, and ``SET LOCAL`` forwarded to the workers
 (``citus.propagate_set_commands = 'local'`` for the database or the app role):
-without it the workers never see the tenant. Nothing is checked on plain
-PostgreSQL.
+without it the workers never see the tenant. The owner of each definer function
+the app role runs must be able to log in: Citus reaches the workers as the
+function's owner, so otherwise every resolver fails. Nothing is checked on
+plain PostgreSQL.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ async def distribution_gaps(
         return []
     placements = await _placements(connection)
     gaps = [] if await _propagates(connection, app_role) else [_NOT_PROPAGATED]
+    gaps += [
+        Gap(
+            f"function {function}",
+            f"its owner {owner} cannot log in: Citus runs its statements on the workers as {owner}",
+            "definer-owner-cannot-log-in",
+        )
+        for function, owner in await _definers_without_login(connection, app_role)
+    ]
     roots = [q for q, kind in kinds.items() if kind is TableKind.ROOT]
     root = placements.get(roots[0]) if roots else None
     for table, kind in sorted(kinds.items()):
@@ -109,3 +119,21 @@ async def _propagates(connection: AsyncConnection, app_role: str) -> bool:
         {"role": app_role},
     )
     return found is not None
+
+
+async def _definers_without_login(
+    connection: AsyncConnection, app_role: str
+) -> list[tuple[str, str]]:
+    rows = await connection.execute(
+        text(
+            "SELECT p.oid::regprocedure::text, o.rolname FROM pg_proc p"
+            " JOIN pg_roles o ON o.oid = p.proowner"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE p.prosecdef AND NOT o.rolcanlogin AND NOT o.rolsuper"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'citus', 'citus_internal')"
+            " AND has_function_privilege(:role, p.oid, 'EXECUTE')"
+            " ORDER BY 1"
+        ),
+        {"role": app_role},
+    )
+    return [(function, owner) for function, owner in rows]

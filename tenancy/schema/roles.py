@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from tenancy.schema.citus import has_citus
 from tenancy.schema.role_names import RoleNames
 from tenancy.settings import TenancySettings
 
@@ -24,10 +25,16 @@ class RoleSpec:
     password: str | None
 
 
-def role_specs(settings: TenancySettings) -> tuple[RoleSpec, ...]:
-    """Return the five roles and the attributes each must carry."""
+def role_specs(settings: TenancySettings, *, coordinator: bool = False) -> tuple[RoleSpec, ...]:
+    """Return the five roles and the attributes each must carry (``coordinator``: on Citus)."""
     roles = settings.role_names()
     base = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
+    # Citus runs a definer function's statements on the workers over connections
+    # it opens as the function's owner, so there the resolver must be allowed to
+    # log in (it still gets no password: the cluster's own authentication, e.g.
+    # pg_dist_authinfo or certificates, is what admits it, and pg_hba should admit
+    # it from the nodes only). On one node nothing ever logs in as it.
+    resolver_login = "LOGIN" if coordinator else "NOLOGIN"
 
     def password(role: str) -> str | None:
         secret = settings.password_of(role)
@@ -44,8 +51,8 @@ def role_specs(settings: TenancySettings) -> tuple[RoleSpec, ...]:
         # resolvers only. NOBYPASSRLS too, so a stray grant on a tenant table would
         # still show it nothing (it never binds a tenant).
         RoleSpec(roles.chain, f"LOGIN {base} NOBYPASSRLS", password(roles.chain)),
-        # Owns the SECURITY DEFINER resolvers; cannot log in; column grants only.
-        RoleSpec(roles.resolver, f"NOLOGIN {base} BYPASSRLS", None),
+        # Owns the SECURITY DEFINER resolvers; column grants only; no password ever.
+        RoleSpec(roles.resolver, f"{resolver_login} {base} BYPASSRLS", None),
     )
 
 
@@ -75,7 +82,7 @@ def ensure_roles(connection: Connection, settings: TenancySettings) -> list[str]
     # waits for the other set-up's commit and blocks no reader or login.
     connection.execute(text("LOCK TABLE pg_catalog.pg_authid IN SHARE UPDATE EXCLUSIVE MODE"))
     done: list[str] = []
-    for spec in role_specs(settings):
+    for spec in role_specs(settings, coordinator=has_citus(connection)):
         exists = connection.execute(
             text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": spec.name}
         ).scalar()
@@ -111,7 +118,7 @@ def grant_database_access(connection: Connection, roles: RoleNames) -> None:
     _execute_formatted(connection, "GRANT USAGE, CREATE ON SCHEMA public TO %I", roles.owner)
     _execute_formatted(connection, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     # Postgres requires a function's new owner to hold CREATE on its schema; the
-    # resolver role cannot log in, so only the owner (its member) could use it.
+    # resolver role never logs in as a client, so only the owner (its member) uses it.
     _execute_formatted(connection, "GRANT CREATE ON SCHEMA public TO %I", roles.resolver)
     for role in (roles.app, roles.relay, roles.chain, roles.resolver):
         _execute_formatted(connection, "GRANT USAGE ON SCHEMA public TO %I", role)

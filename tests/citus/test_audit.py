@@ -14,7 +14,13 @@ from tenancy.audit.isolation_config import IsolationConfig
 from tests.citus.cluster import CitusCluster
 from tests.citus.service_schema import APP, DBNAME, TENANT_PREDICATE
 
-LAYOUT_CODES = {"not-distributed", "not-colocated", "not-reference", "set-not-propagated"}
+LAYOUT_CODES = {
+    "not-distributed",
+    "not-colocated",
+    "not-reference",
+    "set-not-propagated",
+    "definer-owner-cannot-log-in",
+}
 
 
 @pytest.fixture
@@ -80,4 +86,23 @@ async def test_set_local_not_reaching_the_workers_is_a_gap(coordinator: AsyncCon
     assert _layout(report) == [
         "database [set-not-propagated]: citus.propagate_set_commands is not 'local' for the"
         " database or the app role: the workers never see SET LOCAL app.org_id"
+    ]
+
+
+async def test_a_definer_the_app_runs_owned_by_a_role_that_cannot_log_in_is_a_gap(
+    coordinator: AsyncConnection,
+) -> None:
+    for statement in (
+        "CREATE ROLE stray_definer NOLOGIN",
+        "CREATE FUNCTION stray_lookup() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'",
+        "ALTER FUNCTION stray_lookup() OWNER TO stray_definer",
+        f"GRANT EXECUTE ON FUNCTION stray_lookup() TO {APP}",
+    ):
+        await coordinator.execute(text(statement))
+
+    report = await _audit(coordinator)
+
+    assert _layout(report) == [
+        "function stray_lookup() [definer-owner-cannot-log-in]: its owner stray_definer cannot"
+        " log in: Citus runs its statements on the workers as stray_definer"
     ]
