@@ -9,8 +9,10 @@ concurrent demotions can never leave an organization without an owner.
 Nobody joins without consent. ``invite_member`` writes a pending membership that
 shows this organization nothing of the user; the user turns it active with the
 invitation token (``Accounts.accept_invitation``, without a tenant). The database
-holds the same line: a tenant inserts an active membership only for a user its
-own transaction created (the founding owner, ``register_member``). An
+holds the same line: an active membership is written only by the definer calls
+that found an organization with its owner and register a new user as a member
+(``found_organization``, ``register_member``; each writes its events too, so
+Citus sees one role change the tenant's shards in the transaction). An
 invitation's token hash is unique across tenants through its lookup row
 (``invitation_tokens``), written before the membership that references it;
 accepting the invitation deletes it, and so does withdrawing it.
@@ -19,14 +21,16 @@ accepting the invitation deletes it, and so does withdrawing it.
 from __future__ import annotations
 
 import builtins
+import json
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.orm import make_transient_to_detached
 
 from repositories.account import token_hash
 from repositories.base import AsyncRepository
@@ -45,6 +49,7 @@ from repositories.models import (
     Membership,
     MembershipStatus,
     Organization,
+    OrganizationStatus,
     User,
 )
 from repositories.user import (
@@ -56,6 +61,8 @@ from repositories.user import (
 )
 from tenancy.context import session_tenant
 from tenancy.errors import ForeignKeyViolation, InvalidData, NotFound
+from tenancy.events.domain_event import DomainEvent
+from tenancy.events.outbox import outbox_events_json
 from tenancy.schema.declarative import utcnow
 
 _OWNER = MemberRole.OWNER.value
@@ -63,8 +70,18 @@ _ACTIVE = MembershipStatus.ACTIVE.value
 _SUSPENDED = MembershipStatus.SUSPENDED.value
 _PENDING = MembershipStatus.PENDING.value
 _MEMBERSHIP_USER_FK = "fk_memberships_user_id_users"
-_JOIN = text("SELECT public.join_organization(:user_id, :role)")
-_REMOVE = text("SELECT public.remove_membership(:user_id)")
+_MEMBERSHIP_ORG_FK = "fk_memberships_org_id_organizations"
+# Each identity change is one definer call that writes its events too: Citus lets
+# no other role touch the tenant's shards in the transaction after it (0016).
+_FOUND = text(
+    "SELECT public.found_organization(:owner, :name,"
+    " CAST(CAST(:new_owner AS text) AS jsonb), CAST(CAST(:events AS text) AS jsonb))"
+)
+_REGISTER = text(
+    "SELECT public.register_member(:user_id, CAST(CAST(:new_user AS text) AS jsonb),"
+    " :role, CAST(CAST(:events AS text) AS jsonb))"
+)
+_REMOVE = text("SELECT public.remove_membership(:user_id, CAST(CAST(:events AS text) AS jsonb))")
 _FIND_INVITEE = text("SELECT find_invitee(:email)")
 #: How long an invitation token stays valid unless the caller says otherwise.
 INVITATION_LIFETIME = timedelta(days=7)
@@ -107,9 +124,10 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         The unit of work's tenant is the new organization's id
         (``db.unit_of_work(new_org_id)``): the row policy admits no other row.
         ``owner`` is a new ``User`` (no credentials: ``Accounts.register`` sets
-        those), or the id of the signed-in user founding it. The database admits
-        an active membership of an existing user only as the one owner of an
-        organization this same transaction created (the consent_insert policy).
+        those), or the id of the signed-in user founding it. One definer call
+        (``found_organization``) writes the organization, the new user, the owner's
+        membership and the events; on Citus nothing else of this tenant can be
+        written in the same unit of work after it.
 
         Raises:
             Conflict: the organization exists, or the new user's email or username is taken.
@@ -117,15 +135,26 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
             InvalidData: ``owner`` carries a password hash, or its email is refused.
         """
         org_id = session_tenant(self.session.sync_session)
-        organization = Organization(id=org_id, name=name)
-        self.session.add(organization)
-        await self._flush()
-        user_id = await self._register(owner) if isinstance(owner, User) else owner
-        await self._insert_membership(user_id, MemberRole.OWNER)
-        organization.record_event(
-            OrganizationCreated(aggregate_id=str(org_id), name=name, owner_user_id=user_id)
+        events: builtins.list[DomainEvent] = []
+        new_owner = None
+        if isinstance(owner, User):
+            new_owner = _user_json(new_user_values(owner))
+            events.append(user_created_event(owner))
+            user_id = owner.id
+        else:
+            user_id = owner
+        events += [
+            OrganizationCreated(aggregate_id=str(org_id), name=name, owner_user_id=user_id),
+            _member_added(org_id, user_id, MemberRole.OWNER),
+        ]
+        params = {"owner": user_id, "name": name, "new_owner": new_owner}
+        created_at = await self._changing_identity(_FOUND, params, events)
+        organization = Organization(
+            id=org_id, name=name, status=OrganizationStatus.ACTIVE.value, created_at=created_at
         )
-        organization.record_event(_member_added(org_id, user_id, MemberRole.OWNER))
+        # Written by the function: the instance joins the session as loaded, not new.
+        make_transient_to_detached(organization)
+        self.session.add(organization)
         return self._see(organization)
 
     async def current(self) -> Organization:
@@ -227,13 +256,20 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
     async def register_member(self, user: User, role: MemberRole | str = MemberRole.MEMBER) -> User:
         """Create the new ``user`` (no credentials) as an active member of this organization.
 
+        One definer call (``register_member``) writes the user, the membership and
+        the events.
+
         Raises:
             Conflict: the email or username is taken.
+            NotFound: the organization does not exist.
             InvalidData: ``role`` is unknown, or the user carries a password hash.
         """
         parsed = parse_role(role)
-        await self._register(user)
-        await self._join(user.id, parsed)
+        organization = await self.current()
+        values = new_user_values(user)
+        events = [user_created_event(user), _member_added(organization.id, user.id, parsed)]
+        params = {"user_id": user.id, "new_user": _user_json(values), "role": parsed.value}
+        await self._changing_identity(_REGISTER, params, events)
         return user
 
     async def change_role(self, user_id: uuid.UUID, role: MemberRole | str) -> Membership:
@@ -272,10 +308,11 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         membership = await self._membership(user_id)
         if membership.role == _OWNER:
             await self._require_another_owner()
-        # The definer function drops the organization from the user's member_of with the row.
-        await self._execute(_REMOVE.bindparams(user_id=user_id))
+        # The definer function drops the organization from the user's member_of with
+        # the row, and writes the event.
+        removed = MemberRemoved(aggregate_id=str(organization.id), user_id=user_id)
+        await self._changing_identity(_REMOVE, {"user_id": user_id}, [removed])
         self.session.expunge(membership)
-        organization.record_event(MemberRemoved(aggregate_id=str(organization.id), user_id=user_id))
 
     async def transfer_ownership(
         self,
@@ -358,35 +395,33 @@ class OrganizationRepository(AsyncRepository[Organization, uuid.UUID]):
         if owners <= 1:
             raise LastOwnerError("the organization must keep at least one owner")
 
-    async def _register(self, user: User) -> uuid.UUID:
-        values = new_user_values(user)
-        # A Core insert of the granted columns only, without RETURNING: the row is
-        # invisible until its membership exists, and the app role may not write
-        # password_hash or is_active (which the ORM would send as NULL and true).
-        await self._execute(insert(User).values(values))
-        self.loose_events.append(user_created_event(user))
-        return user.id
-
-    async def _join(self, user_id: uuid.UUID, role: MemberRole) -> Membership:
-        organization = await self.current()
-        membership = await self._insert_membership(user_id, role)
-        organization.record_event(_member_added(organization.id, user_id, role))
-        return membership
-
-    async def _insert_membership(self, user_id: uuid.UUID, role: MemberRole) -> Membership:
-        # Through the definer function that checks consent and puts the organization
-        # in the user's member_of (what makes the user visible here) with the row.
-        await self._flush()
+    async def _changing_identity(
+        self, call: Any, params: dict[str, Any], events: builtins.list[DomainEvent]
+    ) -> Any:
+        # The function writes the events; the unit of work dispatches them after commit.
         try:
-            await self._execute(_JOIN.bindparams(user_id=user_id, role=role.value))
+            result = await self._execute(call, {**params, "events": outbox_events_json(events)})
         except ForeignKeyViolation as exc:
-            if exc.constraint != _MEMBERSHIP_USER_FK:
-                raise
-            raise NotFound(f"user {user_id} does not exist") from exc
-        membership = await self.get_membership(user_id)
-        if membership is None:  # the function inserted it in this transaction
-            raise NotFound(f"user {user_id} is not a member of this organization")
-        return membership
+            if exc.constraint == _MEMBERSHIP_USER_FK:
+                raise NotFound(f"user {params.get('owner')} does not exist") from exc
+            if exc.constraint == _MEMBERSHIP_ORG_FK:
+                raise NotFound("the organization does not exist") from exc
+            raise
+        collector = self._collector
+        if collector is not None:
+            collector.events_written(events)
+        return result.scalar()
+
+
+def _user_json(values: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "email": values["email"],
+            "username": values["username"],
+            "display_name": values["display_name"],
+            "created_at": values["created_at"].isoformat(),
+        }
+    )
 
 
 def _member_added(org_id: uuid.UUID, user_id: uuid.UUID, role: MemberRole) -> MemberAdded:

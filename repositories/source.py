@@ -38,6 +38,9 @@ class EventCollector(Protocol):
     ) -> Any:
         """Insert a row and outbox its created event in one statement; return RETURNING's row."""
 
+    def events_written(self, events: Sequence[DomainEvent]) -> None:
+        """Remember events a statement wrote to the outbox itself, for dispatch after commit."""
+
 
 class TransactionSource(Protocol):
     """What a repository needs of its transaction: the tenant, the session and the driver.

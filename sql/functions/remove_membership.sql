@@ -1,8 +1,9 @@
 -- Ends the accepted membership of p_user_id in the current tenant: the row and the
 -- organization's id in the user's member_of go together, so the user stops being
--- visible here at once. Returns whether there was one. (An invitation is withdrawn by
--- deleting its row; no member_of names it.)
-CREATE OR REPLACE FUNCTION public.remove_membership(p_user_id uuid)
+-- visible here at once, and the removal's events are written with them. Returns
+-- whether there was one. (An invitation is withdrawn by deleting its row; no
+-- member_of names it.)
+CREATE OR REPLACE FUNCTION public.remove_membership(p_user_id uuid, p_events jsonb DEFAULT '[]'::jsonb)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -20,6 +21,7 @@ BEGIN
     END IF;
     UPDATE public.users AS u SET member_of = array_remove(u.member_of, v_org_id)
     WHERE u.id = p_user_id;
+    PERFORM public.write_outbox_events(v_org_id, p_events);
     RETURN true;
 END
 $$;

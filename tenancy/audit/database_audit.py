@@ -74,7 +74,9 @@ LIBRARY_DEFINERS = frozenset(
         "created_by_this_transaction",
         "find_invitee",
         "founded_by_this_transaction",
+        "found_organization",
         "join_organization",
+        "register_member",
         "register_user",
         "remove_membership",
     }

@@ -234,6 +234,15 @@ class UnitOfWork:
         self._collector.written(event)
         return row
 
+    def events_written(self, events: Sequence[DomainEvent]) -> None:
+        """Remember ``events`` a statement of this transaction wrote to the outbox itself.
+
+        For a function that writes its own events (the identity changes): they are
+        dispatched after commit like the others, and never written twice.
+        """
+        for event in events:
+            self._collector.written(event)
+
     def collect(self, event: DomainEvent) -> None:
         """Queue an event not attached to any aggregate, written at commit."""
         self._collector.collect(event)

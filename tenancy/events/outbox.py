@@ -18,6 +18,7 @@ client is connected.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from functools import cache, lru_cache
@@ -126,6 +127,27 @@ async def insert_events(
         for start, batch in _batches(events):
             sql = _insert_events_sql(len(batch))
             await connection.execute(sql, *_event_args(org_id, batch, start))
+
+
+def outbox_events_json(events: Sequence[DomainEvent]) -> str:
+    """Render ``events`` as the JSON array the database's ``write_outbox_events`` inserts.
+
+    For a SECURITY DEFINER function that makes a change and writes its events in
+    one call (the identity changes): on Citus one role may not write a tenant's
+    shards after another did in the same transaction, so the function writes both.
+    """
+    items = []
+    for position, event in enumerate(events):
+        head = {
+            "id": str(event.event_id),
+            "aggregate_type": type(event).aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "event_type": event.event_type(),
+            "position": position,
+        }
+        # The payload is JSON already: spliced in, not parsed and dumped again.
+        items.append(f'{json.dumps(head)[:-1]}, "payload": {event.payload_json()}}}')
+    return f"[{', '.join(items)}]"
 
 
 async def write_outbox(session: AsyncSession, events: Sequence[DomainEvent]) -> None:

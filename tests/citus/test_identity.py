@@ -1,10 +1,9 @@
-"""Identities on a Citus coordinator: sign-up, invitations, member changes and the
+"""Identities on a Citus coordinator: sign-up, founding, members, invitations and the
 tenant-less resolvers, through the library as the app role.
 
-The organization and its first owner are written by the superuser here: founding
-one (and registering or removing a member) mixes the app role with the resolver's
-definer functions in one transaction, which Citus refuses (README, "Scale-out on
-Citus").
+Citus lets no role touch a tenant's shards after another role changed them in the
+same transaction, so each identity change is one definer call that writes its
+events too (migration 0016); these tests show each one works there.
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ import pytest
 
 from repositories import PlatformDatabase
 from repositories.account import Accounts
-from repositories.models import MemberRole, PaymentLink
+from repositories.models import MemberRole, PaymentLink, User
 from repositories.payment_link_resolver import PaymentLinkResolver
 from repositories.user import LoginResolver
-from tenancy import NotFound, TenancySettings
+from tenancy import Conflict, NotFound, TenancySettings
 from tenancy.schema.migration import upgrade
 from tenancy.settings import APP_ROLE, RESOLVER_ROLE
 from tests.citus.cluster import CitusCluster
@@ -52,26 +51,29 @@ async def _sign_up(db: PlatformDatabase) -> tuple[uuid.UUID, str]:
     return await Accounts(db.engine).register(email, name, "argon2-hash"), email
 
 
-async def _found(cluster: CitusCluster, db: PlatformDatabase, owner: uuid.UUID) -> uuid.UUID:
+async def _found(db: PlatformDatabase, owner: uuid.UUID | User) -> uuid.UUID:
     org_id = uuid.uuid4()
+    async with db.unit_of_work(org_id) as uow:
+        await uow.organizations.create("org", owner)
+        await uow.commit()
+    return org_id
+
+
+async def _events(cluster: CitusCluster, org_id: uuid.UUID) -> list[str]:
     connection = await cluster.connect(DBNAME)
     try:
-        async with connection.transaction():
-            await connection.execute(
-                "INSERT INTO organizations (id, name) VALUES ($1, 'org')", org_id
-            )
-            await connection.execute(
-                "INSERT INTO memberships (org_id, user_id, role, status)"
-                " VALUES ($1, $2, 'owner', 'active')",
-                org_id,
-                owner,
-            )
-            await connection.execute(
-                "UPDATE users SET member_of = member_of || $1::uuid WHERE id = $2", org_id, owner
-            )
+        rows = await connection.fetch(
+            "SELECT event_type FROM outbox_events WHERE org_id = $1 ORDER BY occurred_at, position",
+            org_id,
+        )
     finally:
         await connection.close()
-    return org_id
+    return [r["event_type"] for r in rows]
+
+
+def _new_user() -> User:
+    name = f"n{secrets.token_hex(5)}"
+    return User(email=f"{name}@example.com", username=name)
 
 
 async def _member_ids(db: PlatformDatabase, org_id: uuid.UUID) -> set[uuid.UUID]:
@@ -108,7 +110,7 @@ async def test_an_accepted_invitation_makes_a_member_seen_by_that_organization_o
 ) -> None:
     owner, _ = await _sign_up(library)
     guest, guest_email = await _sign_up(library)
-    host, other = await _found(cluster, library, owner), await _found(cluster, library, owner)
+    host, other = await _found(library, owner), await _found(library, owner)
     async with library.unit_of_work(host) as uow:
         invitation = await uow.organizations.invite_member(guest_email)
         await uow.commit()
@@ -125,7 +127,7 @@ async def test_a_withdrawn_invitation_cannot_be_accepted(
 ) -> None:
     owner, _ = await _sign_up(library)
     guest, guest_email = await _sign_up(library)
-    host = await _found(cluster, library, owner)
+    host = await _found(library, owner)
     async with library.unit_of_work(host) as uow:
         invitation = await uow.organizations.invite_member(guest_email)
         await uow.commit()
@@ -142,7 +144,7 @@ async def test_a_member_can_be_promoted_and_the_old_owner_suspended(
 ) -> None:
     owner, _ = await _sign_up(library)
     guest, guest_email = await _sign_up(library)
-    host = await _found(cluster, library, owner)
+    host = await _found(library, owner)
     async with library.unit_of_work(host) as uow:
         invitation = await uow.organizations.invite_member(guest_email)
         await uow.commit()
@@ -162,7 +164,7 @@ async def test_a_payment_link_token_resolves_to_its_tenant_and_link(
     cluster: CitusCluster, library: PlatformDatabase
 ) -> None:
     owner, _ = await _sign_up(library)
-    host = await _found(cluster, library, owner)
+    host = await _found(library, owner)
     async with library.unit_of_work(host) as uow:
         price = await new_price(uow)
         link = await uow.payment_links.add(PaymentLink(price_id=price.id))
@@ -176,3 +178,90 @@ async def test_a_payment_link_token_resolves_to_its_tenant_and_link(
 async def test_an_unknown_payment_link_token_is_not_found(library: PlatformDatabase) -> None:
     with pytest.raises(NotFound):
         await PaymentLinkResolver(library.engine).resolve(secrets.token_urlsafe(32))
+
+
+async def test_founding_with_a_new_owner_writes_owner_membership_and_events_once(
+    cluster: CitusCluster, library: PlatformDatabase
+) -> None:
+    owner = _new_user()
+
+    org_id = await _found(library, owner)
+
+    assert await _member_ids(library, org_id) == {owner.id}
+    assert await _events(cluster, org_id) == [
+        "UserCreated",
+        "OrganizationCreated",
+        "MemberAdded",
+    ]
+
+
+async def test_a_signed_up_user_founds_an_organization_seen_by_no_other(
+    library: PlatformDatabase,
+) -> None:
+    founder, _ = await _sign_up(library)
+    bystander = await _found(library, _new_user())
+
+    org_id = await _found(library, founder)
+
+    assert await _member_ids(library, org_id) == {founder}
+    assert founder not in await _member_ids(library, bystander)
+
+
+async def test_founding_an_existing_organization_again_is_a_conflict(
+    library: PlatformDatabase,
+) -> None:
+    founder, _ = await _sign_up(library)
+    org_id = await _found(library, founder)
+
+    with pytest.raises(Conflict):
+        async with library.unit_of_work(org_id) as uow:
+            await uow.organizations.create("again", founder)
+
+
+async def test_a_registered_member_is_seen_by_that_organization_only(
+    cluster: CitusCluster, library: PlatformDatabase
+) -> None:
+    host, other = await _found(library, _new_user()), await _found(library, _new_user())
+    member = _new_user()
+
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.register_member(member, MemberRole.ADMIN)
+        await uow.commit()
+
+    assert member.id in await _member_ids(library, host)
+    assert member.id not in await _member_ids(library, other)
+    assert (await _events(cluster, host))[-2:] == ["UserCreated", "MemberAdded"]
+
+
+async def test_a_removed_member_is_no_longer_seen_and_its_removal_is_an_event(
+    cluster: CitusCluster, library: PlatformDatabase
+) -> None:
+    owner = _new_user()
+    host = await _found(library, owner)
+    member = _new_user()
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.register_member(member)
+        await uow.commit()
+
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.remove_member(member.id)
+        await uow.commit()
+
+    assert await _member_ids(library, host) == {owner.id}
+    assert (await _events(cluster, host))[-1] == "MemberRemoved"
+
+
+async def test_ownership_moves_to_another_member(library: PlatformDatabase) -> None:
+    owner, member = _new_user(), _new_user()
+    host = await _found(library, owner)
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.register_member(member)
+        await uow.commit()
+
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.transfer_ownership(owner.id, member.id)
+        await uow.commit()
+
+    async with library.unit_of_work(host) as uow:
+        roles = {m.user.id: m.role for m in await uow.organizations.members()}
+    assert roles == {owner.id: "admin", member.id: "owner"}

@@ -36,6 +36,10 @@ IDENTITY_FUNCTIONS = {
     # the current tenant only.
     "join_organization",
     "remove_membership",
+    # Migration 0016: founding and registering a member, each in one call with its
+    # events, in the current tenant only.
+    "found_organization",
+    "register_member",
 }
 
 REFUSED = {

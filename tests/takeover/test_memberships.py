@@ -7,6 +7,7 @@ with raw SQL, and each test states exactly what Acme gets now.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL
 from repositories import Accounts, LoginResolver
 from repositories.models import Membership, User
 from tenancy import Conflict, Database, InvalidData, IsolationViolation, NotFound
+from tenancy.errors import translated
 from tenancy.web.membership import UnitOfWorkMembershipCheck
 
 pytestmark = pytest.mark.security
@@ -152,6 +154,50 @@ async def test_emptying_an_organization_does_not_reopen_the_founding_door(
         async with db.session(acme.org_id) as session:
             await session.execute(text("DELETE FROM memberships"))
             await session.execute(insert(Membership).values(user_id=globex.owner_id, role="owner"))
+
+
+async def test_founding_again_cannot_make_another_user_an_owner(
+    db: Database, acme: Tenant, globex: Tenant
+) -> None:
+    call = text("SELECT found_organization(:owner, 'again', NULL, '[]')")
+    with pytest.raises(Conflict):
+        async with db.session(acme.org_id) as session:
+            await session.execute(call, {"owner": globex.owner_id})
+    assert globex.owner_id not in await visible_users(db, acme.org_id)
+
+
+async def test_registering_an_existing_user_as_a_member_is_refused(
+    db: Database, acme: Tenant, globex: Tenant
+) -> None:
+    call = text("SELECT register_member(:user_id, CAST(:user AS jsonb), 'owner', '[]')")
+    user = json.dumps({"email": "fresh@example.com", "username": f"fresh-{secrets.token_hex(4)}"})
+    with pytest.raises(Conflict):
+        async with db.session(acme.org_id) as session:
+            await session.execute(call, {"user_id": globex.owner_id, "user": user})
+    assert globex.owner_id not in await visible_users(db, acme.org_id)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "SELECT found_organization(gen_random_uuid(), 'x', NULL, '[]')",
+        "SELECT register_member(gen_random_uuid(), '{}', 'member', '[]')",
+        "SELECT remove_membership(gen_random_uuid(), '[]')",
+    ],
+)
+async def test_an_identity_call_without_a_tenant_is_refused(db: Database, call: str) -> None:
+    with pytest.raises(IsolationViolation), translated():
+        async with db.engine.begin() as connection:
+            await connection.execute(text(call))
+
+
+async def test_the_app_cannot_write_events_through_the_identity_calls_helper(
+    db: Database, acme: Tenant, globex: Tenant
+) -> None:
+    call = text("SELECT write_outbox_events(:org, '[]')")
+    with pytest.raises(IsolationViolation):
+        async with db.session(acme.org_id) as session:
+            await session.execute(call, {"org": globex.org_id})
 
 
 async def test_a_tenant_cannot_set_a_password_hash(db: Database, acme: Tenant) -> None:
