@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from tenancy.testing.binding import Binding
 from tenancy.testing.result import ISOLATION, CheckResult, TenantTable, failed, passed
@@ -135,7 +135,7 @@ class TransactionAttacker:
         finally:
             await transaction.rollback()
 
-    async def _open(self) -> Any:
+    async def _open(self) -> AsyncTransaction:
         transaction = await self.connection.begin()
         try:
             # A role or binding that fails is the probe's failure, not the attack's.

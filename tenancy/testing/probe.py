@@ -92,7 +92,12 @@ async def _rolled_back(
         closed = await fail_closed(attacker, table, fixture.statements, fixture.tenants[0])
         await binding.bind(connection, fixture.tenants[0])
         found = await attacks(
-            attacker, table, fixture.statements, fixture.values(), fixture.tenants
+            attacker,
+            table,
+            fixture.statements,
+            fixture.values(),
+            fixture.tenants,
+            distributed_by_tenant=_distributed_by_tenant(table, mode),
         )
         return [closed, *found]
     except (DBAPIError, ValueError) as exc:
@@ -122,7 +127,7 @@ async def _committed(
             fixture.statements,
             fixture.values(),
             fixture.tenants,
-            distributed_by_tenant=mode.distribution.get(table.oid) == table.tenant_column,
+            distributed_by_tenant=_distributed_by_tenant(table, mode),
         )
         return [closed, *found]
     except (DBAPIError, ValueError) as exc:
@@ -142,6 +147,10 @@ async def _remove(connection: AsyncConnection, fixture: Fixture) -> None:
             f"({cause(sqlstate(exc))}): delete the rows of tenants {tenants}",
             sqlstate=sqlstate(exc),
         ) from exc
+
+
+def _distributed_by_tenant(table: TenantTable, mode: Mode) -> bool:
+    return mode.distribution.get(table.oid) == table.tenant_column
 
 
 def _binding(options: CheckOptions, fixture: Fixture, mode: Mode) -> Binding:
