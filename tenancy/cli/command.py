@@ -285,6 +285,13 @@ def _add_security_check(subcommands: Subcommands) -> None:
         action="store_true",
         help="probe even while other sessions work in the database (the probes take locks)",
     )
+    parser.add_argument(
+        "--fixtures",
+        choices=("auto", "rolled-back", "committed"),
+        default="auto",
+        help="how the probe holds its rows: rolled back in one transaction, or committed and "
+        "deleted afterwards (needed on Citus); default: committed on a Citus coordinator",
+    )
     parser.set_defaults(handler=_security_check, failure_exit=EXIT_NOT_RUN)
 
 
@@ -293,7 +300,11 @@ def _security_check(args: argparse.Namespace) -> int:
 
     config = isolation_config(args)
     return run(
-        args.database_url, config, global_unique=args.global_unique, allow_busy=args.allow_busy
+        args.database_url,
+        config,
+        global_unique=args.global_unique,
+        allow_busy=args.allow_busy,
+        fixtures=args.fixtures,
     )
 
 

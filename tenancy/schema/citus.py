@@ -80,6 +80,20 @@ def has_citus(connection: Connection) -> bool:
     return found.first() is not None
 
 
+def distribution_columns(connection: Connection) -> dict[int, str]:
+    """Return the distribution column of every hash-distributed table, by the table's oid.
+
+    Needs the ``citus`` extension (``has_citus``).
+    """
+    rows = connection.execute(
+        text(
+            "SELECT logicalrelid::oid, column_to_column_name(logicalrelid, partkey)"
+            " FROM pg_dist_partition WHERE partmethod = 'h'"
+        )
+    )
+    return {int(oid): str(column) for oid, column in rows}
+
+
 def tenant_tables(connection: Connection, plan: DistributionPlan) -> list[str]:
     """Return the ``public`` tables with the tenant column to distribute by it, sorted.
 

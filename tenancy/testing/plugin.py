@@ -6,7 +6,8 @@ Installed with the package (``pytest11`` entry point) and off until enabled::
 
 The URL (or ``TENANCY_ISOLATION_DATABASE_URL``, else ``TENANCY_ADMIN_DATABASE_URL``)
 must be a superuser's: the checks switch to the application role inside
-transactions that are rolled back, so they leave no data behind. The schema's
+transactions that are rolled back, so they leave no data behind (on a Citus
+coordinator the probe's rows are committed, then deleted; ``--tenancy-fixtures``). The schema's
 tenant column, binding and app role come from ``[tool.tenancy]`` in the
 project's ``pyproject.toml`` (see ``tenancy.audit.isolation_config``) and the
 ``--tenancy-*`` options. Every tenant table gets one test item per check, under
@@ -70,6 +71,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="probe even while other sessions work in the database (the probes take locks)",
     )
     group.addoption(
+        "--tenancy-fixtures",
+        choices=("auto", "rolled-back", "committed"),
+        default="auto",
+        help="how the probe holds its rows: rolled back, or committed and deleted afterwards "
+        "(needed on Citus); default: committed on a Citus coordinator",
+    )
+    group.addoption(
         "--tenancy-global-unique",
         action="append",
         default=[],
@@ -122,6 +130,7 @@ def pytest_collection_modifyitems(
         | frozenset(config.getoption("tenancy_global_unique"))
         | frozenset(config.getini("tenancy_global_unique")),
         allow_busy=config.getoption("tenancy_allow_busy"),
+        fixtures=config.getoption("tenancy_fixtures"),
     )
     collector = IsolationChecks.from_parent(
         session, name=NODE, nodeid=NODE, url=url, options=options

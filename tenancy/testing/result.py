@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint
 
 from tenancy.audit.isolation_config import IsolationConfig
+from tenancy.errors import ConfigurationError
 from tenancy.extension import load_models
 from tenancy.schema.declarative import Base
 
@@ -18,6 +20,10 @@ CATALOG = "catalog"
 ISOLATION = "isolation"
 POLICY = "policy"
 CATEGORIES: tuple[str, ...] = (ROLE, CATALOG, POLICY, ISOLATION)
+
+#: How the probe holds its rows (``tenancy.testing.probe``): ``auto`` commits them
+#: (and deletes them afterwards) on a Citus coordinator and rolls them back elsewhere.
+FixtureMode = Literal["auto", "rolled-back", "committed"]
 
 
 def library_global_tokens(tenant_column: str = "org_id") -> frozenset[str]:
@@ -63,6 +69,14 @@ class CheckOptions:
     global_unique: frozenset[str] = field(default_factory=library_global_tokens)
     #: Probe even while other sessions work in the database (the probe takes locks).
     allow_busy: bool = False
+    #: How the probe holds its rows; ``auto``: committed on Citus, else rolled back.
+    fixtures: FixtureMode = "auto"
+
+    def __post_init__(self) -> None:
+        if self.fixtures not in get_args(FixtureMode):
+            raise ConfigurationError(
+                f"fixtures {self.fixtures!r} is not one of {', '.join(get_args(FixtureMode))}"
+            )
 
     @property
     def app_role(self) -> str:

@@ -1,7 +1,9 @@
 """Run the isolation checks against a database given by an owner-of-everything URL.
 
-The URL must be a superuser's: the behavioural probes switch roles and triggers
-inside transactions they roll back (see ``tenancy.testing.probe``).
+The URL must be a superuser's: the behavioural probes write rows as it, with
+triggers off, and switch to the app role inside transactions they roll back (on
+a Citus coordinator the rows are committed and deleted afterwards; see
+``tenancy.testing.probe``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy.db.engine import create_engine
 from tenancy.errors import ConfigurationError, raise_translated
+from tenancy.schema.citus import distribution_columns, has_citus
 from tenancy.settings import TenancySettings, async_url
 from tenancy.testing.catalog_checks import role_checks, table_checks, tenant_tables
 from tenancy.testing.policy_checks import policy_checks
-from tenancy.testing.probe import isolation_checks
+from tenancy.testing.probe import Mode, isolation_checks
 from tenancy.testing.result import CheckOptions, CheckResult, TenantTable
 
 ResultT = TypeVar("ResultT")
@@ -46,6 +49,7 @@ async def check_database(url: str | URL, options: CheckOptions) -> list[CheckRes
         ConfigurationError: ``url`` is not a superuser's, or the database is busy
             (other sessions are working in it) and ``options.allow_busy`` is false.
         DatabaseUnavailable: the database cannot be reached.
+        DatabaseError: committed probe rows (Citus) could not be deleted.
     """
     async with _superuser_connection(url) as connection:
         if not options.allow_busy:
@@ -56,10 +60,19 @@ async def check_database(url: str | URL, options: CheckOptions) -> list[CheckRes
             results += await table_checks(connection, table, options)
         if tables:
             results += await policy_checks(connection, options)
+        mode = await probe_mode(connection, options)
         await connection.rollback()
         for table in tables:
-            results += await isolation_checks(connection, table, options)
+            results += await isolation_checks(connection, table, options, mode)
         return results
+
+
+async def probe_mode(connection: AsyncConnection, options: CheckOptions) -> Mode:
+    """Return how the probe holds its rows here: committed on a Citus coordinator (``auto``)."""
+    citus = await connection.run_sync(has_citus)
+    committed = options.fixtures == "committed" or (options.fixtures == "auto" and citus)
+    distribution = await connection.run_sync(distribution_columns) if citus else {}
+    return Mode(committed=committed, citus=citus, distribution=distribution)
 
 
 # Sessions in this database that are running a statement or holding a transaction

@@ -20,6 +20,7 @@ from tenancy.testing.result import (
     ROLE,
     CheckOptions,
     CheckResult,
+    FixtureMode,
     library_global_tokens,
     tally,
 )
@@ -36,13 +37,15 @@ def run(
     *,
     global_unique: Iterable[str] = (),
     allow_busy: bool = False,
+    fixtures: FixtureMode = "auto",
     out: TextIO | None = None,
 ) -> int:
     """Check the database at ``database_url`` (a superuser URL), print, return an exit code.
 
     ``global_unique`` adds unique indexes that are global tokens of the service's
     own tables to those of the library's. ``allow_busy`` lets the probes run while
-    other sessions work in the database.
+    other sessions work in the database. ``fixtures`` says how the probe holds its
+    rows (``auto``: committed and deleted afterwards on Citus, else rolled back).
     """
     stream = out if out is not None else sys.stdout
     config = config or IsolationConfig()
@@ -50,6 +53,7 @@ def run(
         config=config,
         global_unique=library_global_tokens() | frozenset(global_unique),
         allow_busy=allow_busy,
+        fixtures=fixtures,
     )
     try:
         results = run_sync(check_database(database_url, options))

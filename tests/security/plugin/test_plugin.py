@@ -62,6 +62,14 @@ def test_plugin_passes_on_the_schema_as_migrated(service: pytest.Pytester, sound
     assert cases(isolation_run(service, sound_url), 2) == set()
 
 
+def test_plugin_passes_with_committed_fixtures_when_told(
+    service: pytest.Pytester, sound_url: URL
+) -> None:
+    recorder = isolation_run(service, sound_url, "--tenancy-fixtures", "committed")
+    assert cases(recorder, 2) == set()
+    assert {f"public.{t}::foreign_insert" for t in TENANT_TABLES} <= cases(recorder, 0)
+
+
 def test_plugin_fails_exactly_the_checks_a_broken_schema_breaks(
     service: pytest.Pytester, broken_url: URL
 ) -> None:

@@ -5,22 +5,43 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
 from repositories.models import TENANT_TABLES
 from tenancy import TenancySettings
+from tenancy.cli.command import main
+from tenancy.testing import CheckOptions, discover, run_sync
+from tenancy.testing.result import FixtureMode
 from tenancy.testing.security_check import EXIT_FAILURES, EXIT_NOT_RUN, EXIT_OK, run
 from tests.security.plugin.gapped_database import EXPECTED_GAPS
 
 pytestmark = pytest.mark.security
 
 
-def check(url: URL | str, global_unique: Sequence[str] = ()) -> tuple[int, str]:
+def check(
+    url: URL | str, global_unique: Sequence[str] = (), fixtures: FixtureMode = "auto"
+) -> tuple[int, str]:
     """Run the security check against ``url``; return its exit code and output."""
     out = io.StringIO()
     target = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
-    return run(target, global_unique=global_unique, out=out), out.getvalue()
+    return run(target, global_unique=global_unique, fixtures=fixtures, out=out), out.getvalue()
+
+
+def rows_left(url: URL) -> dict[str, int]:
+    """Return the tenant tables of ``url``'s database that hold rows, with their counts."""
+    tables = run_sync(discover(url, CheckOptions()))
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database
+    ) as connection:
+        counts = {
+            t.qualified: connection.execute(
+                f'SELECT count(*) FROM "{t.schema}"."{t.name}"'.encode()
+            ).fetchone()
+            for t in tables
+        }
+    return {table: row[0] for table, row in counts.items() if row and row[0]}
 
 
 def test_sound_database_passes_with_a_summary_per_category(sound_url: URL) -> None:
@@ -38,6 +59,20 @@ def test_sound_database_passes_with_a_summary_per_category(sound_url: URL) -> No
         f"policy     {policy:>6}       0",
         f"isolation  {6 * tables:>6}       0",
     ]
+
+
+def test_committed_fixtures_pass_the_sound_database_too(sound_url: URL) -> None:
+    code, output = check(sound_url, fixtures="committed")
+    assert code == EXIT_OK, output
+
+
+def test_committed_fixtures_leave_no_row_behind(
+    sound_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = sound_url.render_as_string(hide_password=False)
+    code = main(["security-check", "--database-url", target, "--fixtures", "committed"])
+    assert code == EXIT_OK, capsys.readouterr().out
+    assert rows_left(sound_url) == {}
 
 
 def test_broken_database_fails_and_lists_each_gap(broken_url: URL) -> None:
