@@ -16,12 +16,19 @@ import pytest
 
 from repositories import PlatformDatabase
 from repositories.account import Accounts
-from repositories.models import MemberRole, PaymentLink, User
+from repositories.models import (
+    MemberRole,
+    PaymentLink,
+    User,
+    Wallet,
+    WalletAddress,
+    WalletAddressHolder,
+)
 from repositories.payment_link_resolver import PaymentLinkResolver
 from repositories.user import LoginResolver
 from tenancy import Conflict, NotFound, TenancySettings
 from tenancy.schema.migration import upgrade
-from tenancy.settings import APP_ROLE, RESOLVER_ROLE
+from tenancy.settings import APP_ROLE, CHAIN_ROLE, RESOLVER_ROLE
 from tests.citus.cluster import CitusCluster
 from tests.repositories.payments_support import new_price
 
@@ -265,3 +272,30 @@ async def test_ownership_moves_to_another_member(library: PlatformDatabase) -> N
     async with library.unit_of_work(host) as uow:
         roles = {m.user.id: m.role for m in await uow.organizations.members()}
     assert roles == {owner.id: "admin", member.id: "owner"}
+
+
+async def test_a_wallet_address_resolves_to_its_tenant_for_the_chain_role(
+    cluster: CitusCluster, library: PlatformDatabase
+) -> None:
+    host = await _found(library, _new_user())
+    wallet = Wallet(id=uuid.uuid4(), chain="ethereum", address=f"0x{secrets.token_hex(20)}")
+    async with library.session(host) as session:
+        # The address's lookup and holder rows before the wallet that references them.
+        session.add(WalletAddress(chain="ethereum", address=wallet.address, wallet_id=wallet.id))
+        session.add(WalletAddressHolder(chain_family="evm", address=wallet.address))
+        await session.flush()
+        session.add(wallet)
+
+    connection = await cluster.connect(DBNAME, user=CHAIN_ROLE)
+    try:
+        found = await connection.fetchrow(
+            "SELECT org_id, wallet_id FROM resolve_wallet('ethereum', $1)", wallet.address
+        )
+        unknown = await connection.fetchrow(
+            "SELECT org_id FROM resolve_wallet('ethereum', $1)", f"0x{secrets.token_hex(20)}"
+        )
+    finally:
+        await connection.close()
+
+    assert (found["org_id"], found["wallet_id"]) == (host, wallet.id)
+    assert unknown is None
