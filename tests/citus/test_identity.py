@@ -299,3 +299,40 @@ async def test_a_wallet_address_resolves_to_its_tenant_for_the_chain_role(
 
     assert (found["org_id"], found["wallet_id"]) == (host, wallet.id)
     assert unknown is None
+
+
+async def test_identity_changes_keep_working_for_a_tenant_isolated_and_moved(
+    cluster: CitusCluster, library: PlatformDatabase
+) -> None:
+    owner = _new_user()
+    host = await _found(library, owner)
+    connection = await cluster.connect(DBNAME)
+    try:
+        shard = await connection.fetchval(
+            "SELECT isolate_tenant_to_new_shard('organizations', $1::uuid, 'CASCADE',"
+            " shard_transfer_mode => 'block_writes')",
+            host,
+        )
+        source = await connection.fetchval(
+            "SELECT nodeport FROM citus_shards WHERE shardid = $1", shard
+        )
+        target = next(w.port for w in cluster.workers if w.port != source)
+        await connection.execute(
+            "SELECT citus_move_shard_placement($1, '127.0.0.1', $2, '127.0.0.1', $3,"
+            " shard_transfer_mode => 'block_writes')",
+            shard,
+            source,
+            target,
+        )
+    finally:
+        await connection.close()
+    member = _new_user()
+
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.register_member(member)
+        await uow.commit()
+    async with library.unit_of_work(host) as uow:
+        await uow.organizations.remove_member(member.id)
+        await uow.commit()
+
+    assert await _member_ids(library, host) == {owner.id}
