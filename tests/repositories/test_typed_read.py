@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -34,6 +34,22 @@ class CustomerOut(BaseModel):
     id: uuid.UUID
     email: str
     name: str
+
+
+@dataclass(frozen=True)
+class KeywordRow:
+    """Fields in another order than the model's columns, one of them keyword-only."""
+
+    name: str
+    email: str = field(kw_only=True)
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class OneColumn:
+    """A single field."""
+
+    email: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,18 @@ async def test_read_returns_the_values_list_loads(db: Database, org_a: uuid.UUID
         rows = await uow.customers.read(CustomerRow, named("Reader"), order_by=["name"])
         listed = await uow.customers.list(named("Reader"), order_by=["name"])
     assert rows == [CustomerRow(c.id, c.email, c.name, c.attributes) for c in listed]
+
+
+async def test_read_fills_fields_by_name_whatever_their_order_or_kind(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    await add_customers(db, org_a, 2, "Ordered")
+    async with db.unit_of_work(org_a) as uow:
+        rows = await uow.customers.read(KeywordRow, named("Ordered"), order_by=["name"])
+        single = await uow.customers.read(OneColumn, named("Ordered"), order_by=["name"])
+        listed = await uow.customers.list(named("Ordered"), order_by=["name"])
+    assert rows == [KeywordRow(c.name, c.id, email=c.email) for c in listed]
+    assert single == [OneColumn(c.email) for c in listed]
 
 
 async def test_read_rows_are_immutable(db: Database, org_a: uuid.UUID) -> None:
