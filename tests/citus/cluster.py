@@ -10,6 +10,7 @@ list per database), as ``../shared/citus/README.md`` describes.
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 from sqlalchemy.engine import URL
@@ -82,3 +83,32 @@ class CitusCluster:
         return await asyncpg.connect(
             host="127.0.0.1", port=self.coordinator.port, user=user, database=dbname, timeout=10
         )
+
+    async def move_tenant(self, dbname: str, table: str, org_id: uuid.UUID) -> tuple[int, int, int]:
+        """Isolate ``org_id`` to shards of its own, then move them to the other worker.
+
+        Both steps block writes while they copy (no logical replication here); return
+        the tenant's new shard of ``table``, the worker it was on and the one it is on.
+        """
+        connection = await self.connect(dbname)
+        try:
+            shard = await connection.fetchval(
+                "SELECT isolate_tenant_to_new_shard($1, $2::uuid, 'CASCADE',"
+                " shard_transfer_mode => 'block_writes')",
+                table,
+                org_id,
+            )
+            source = await connection.fetchval(
+                "SELECT nodeport FROM citus_shards WHERE shardid = $1", shard
+            )
+            target = next(w.port for w in self.workers if w.port != source)
+            await connection.execute(
+                "SELECT citus_move_shard_placement($1, '127.0.0.1', $2, '127.0.0.1', $3,"
+                " shard_transfer_mode => 'block_writes')",
+                shard,
+                source,
+                target,
+            )
+            return shard, source, target
+        finally:
+            await connection.close()

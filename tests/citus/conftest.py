@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -16,6 +17,7 @@ from repositories import PlatformDatabase
 from tenancy import TenancySettings
 from tenancy.relay.local_broker import LocalBroker
 from tenancy.relay.settings import KafkaSettings, RelaySettings
+from tenancy.settings import APP_ROLE
 from tests.citus import outbox_schema
 from tests.citus.cluster import CitusCluster
 from tests.citus.service_schema import APP, DBNAME, lay_out
@@ -130,3 +132,18 @@ async def app_pool(cluster: CitusCluster, ready: list[str]) -> AsyncIterator[asy
         yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def library_database(
+    cluster: CitusCluster, dbname: str, *, pool_size: int = 2, max_overflow: int = 0
+) -> AsyncIterator[PlatformDatabase]:
+    """The library on the coordinator database ``dbname``, as the app role."""
+    admin = cluster.url(dbname).render_as_string(hide_password=False)
+    base = TenancySettings(admin_database_url=admin, pool_size=pool_size, max_overflow=max_overflow)
+    app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
+    database = await PlatformDatabase.connect(base.model_copy(update={"database_url": app_url}))
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -26,10 +26,11 @@ from repositories.models import (
 )
 from repositories.payment_link_resolver import PaymentLinkResolver
 from repositories.user import LoginResolver
-from tenancy import Conflict, NotFound, TenancySettings
+from tenancy import Conflict, NotFound
 from tenancy.schema.migration import upgrade
-from tenancy.settings import APP_ROLE, CHAIN_ROLE, RESOLVER_ROLE
+from tenancy.settings import CHAIN_ROLE, RESOLVER_ROLE
 from tests.citus.cluster import CitusCluster
+from tests.citus.conftest import library_database
 from tests.repositories.payments_support import new_price
 
 DBNAME = "tenancy_identity"
@@ -44,12 +45,8 @@ def migrated(cluster: CitusCluster) -> None:
 @pytest.fixture
 async def library(cluster: CitusCluster, migrated: None) -> AsyncIterator[PlatformDatabase]:
     """The library on the coordinator, as the app role."""
-    admin = cluster.url(DBNAME).render_as_string(hide_password=False)
-    base = TenancySettings(admin_database_url=admin, pool_size=2, max_overflow=0)
-    app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
-    database = await PlatformDatabase.connect(base.model_copy(update={"database_url": app_url}))
-    yield database
-    await database.dispose()
+    async with library_database(cluster, DBNAME) as database:
+        yield database
 
 
 async def _sign_up(db: PlatformDatabase) -> tuple[uuid.UUID, str]:
@@ -76,6 +73,14 @@ async def _events(cluster: CitusCluster, org_id: uuid.UUID) -> list[str]:
     finally:
         await connection.close()
     return [r["event_type"] for r in rows]
+
+
+async def _register(
+    db: PlatformDatabase, org_id: uuid.UUID, user: User, role: MemberRole = MemberRole.MEMBER
+) -> None:
+    async with db.unit_of_work(org_id) as uow:
+        await uow.organizations.register_member(user, role)
+        await uow.commit()
 
 
 def _new_user() -> User:
@@ -231,9 +236,7 @@ async def test_a_registered_member_is_seen_by_that_organization_only(
     host, other = await _found(library, _new_user()), await _found(library, _new_user())
     member = _new_user()
 
-    async with library.unit_of_work(host) as uow:
-        await uow.organizations.register_member(member, MemberRole.ADMIN)
-        await uow.commit()
+    await _register(library, host, member, MemberRole.ADMIN)
 
     assert member.id in await _member_ids(library, host)
     assert member.id not in await _member_ids(library, other)
@@ -246,9 +249,7 @@ async def test_a_removed_member_is_no_longer_seen_and_its_removal_is_an_event(
     owner = _new_user()
     host = await _found(library, owner)
     member = _new_user()
-    async with library.unit_of_work(host) as uow:
-        await uow.organizations.register_member(member)
-        await uow.commit()
+    await _register(library, host, member)
 
     async with library.unit_of_work(host) as uow:
         await uow.organizations.remove_member(member.id)
@@ -261,9 +262,7 @@ async def test_a_removed_member_is_no_longer_seen_and_its_removal_is_an_event(
 async def test_ownership_moves_to_another_member(library: PlatformDatabase) -> None:
     owner, member = _new_user(), _new_user()
     host = await _found(library, owner)
-    async with library.unit_of_work(host) as uow:
-        await uow.organizations.register_member(member)
-        await uow.commit()
+    await _register(library, host, member)
 
     async with library.unit_of_work(host) as uow:
         await uow.organizations.transfer_ownership(owner.id, member.id)
@@ -306,31 +305,10 @@ async def test_identity_changes_keep_working_for_a_tenant_isolated_and_moved(
 ) -> None:
     owner = _new_user()
     host = await _found(library, owner)
-    connection = await cluster.connect(DBNAME)
-    try:
-        shard = await connection.fetchval(
-            "SELECT isolate_tenant_to_new_shard('organizations', $1::uuid, 'CASCADE',"
-            " shard_transfer_mode => 'block_writes')",
-            host,
-        )
-        source = await connection.fetchval(
-            "SELECT nodeport FROM citus_shards WHERE shardid = $1", shard
-        )
-        target = next(w.port for w in cluster.workers if w.port != source)
-        await connection.execute(
-            "SELECT citus_move_shard_placement($1, '127.0.0.1', $2, '127.0.0.1', $3,"
-            " shard_transfer_mode => 'block_writes')",
-            shard,
-            source,
-            target,
-        )
-    finally:
-        await connection.close()
+    await cluster.move_tenant(DBNAME, "organizations", host)
     member = _new_user()
 
-    async with library.unit_of_work(host) as uow:
-        await uow.organizations.register_member(member)
-        await uow.commit()
+    await _register(library, host, member)
     async with library.unit_of_work(host) as uow:
         await uow.organizations.remove_member(member.id)
         await uow.commit()

@@ -14,10 +14,9 @@ import pytest
 
 from repositories import PlatformDatabase
 from repositories.models import Customer, Organization
-from tenancy import TenancySettings
 from tenancy.schema.migration import upgrade
-from tenancy.settings import APP_ROLE
 from tests.citus.cluster import CitusCluster
+from tests.citus.conftest import library_database
 
 DBNAME = "tenancy_concurrency"
 TENANTS = 20
@@ -33,12 +32,8 @@ def migrated(cluster: CitusCluster) -> None:
 @pytest.fixture
 async def library(cluster: CitusCluster, migrated: None) -> AsyncIterator[PlatformDatabase]:
     """The library on the coordinator, as the app role, with a pool the tasks contend for."""
-    admin = cluster.url(DBNAME).render_as_string(hide_password=False)
-    base = TenancySettings(admin_database_url=admin, pool_size=8, max_overflow=4)
-    app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
-    database = await PlatformDatabase.connect(base.model_copy(update={"database_url": app_url}))
-    yield database
-    await database.dispose()
+    async with library_database(cluster, DBNAME, pool_size=8, max_overflow=4) as database:
+        yield database
 
 
 async def _tenants(db: PlatformDatabase) -> list[uuid.UUID]:

@@ -26,8 +26,8 @@ from tenancy.schema.citus import (
     library_distribution_plan,
 )
 from tenancy.schema.migration import upgrade
-from tenancy.settings import APP_ROLE
 from tests.citus.cluster import CitusCluster
+from tests.citus.conftest import library_database
 
 DBNAME = "tenancy_library"
 LOOKUP_FOREIGN_KEYS = {
@@ -142,12 +142,8 @@ def test_the_audit_passes_on_the_migrated_coordinator(
 @pytest.fixture
 async def library_db(cluster: CitusCluster, migrated: list[str]) -> AsyncIterator[PlatformDatabase]:
     """The library's unit of work on the coordinator, as the app role."""
-    admin = cluster.url(DBNAME).render_as_string(hide_password=False)
-    base = TenancySettings(admin_database_url=admin, pool_size=2, max_overflow=0)
-    app_url = base.url_for_role(APP_ROLE).render_as_string(hide_password=False)
-    database = await PlatformDatabase.connect(base.model_copy(update={"database_url": app_url}))
-    yield database
-    await database.dispose()
+    async with library_database(cluster, DBNAME) as database:
+        yield database
 
 
 async def _organization(db: PlatformDatabase) -> uuid.UUID:

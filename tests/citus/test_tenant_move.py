@@ -41,30 +41,6 @@ async def _until(progress: asyncio.Condition, condition: Callable[[], bool]) -> 
         await progress.wait_for(condition)
 
 
-async def _move(cluster: CitusCluster, org_id: uuid.UUID) -> tuple[int, int, int]:
-    connection = await cluster.connect(DBNAME)
-    try:
-        shard = await connection.fetchval(
-            "SELECT isolate_tenant_to_new_shard('notes', $1::uuid, 'CASCADE',"
-            " shard_transfer_mode => 'block_writes')",
-            org_id,
-        )
-        source = await connection.fetchval(
-            "SELECT nodeport FROM citus_shards WHERE shardid = $1", shard
-        )
-        target = next(w.port for w in cluster.workers if w.port != source)
-        await connection.execute(
-            "SELECT citus_move_shard_placement($1, '127.0.0.1', $2, '127.0.0.1', $3,"
-            " shard_transfer_mode => 'block_writes')",
-            shard,
-            source,
-            target,
-        )
-        return shard, source, target
-    finally:
-        await connection.close()
-
-
 async def test_a_tenant_moved_while_writing_keeps_every_commit_exactly_once(
     cluster: CitusCluster, app_pool: asyncpg.Pool
 ) -> None:
@@ -80,7 +56,7 @@ async def test_a_tenant_moved_while_writing_keeps_every_commit_exactly_once(
     ]
     # Writes are in flight when the move starts, and go on after it.
     await _until(progress, lambda: all(len(ids) >= 5 for ids in acknowledged.values()))
-    shard, source, target = await _move(cluster, big)
+    shard, source, target = await cluster.move_tenant(DBNAME, "notes", big)
     after_move = len(acknowledged[big])
     await _until(progress, lambda: len(acknowledged[big]) >= after_move + 5)
     stop.set()
