@@ -7,16 +7,12 @@ next backlog must still be claimed and settled at the cost of its batches, not
 of every batch times the backlog (measured with 50,000 pending rows: a claim
 took 9.6 s instead of 40 ms).
 
-Rows visited are counted from ``EXPLAIN ANALYZE`` (every node's rows, plus the
-rows its filters dropped, times its loops), so the checks are about the work a
-statement does, not about how fast this machine is. Each test builds its own
-outbox, a copy of ``outbox_events`` with its indexes in a schema of its own,
-inside a transaction it rolls back: the statistics are the test's to set.
+Each test runs on its own copy of the outbox (``scratch_outbox``), inside a
+transaction it rolls back: the statistics are the test's to set.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,31 +29,12 @@ from tenancy.relay.claims import (
     _RELEASE,
     CLAIM_LOCK_KEY,
 )
+from tests.events.scratch_outbox import add_rows, copy_outbox, plan_of, schema_name, visited
 
 PUBLISHED = 20_000
 PENDING = 2_000
 BATCH = 100
 RELAY_ID = "stale-statistics"
-
-_ROWS = """
-    INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id, event_type, payload,
-                               status, published_at)
-    SELECT :org_id, gen_random_uuid(), 'order', (n % 500)::text, 'order_updated',
-           '{"note": "x"}'::jsonb, CAST(:status AS text),
-           CASE WHEN CAST(:status AS text) = 'published' THEN statement_timestamp() END
-    FROM generate_series(1, :count) AS n
-"""
-
-
-def visited(node: dict[str, Any]) -> float:
-    """Rows a plan node and its children produced or filtered out, over all their loops."""
-    per_loop = (
-        node["Actual Rows"]
-        + node.get("Rows Removed by Filter", 0)
-        + node.get("Rows Removed by Join Filter", 0)
-    )
-    own = per_loop * node.get("Actual Loops", 1)
-    return own + sum(visited(child) for child in node.get("Plans", ()))
 
 
 async def rows_visited(
@@ -65,30 +42,21 @@ async def rows_visited(
 ) -> float:
     """Run ``statement`` under EXPLAIN ANALYZE (it takes effect) and count its rows visited."""
     explain = text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.text}")
-    document = (await connection.execute(explain, params)).scalar_one()
-    plan = json.loads(document) if isinstance(document, str) else document
-    return visited(plan[0]["Plan"])
+    return visited(plan_of((await connection.execute(explain, params)).scalar_one()))
 
 
 @pytest.fixture
 async def drained_outbox(admin_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection to an outbox analyzed when all was published, then given a backlog."""
-    schema = f"stale_{uuid.uuid4().hex[:10]}"
+    schema = schema_name()
     org_id = uuid.uuid4()
     async with admin_engine.connect() as connection:
         transaction = await connection.begin()
-        # Identifiers cannot be bound; this one is ours, hex digits after a prefix.
-        await connection.execute(text(f"CREATE SCHEMA {schema}"))
-        await connection.execute(
-            text(f"CREATE TABLE {schema}.outbox_events (LIKE public.outbox_events INCLUDING ALL)")
-        )
+        await copy_outbox(connection, schema)
         await connection.execute(text(f"SET LOCAL search_path = {schema}"))
-        rows = text(_ROWS)
-        await connection.execute(
-            rows, {"org_id": org_id, "status": "published", "count": PUBLISHED}
-        )
+        await add_rows(connection, schema, org_id, "published", PUBLISHED)
         await connection.execute(text("ANALYZE outbox_events"))
-        await connection.execute(rows, {"org_id": org_id, "status": "pending", "count": PENDING})
+        await add_rows(connection, schema, org_id, "pending", PENDING)
         try:
             yield connection
         finally:
