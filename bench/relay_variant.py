@@ -1,10 +1,11 @@
 """Relay processes of two versions of the code, so one benchmark run can compare them.
 
-A variant is this checkout, or any git revision of it (``--baseline main``, repeatable)
-unpacked into a temporary directory and put first on the relay process's
-``PYTHONPATH``. Both share the database, the broker and the measuring process,
-which only the relay differs between; the benchmark alternates them round by
-round, so the machine's noise falls on both.
+A variant is this checkout, or any git revision of it (``--baseline main``,
+repeatable) unpacked into a temporary directory; its relay processes start in that
+directory, with it first on ``PYTHONPATH``, and ``Variant.check`` makes sure they
+import it. Both share the database and the measuring process, which only the relay
+differs between; the benchmark alternates them round by round, so the machine's
+noise falls on both.
 """
 
 from __future__ import annotations
@@ -30,25 +31,55 @@ RELAY_PROCESS = (
 )
 
 
+#: This checkout: the candidate's code.
+CHECKOUT = Path(__file__).resolve().parents[1]
+_WHERE = "import tenancy; print(tenancy.__file__)"
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """A name and where its ``tenancy`` package comes from (None: this checkout)."""
+    """A name and the directory its ``tenancy`` package comes from."""
 
     name: str
-    source: Path | None = None
+    source: Path = CHECKOUT
+
+    def _environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        environment = dict(os.environ, **env)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.source), environment.get("PYTHONPATH")) if p
+        )
+        return environment
+
+    def check(self) -> None:
+        """Make sure a process of this variant imports its own ``tenancy``.
+
+        A ``python -c`` process puts its working directory first on ``sys.path``;
+        started from a checkout, every variant ran that checkout's relay (a
+        baseline measured itself). The processes now start in ``source``; this
+        says so before anything is measured.
+
+        Raises:
+            SystemExit: ``tenancy`` comes from somewhere else.
+        """
+        found = subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", _WHERE],
+            env=self._environment({}),
+            cwd=self.source,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if not Path(found).resolve().is_relative_to(self.source):
+            raise SystemExit(f"{self.name} imports tenancy from {found}, not from {self.source}")
 
     async def start(self, env: Mapping[str, str]) -> asyncio.subprocess.Process:
         """Start a relay process of this variant, as ``tenancy relay`` would run it."""
-        environment = dict(os.environ, **env)
-        if self.source is not None:
-            environment["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(self.source), environment.get("PYTHONPATH")) if p
-            )
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             RELAY_PROCESS,
-            env=environment,
+            env=self._environment(env),
+            cwd=self.source,
             stderr=asyncio.subprocess.DEVNULL,
         )
 
@@ -78,5 +109,8 @@ def variants(baselines: list[str]) -> Iterator[list[Variant]]:
             ).stdout
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(tree, filter="data")
-            found.append(Variant(f"baseline ({revision})", tree))
-        yield [*found, Variant("candidate")]
+            found.append(Variant(f"baseline ({revision})", tree.resolve()))
+        candidates = [*found, Variant("candidate")]
+        for candidate in candidates:
+            candidate.check()
+        yield candidates
