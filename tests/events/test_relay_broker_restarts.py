@@ -122,7 +122,10 @@ async def read_topic(
         kafka_settings, [PaymentOrderStatusChanged], topic_prefix=topic_prefix
     ) as consumer:
         try:
-            async with asyncio.timeout(20):
+            # Reading stops as soon as every event is in; the bound only decides when
+            # to give up. The S3-backed broker serves a fetch slowly on a loaded
+            # machine, and 20 s cut full-suite runs short with events still unread.
+            async with asyncio.timeout(90):
                 while not wanted <= {r.event.event_id for r in received}:
                     received.extend(e for e in await consumer.take(1) if e.org_id == org_id)
         except TimeoutError:
