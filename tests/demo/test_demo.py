@@ -224,6 +224,6 @@ async def test_ctrl_c_stops_the_demo_drops_the_database_and_exits_130() -> None:
         process.send_signal(signal.SIGINT)
         _, stderr = await process.communicate()
 
-    assert process.returncode == EXIT_INTERRUPTED
+    assert process.returncode == EXIT_INTERRUPTED, stderr.decode()
     assert stderr.decode() == "tenancy: demo interrupted; cleaned up\n"
     assert not await database_exists(found.group(1))
