@@ -156,6 +156,10 @@ class KafkaPublisher:
             raise BrokerUnavailable(
                 f"cannot connect to {self.settings.bootstrap_servers}: {type(exc).__name__}"
             ) from exc
+        except BaseException:
+            # Cancelled while connecting: close what was opened, then go on cancelling.
+            await self._stop(producer)
+            raise
         self._producer = producer
 
     async def publish(self, messages: Sequence[Message]) -> list[PublishError | None]:
@@ -301,6 +305,10 @@ class EventConsumer:
         except (kafka_errors.KafkaError, OSError, TimeoutError) as exc:
             await self._stop()
             raise BrokerUnavailable(f"cannot start consumer: {type(exc).__name__}") from exc
+        except BaseException:
+            # Cancelled while connecting: close what was opened, then go on cancelling.
+            await self._stop()
+            raise
         return self
 
     async def __aexit__(
