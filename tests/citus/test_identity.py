@@ -24,6 +24,7 @@ from repositories.models import (
     WalletAddress,
     WalletAddressHolder,
 )
+from repositories.organization import Invitation
 from repositories.payment_link_resolver import PaymentLinkResolver
 from repositories.user import LoginResolver
 from tenancy import Conflict, NotFound
@@ -75,6 +76,13 @@ async def _events(cluster: CitusCluster, org_id: uuid.UUID) -> list[str]:
     return [r["event_type"] for r in rows]
 
 
+async def _invite(db: PlatformDatabase, org_id: uuid.UUID, email: str) -> Invitation:
+    async with db.unit_of_work(org_id) as uow:
+        invitation = await uow.organizations.invite_member(email)
+        await uow.commit()
+    return invitation
+
+
 async def _register(
     db: PlatformDatabase, org_id: uuid.UUID, user: User, role: MemberRole = MemberRole.MEMBER
 ) -> None:
@@ -123,9 +131,7 @@ async def test_an_accepted_invitation_makes_a_member_seen_by_that_organization_o
     owner, _ = await _sign_up(library)
     guest, guest_email = await _sign_up(library)
     host, other = await _found(library, owner), await _found(library, owner)
-    async with library.unit_of_work(host) as uow:
-        invitation = await uow.organizations.invite_member(guest_email)
-        await uow.commit()
+    invitation = await _invite(library, host, guest_email)
 
     accepted = await Accounts(library.engine).accept_invitation(invitation.token, guest)
 
@@ -140,9 +146,7 @@ async def test_a_withdrawn_invitation_cannot_be_accepted(
     owner, _ = await _sign_up(library)
     guest, guest_email = await _sign_up(library)
     host = await _found(library, owner)
-    async with library.unit_of_work(host) as uow:
-        invitation = await uow.organizations.invite_member(guest_email)
-        await uow.commit()
+    invitation = await _invite(library, host, guest_email)
     async with library.unit_of_work(host) as uow:
         await uow.organizations.remove_member(guest)
         await uow.commit()
@@ -157,9 +161,7 @@ async def test_a_member_can_be_promoted_and_the_old_owner_suspended(
     owner, _ = await _sign_up(library)
     guest, guest_email = await _sign_up(library)
     host = await _found(library, owner)
-    async with library.unit_of_work(host) as uow:
-        invitation = await uow.organizations.invite_member(guest_email)
-        await uow.commit()
+    invitation = await _invite(library, host, guest_email)
     await Accounts(library.engine).accept_invitation(invitation.token, guest)
 
     async with library.unit_of_work(host) as uow:
