@@ -523,17 +523,26 @@ class AsyncRepository(Generic[ModelT, IdT]):
     ) -> tuple[Sequence[Any], bool]:
         # The rows of a list call's loaded columns, and whether their values went
         # through the result processors already (Core) or not (the driver).
-        clause = spec.to_clause() if spec is not None else None
         shape = ListShape(keys, bool(after), limit is not None, offset is not None)
         tenant = self._tenant()
+        # A prepared specification's expression is one object for every call (its
+        # cache key computed once); its values come separately.
         planned = list_sql(
-            mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
+            mapper,
+            spec.expression if spec is not None else None,
+            shape,
+            tenant=tenant,
+            after=after,
+            limit=limit,
+            offset=offset,
+            parameters=spec.parameters if spec is not None else {},
         )
         with translated():
             if planned is not None:
                 # The common shapes run as cached SQL text straight on the driver.
                 driver = await self._driver()
                 return await driver.fetch(planned[0], *planned[1]), False
+            clause = spec.to_clause() if spec is not None else None
             statement = list_select(
                 mapper, clause, shape, tenant=tenant, after=after, limit=limit, offset=offset
             )

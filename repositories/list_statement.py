@@ -17,14 +17,16 @@ compiler API this uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, select, tuple_
 from sqlalchemy.sql import Select
 
 from repositories.row_mapper import RowMapper
+from tenancy.errors import ConfigurationError
 from tenancy.internals import cache_key, needs_post_compile, positional_parameters
 from tenancy.pagination import SortKey
 
@@ -66,6 +68,7 @@ class _Plan:
 
 _PLANS: dict[Any, _Plan | None] = {}
 _MISSING: Any = object()
+_NO_PARAMETERS: Mapping[str, Any] = MappingProxyType({})
 
 
 def list_select(
@@ -97,8 +100,16 @@ def list_sql(
     after: Sequence[Any] = (),
     limit: int | None = None,
     offset: int | None = None,
+    parameters: Mapping[str, Any] = _NO_PARAMETERS,
 ) -> tuple[str, list[Any]] | None:
-    """Return the SQL text and positional values of a list call, or ``None`` if unsupported."""
+    """Return the SQL text and positional values of a list call, or ``None`` if unsupported.
+
+    ``parameters``: values for the filter's named parameters (a prepared
+    ``Specification``'s), taken in place of the values the clause was built with.
+
+    Raises:
+        ConfigurationError: a named parameter of the filter has no value.
+    """
     if clause is None:
         filter_key: Any = None
         binds: Sequence[Any] = ()
@@ -119,7 +130,18 @@ def list_sql(
     own = _own_values(tenant, after, limit, offset)
     values = []
     for source, process in zip(plan.sources, plan.processors, strict=True):
-        value = binds[source].effective_value if isinstance(source, int) else own[source]
+        if isinstance(source, str):
+            value = own[source]
+        else:
+            bind = binds[source]
+            value = parameters.get(bind.key, _MISSING) if parameters else _MISSING
+            if value is _MISSING:
+                if bind.required:
+                    raise ConfigurationError(
+                        f"the specification's parameter {bind.key!r} has no value; "
+                        f"pass it with .bind({bind.key}=...)"
+                    )
+                value = bind.effective_value
         values.append(process(value) if process is not None and value is not None else value)
     return plan.sql, values
 
