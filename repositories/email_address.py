@@ -54,7 +54,7 @@ def normalize_email(email: object) -> str:
     key = email_key(email)
     if not key:
         raise InvalidData("email must not be blank")
-    if any(unicodedata.category(c)[0] in "CZ" for c in key):
+    if _has_space_or_control(key):
         raise InvalidData("email must not contain whitespace or control characters")
     if key.count("@") != 1:
         raise InvalidData("email must contain exactly one '@'")
@@ -67,6 +67,14 @@ def normalize_email(email: object) -> str:
         raise InvalidData(f"an email has at most {MAX_ADDRESS_OCTETS} octets")
     _check_domain(domain)
     return key
+
+
+def _has_space_or_control(key: str) -> bool:
+    if key.isascii():
+        # In ASCII, categories Z* and C* are the space and the control characters,
+        # which are exactly what isprintable() refuses besides the space.
+        return " " in key or not key.isprintable()
+    return any(unicodedata.category(c)[0] in "CZ" for c in key)
 
 
 def _check_domain(domain: str) -> None:

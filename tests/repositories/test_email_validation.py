@@ -168,3 +168,22 @@ def test_address_of_254_octets_is_accepted_and_255_refused() -> None:
     assert len(normalize_email(f"{local}@{domain}")) == 254
     with pytest.raises(InvalidData, match="at most 254 octets"):
         normalize_email(f"{local}l@{domain}")
+
+
+def refusal(address: str) -> str | None:
+    """Return why ``normalize_email`` refuses ``address``, or ``None``."""
+    try:
+        normalize_email(address)
+    except InvalidData as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_an_ascii_character_is_refused_exactly_when_it_is_a_space_or_control(code: int) -> None:
+    # Other checks may refuse some characters too (a second '@'); this one must
+    # name exactly categories Z* and C*, as it does beyond ASCII.
+    reason = refusal(f"a{chr(code)}b@example.com") or ""
+    space_or_control = unicodedata.category(chr(code))[0] in "CZ"
+
+    assert ("whitespace or control" in reason) == space_or_control
