@@ -13,6 +13,7 @@ Security invariants kept here:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -31,8 +32,14 @@ def set_local_statement(org_id: uuid.UUID) -> str:
     if not isinstance(org_id, uuid.UUID):
         # Only a parsed UUID may reach the literal; see the module docstring.
         raise TypeError("org_id must be a uuid.UUID")
-    # Rendered from its 128-bit value: a UUID subclass's own __str__ never reaches SQL.
-    return f"SET LOCAL app.org_id = '{uuid.UUID(int=org_id.int)}'"
+    return _set_local_for(org_id.int)
+
+
+@functools.lru_cache(maxsize=4096)
+def _set_local_for(value: int) -> str:
+    # Rendered from the 128-bit value, so a UUID subclass's own __str__ never
+    # reaches SQL. Cached: every unit of work of a busy tenant needs the same text.
+    return f"SET LOCAL app.org_id = '{uuid.UUID(int=value)}'"
 
 
 class TenantAwareSession(Session):
