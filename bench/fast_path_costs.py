@@ -36,7 +36,7 @@ import asyncpg
 from sqlalchemy import bindparam
 
 from bench.database import bench_database
-from bench.repository_throughput import CustomerRow, seed
+from bench.repository_throughput import ADD_WITH_EVENT, CustomerRow, seed
 from repositories import PlatformDatabase
 from repositories.base import AsyncRepository
 from repositories.email_address import normalize_email
@@ -44,8 +44,10 @@ from repositories.models import Customer
 from repositories.row_mapper import row_mapper
 from repositories.typed_rows import row_builder
 from tenancy.db.json_codec import decode_json
+from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.internals import cache_key
 from tenancy.pagination import KeysetPage, encode_cursor
+from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 
 Step = Callable[[], Awaitable[None]]
@@ -170,6 +172,24 @@ async def main() -> None:
                 )
                 await conn.execute("COMMIT")
 
+        async def pg_add_outbox() -> None:
+            customer_id, email, created_at = uuid.uuid4(), f"{uuid.uuid4().hex}@x.example", utcnow()
+            payload = {"email": email, "name": "", "attributes": {}, "org_id": str(org)}
+            payload |= {"id": str(customer_id), "created_at": created_at.isoformat()}
+            async with bare.acquire() as conn:
+                await conn.execute(begin)
+                await conn.execute(
+                    ADD_WITH_EVENT,
+                    customer_id,
+                    email,
+                    created_at,
+                    org,
+                    uuid.uuid4(),
+                    json.dumps(payload),
+                    str(customer_id),
+                )
+                await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}; COMMIT")
+
         ladder = {
             "acquire": (uow_empty, pg_acquire),
             "acquire (asyncpg's reset query)": (uow_empty, pg_acquire_reset),
@@ -179,14 +199,15 @@ async def main() -> None:
             "read 50, fresh filter": (uow_read_fresh, pg_list),
             "list 50 (ORM), fresh filter": (uow_list, pg_list),
             "add + commit": (uow_add, pg_add),
+            "add + commit, asyncpg writes the event": (uow_add, pg_add_outbox),
         }
         results: dict[str, Any] = {"ladder": {}, "pieces": {}}
-        print(f"{'step':32s} {'library':>9s} {'asyncpg':>9s} {'extra':>8s}  (client CPU µs/op)")
+        print(f"{'step':40s} {'library':>9s} {'asyncpg':>9s} {'extra':>8s}  (client CPU µs/op)")
         for name, (library, reference) in ladder.items():
             ours = await cpu_per_call(library, args.operations, args.repeats)
             theirs = await cpu_per_call(reference, args.operations, args.repeats)
             results["ladder"][name] = {"library": ours, "asyncpg": theirs}
-            print(f"{name:32s} {ours:9.1f} {theirs:9.1f} {ours - theirs:8.1f}", flush=True)
+            print(f"{name:40s} {ours:9.1f} {theirs:9.1f} {ours - theirs:8.1f}", flush=True)
 
         async with bare.acquire() as conn:
             await conn.execute(begin)

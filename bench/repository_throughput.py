@@ -11,6 +11,9 @@
 frozen dataclass) against the same (b) and (c) as ``list50``; ``list50_prepared``
 is the read path with a prepared specification (built once, bound per call:
 ``Specification.bind``), where the others build the filter expression every call.
+``add_outbox`` is ``add_commit`` with (c) writing what the library writes besides
+the row: its created event in the outbox, in the same statement, and the relay's
+NOTIFY with the COMMIT ((b), plain ORM, writes no event in either).
 
 Each operation runs for ``--seconds`` at concurrency ``--concurrency`` for every
 variant in turn, in one process against one database; prints the figures and the
@@ -45,11 +48,21 @@ from bench.throughput import ops_per_second
 from repositories import PlatformDatabase
 from repositories.models import Customer, Organization
 from tenancy import TenancySettings
+from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.pagination import KeysetPage
 from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 
 VARIANTS = ("a", "b", "c", "c0")
+
+#: The hand-written add of ``add_outbox``: the customer and its created event.
+ADD_WITH_EVENT = (
+    "WITH event AS (INSERT INTO outbox_events (org_id, id, aggregate_type, aggregate_id,"
+    " event_type, payload, position, occurred_at, available_at)"
+    " VALUES ($4, $5, 'customer', $7, 'CustomerCreated', $6::jsonb, 0,"
+    " clock_timestamp(), clock_timestamp()))"
+    " INSERT INTO customers (id, email, created_at) VALUES ($1, $2, $3)"
+)
 TENANTS = 16
 ROWS_PER_TENANT = 500
 
@@ -235,6 +248,36 @@ async def main() -> None:
 
             return add
 
+        def c_add_outbox(over: asyncpg.Pool) -> Op:
+            # What the library's add does, by hand: the row and its created event in
+            # one statement, the relay woken in the COMMIT's message.
+            async def add(org: uuid.UUID, row: uuid.UUID) -> None:
+                customer_id, email = uuid.uuid4(), f"{uuid.uuid4().hex}@new.example"
+                created_at = utcnow()
+                payload = {
+                    "email": email,
+                    "name": "",
+                    "attributes": {},
+                    "org_id": str(org),
+                    "id": str(customer_id),
+                    "created_at": created_at.isoformat(),
+                }
+                async with over.acquire() as conn:
+                    await conn.execute(f"BEGIN; SET LOCAL app.org_id = '{org}'")
+                    await conn.execute(
+                        ADD_WITH_EVENT,
+                        customer_id,
+                        email,
+                        created_at,
+                        org,
+                        uuid.uuid4(),
+                        json.dumps(payload),
+                        str(customer_id),
+                    )
+                    await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}; COMMIT")
+
+            return add
+
         results: dict[str, dict[str, Any]] = {}
         for name, ops in {
             "get": (a_get, b_get, c_get(pool), c_get(bare_pool)),
@@ -242,6 +285,7 @@ async def main() -> None:
             "list50_read": (a_read, b_list, c_list(pool), c_list(bare_pool)),
             "list50_prepared": (a_read_prepared, b_list, c_list(pool), c_list(bare_pool)),
             "add_commit": (a_add, b_add, c_add(pool), c_add(bare_pool)),
+            "add_outbox": (a_add, b_add, c_add_outbox(pool), c_add_outbox(bare_pool)),
         }.items():
             for op in ops:
                 await run_for(0.3, args.concurrency, op, keys)  # warm caches and pools
