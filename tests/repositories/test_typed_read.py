@@ -53,6 +53,35 @@ class OneColumn:
 
 
 @dataclass(frozen=True)
+class Shouted:
+    """Derives a field in ``__post_init__``: built through its ``__init__``."""
+
+    name: str
+    shout: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shout", self.name.upper())
+
+
+@dataclass(frozen=True, slots=True)
+class SlottedRow:
+    """No ``__dict__``: built through its ``__init__``."""
+
+    id: uuid.UUID
+    name: str
+
+
+@dataclass
+class Doubled:
+    """Its own ``__init__`` (dataclasses keeps it): built through it."""
+
+    name: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name * 2
+
+
+@dataclass(frozen=True)
 class Misnamed:
     """Names an attribute customers do not have."""
 
@@ -95,6 +124,45 @@ async def test_read_fills_fields_by_name_whatever_their_order_or_kind(
         listed = await uow.customers.list(named("Ordered"), order_by=["name"])
     assert rows == [KeywordRow(c.name, c.id, email=c.email) for c in listed]
     assert single == [OneColumn(c.email) for c in listed]
+
+
+async def test_read_rows_equal_hash_and_print_as_their_own_init_builds_them(
+    db: Database, org_a: uuid.UUID
+) -> None:
+    await add_customers(db, org_a, 2, "Same")
+    async with db.unit_of_work(org_a) as uow:
+        rows = await uow.customers.read(CustomerRow, named("Same"), order_by=["name"])
+    built = [CustomerRow(r.id, r.email, r.name, dict(r.attributes)) for r in rows]
+
+    assert rows == built
+    assert [repr(r) for r in rows] == [repr(b) for b in built]
+    assert {hash((r.id, r.email)) for r in rows} == {hash((b.id, b.email)) for b in built}
+    assert [vars(r) for r in rows] == [vars(b) for b in built]
+
+
+async def test_read_runs_a_row_types_post_init(db: Database, org_a: uuid.UUID) -> None:
+    await add_customers(db, org_a, 1, "Loud")
+    async with db.unit_of_work(org_a) as uow:
+        (row,) = await uow.customers.read(Shouted, named("Loud"))
+
+    assert row.shout == "LOUD 0"
+
+
+async def test_read_builds_slotted_dataclasses(db: Database, org_a: uuid.UUID) -> None:
+    await add_customers(db, org_a, 1, "Slot")
+    async with db.unit_of_work(org_a) as uow:
+        (row,) = await uow.customers.read(SlottedRow, named("Slot"))
+
+    assert row.name == "Slot 0"
+    assert not hasattr(row, "__dict__")
+
+
+async def test_read_keeps_a_row_types_own_init(db: Database, org_a: uuid.UUID) -> None:
+    await add_customers(db, org_a, 1, "Twice")
+    async with db.unit_of_work(org_a) as uow:
+        (row,) = await uow.customers.read(Doubled, named("Twice"))
+
+    assert row.name == "Twice 0Twice 0"
 
 
 async def test_read_rows_are_immutable(db: Database, org_a: uuid.UUID) -> None:
