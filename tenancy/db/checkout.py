@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenancy.db.connection import TenantConnection
 from tenancy.db.pool_gate import PoolGate
 from tenancy.errors import DatabaseUnavailable, translate
-from tenancy.internals import connection_over, run_sync
+from tenancy.internals import (
+    connection_over,
+    idle_connection_waiting,
+    room_to_check_in,
+    run_pool_step,
+)
 from tenancy.log import get_logger
 from tenancy.observability.observer import Observation
 
@@ -80,7 +85,7 @@ class Checkout:
                 if self._gate is not None:
                     await self._gate.acquire()
                     self._gated = True
-                self._pooled = await run_sync(self._open)
+                self._pooled = await self._take()
             if observation is not None:
                 waited = asyncio.get_running_loop().time() - started
                 observation.connection_acquired(waited)
@@ -99,8 +104,12 @@ class Checkout:
             assert self._gate is not None  # set together with _gated
             self._gate.release()
 
+    async def _take(self) -> PoolProxiedConnection:
+        # An idle connection is taken without a greenlet; connecting needs one.
+        return await run_pool_step(self._open, direct=idle_connection_waiting(self._engine))
+
     def _open(self) -> PoolProxiedConnection:
-        # Runs inside run_sync: SQLAlchemy's sync API is usable here. The
+        # Runs through run_pool_step: SQLAlchemy's sync API is usable here. The
         # checkout guard has refused any connection not idle outside a transaction.
         pooled = self._engine.sync_engine.raw_connection()
         try:
@@ -141,7 +150,7 @@ class Checkout:
             if self.is_open():
                 # Leaving without commit (or after an error): roll back.
                 await self.end("ROLLBACK")
-            await run_sync(self._check_in)
+            await run_pool_step(self._check_in, direct=room_to_check_in(self._engine))
         except BaseException as close_error:
             self._discard()
             # The block's outcome stands (a commit it made is acknowledged and
@@ -198,7 +207,7 @@ class Checkout:
         logger.info("replacing a pooled connection found closed before its first statement")
         self._discard()
         self.unsure = False
-        self._pooled = await run_sync(self._open)
+        self._pooled = await self._take()
         return self.live_driver()
 
     def active(self) -> PoolProxiedConnection:

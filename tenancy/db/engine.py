@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenancy.db.connection import TenantConnection
 from tenancy.db.json_codec import decode_json, setup_jsonb_codec
 from tenancy.errors import InvalidData, UnsafeDatabaseRole, translated
-from tenancy.internals import install_jsonb_codec
+from tenancy.internals import connect_only_in_greenlet, install_jsonb_codec
 from tenancy.settings import APP_ROLE, TenancySettings
 
 _ROLE_CHECK = text(
@@ -82,6 +82,8 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     )
     # A per-engine override of the dialect's codec hook (see json_codec).
     install_jsonb_codec(engine.dialect, setup_jsonb_codec)
+    # Units of work take idle connections without a greenlet; opening one needs it.
+    connect_only_in_greenlet(engine)
     # A tenant statement left pending by a transaction that never ran a query
     # must not reach the next user of the pooled connection.
     event.listen(engine.sync_engine.pool, "checkout", _check_settled)

@@ -11,7 +11,14 @@ asyncpg fails loudly in one place. This package imports nothing of tenancy.
 
 from __future__ import annotations
 
-from tenancy.internals.adapter import connection_over, install_jsonb_codec, run_sync
+from tenancy.internals.adapter import (
+    connect_only_in_greenlet,
+    connection_over,
+    idle_connection_waiting,
+    install_jsonb_codec,
+    room_to_check_in,
+    run_pool_step,
+)
 from tenancy.internals.compiled import (
     PositionalParameter,
     cache_key,
@@ -40,15 +47,18 @@ __all__ = [
     "adopt_unchanged",
     "cache_key",
     "commit_loaded",
+    "connect_only_in_greenlet",
     "connection_over",
     "has_instance_listeners",
     "has_mapper_listeners",
     "identity_class",
+    "idle_connection_waiting",
     "install_jsonb_codec",
     "needs_post_compile",
     "positional_names",
     "positional_parameters",
-    "run_sync",
+    "room_to_check_in",
+    "run_pool_step",
     "set_identity_key",
     "state_factory",
 ]

@@ -8,20 +8,25 @@ both ends of the supported SQLAlchemy range are checked.
 
 from __future__ import annotations
 
+import asyncio
 import inspect as pyinspect
 import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 from sqlalchemy import Column, Connection, Integer, String, Table, bindparam, inspect, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine.interfaces import AdaptedConnection
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, class_mapper, mapped_column
 from sqlalchemy.orm.identity import IdentityMap
 from sqlalchemy.orm.state import InstanceState
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 from tenancy import TenancySettings
 from tenancy.internals import (
@@ -183,6 +188,30 @@ def test_an_expanding_in_needs_post_compile() -> None:
 def test_greenlet_spawn_is_a_coroutine_function() -> None:
     assert pyinspect.iscoroutinefunction(greenlet_spawn)
     assert _parameters(greenlet_spawn)[0] == "fn"
+
+
+def test_in_greenlet_is_false_outside_and_true_inside_greenlet_spawn() -> None:
+    assert in_greenlet() is False
+
+    async def inside() -> bool:
+        return bool(await greenlet_spawn(in_greenlet))
+
+    assert asyncio.run(inside()) is True
+
+
+def test_await_only_outside_a_greenlet_raises_missing_greenlet_and_closes_the_coroutine() -> None:
+    async def never_awaited() -> None:
+        raise AssertionError("ran")
+
+    coroutine = never_awaited()
+    with pytest.raises(MissingGreenlet):
+        await_only(coroutine)
+    assert coroutine.cr_frame is None  # closed: no "never awaited" warning
+
+
+def test_queue_pool_counts_idle_connections_against_its_size() -> None:
+    pool = QueuePool(lambda: None, pool_size=3)
+    assert (pool.checkedin(), pool.size()) == (0, 3)
 
 
 def test_connection_takes_an_already_checked_out_connection() -> None:
