@@ -36,7 +36,7 @@ import asyncpg
 from sqlalchemy import bindparam
 
 from bench.database import bench_database
-from bench.repository_throughput import ADD_WITH_EVENT, CustomerRow, seed
+from bench.repository_throughput import CustomerRow, add_with_event_by_hand, seed
 from repositories import PlatformDatabase
 from repositories.base import AsyncRepository
 from repositories.email_address import normalize_email
@@ -44,10 +44,8 @@ from repositories.models import Customer
 from repositories.row_mapper import row_mapper
 from repositories.typed_rows import row_builder
 from tenancy.db.json_codec import decode_json
-from tenancy.events.outbox import OUTBOX_CHANNEL
 from tenancy.internals import cache_key
 from tenancy.pagination import KeysetPage, encode_cursor
-from tenancy.schema.declarative import utcnow
 from tenancy.specification import Specification
 
 Step = Callable[[], Awaitable[None]]
@@ -173,22 +171,9 @@ async def main() -> None:
                 await conn.execute("COMMIT")
 
         async def pg_add_outbox() -> None:
-            customer_id, email, created_at = uuid.uuid4(), f"{uuid.uuid4().hex}@x.example", utcnow()
-            payload = {"email": email, "name": "", "attributes": {}, "org_id": str(org)}
-            payload |= {"id": str(customer_id), "created_at": created_at.isoformat()}
             async with bare.acquire() as conn:
                 await conn.execute(begin)
-                await conn.execute(
-                    ADD_WITH_EVENT,
-                    customer_id,
-                    email,
-                    created_at,
-                    org,
-                    uuid.uuid4(),
-                    json.dumps(payload),
-                    str(customer_id),
-                )
-                await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}; COMMIT")
+                await add_with_event_by_hand(conn, org)
 
         ladder = {
             "acquire": (uow_empty, pg_acquire),

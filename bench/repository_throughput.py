@@ -100,6 +100,28 @@ class CustomerRow:
 Op = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
 
 
+async def add_with_event_by_hand(conn: asyncpg.Connection, org: uuid.UUID) -> None:
+    """What the library's add and commit send, by hand, in an open tenant transaction.
+
+    The customer and its created event in one statement, then the relay's wake-up
+    in the COMMIT's message.
+    """
+    customer_id, email, created_at = uuid.uuid4(), f"{uuid.uuid4().hex}@new.example", utcnow()
+    payload = {"email": email, "name": "", "attributes": {}, "org_id": str(org)}
+    payload |= {"id": str(customer_id), "created_at": created_at.isoformat()}
+    await conn.execute(
+        ADD_WITH_EVENT,
+        customer_id,
+        email,
+        created_at,
+        org,
+        uuid.uuid4(),
+        json.dumps(payload),
+        str(customer_id),
+    )
+    await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}; COMMIT")
+
+
 async def run_for(
     seconds: float, concurrency: int, op: Op, keys: list[tuple[uuid.UUID, uuid.UUID]]
 ) -> float:
@@ -249,32 +271,10 @@ async def main() -> None:
             return add
 
         def c_add_outbox(over: asyncpg.Pool) -> Op:
-            # What the library's add does, by hand: the row and its created event in
-            # one statement, the relay woken in the COMMIT's message.
             async def add(org: uuid.UUID, row: uuid.UUID) -> None:
-                customer_id, email = uuid.uuid4(), f"{uuid.uuid4().hex}@new.example"
-                created_at = utcnow()
-                payload = {
-                    "email": email,
-                    "name": "",
-                    "attributes": {},
-                    "org_id": str(org),
-                    "id": str(customer_id),
-                    "created_at": created_at.isoformat(),
-                }
                 async with over.acquire() as conn:
                     await conn.execute(f"BEGIN; SET LOCAL app.org_id = '{org}'")
-                    await conn.execute(
-                        ADD_WITH_EVENT,
-                        customer_id,
-                        email,
-                        created_at,
-                        org,
-                        uuid.uuid4(),
-                        json.dumps(payload),
-                        str(customer_id),
-                    )
-                    await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}; COMMIT")
+                    await add_with_event_by_hand(conn, org)
 
             return add
 
