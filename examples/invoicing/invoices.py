@@ -7,13 +7,28 @@ database policies decide which rows exist.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import ClassVar
 
 from models import Invoice, InvoiceLine
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from repositories import AsyncRepository
 from tenancy import InvalidData
+from tenancy.specification import Specification
+
+#: Invoices whose number starts with a prefix: built once, bound per call.
+NUMBERED = Specification[Invoice](Invoice.number.startswith(bindparam("prefix")))
+
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    """What a listing of invoices shows: immutable, no ORM instance behind it."""
+
+    id: uuid.UUID
+    number: str
+    currency: str
+    status: str
 
 
 class InvoiceRepository(AsyncRepository[Invoice, uuid.UUID]):
@@ -22,6 +37,10 @@ class InvoiceRepository(AsyncRepository[Invoice, uuid.UUID]):
     model = Invoice
     sort_keys: ClassVar = {"created_at": "created_at", "id": "id", "number": "number"}
     natural_key: ClassVar = ("number",)
+
+    async def numbered(self, prefix: str) -> list[InvoiceSummary]:
+        """Return summaries of the invoices whose number starts with ``prefix``, by number."""
+        return await self.read(InvoiceSummary, NUMBERED.bind(prefix=prefix), order_by=["number"])
 
     async def total(self, invoice_id: uuid.UUID) -> int:
         """Return the sum of the invoice's lines, in minor units (0 without lines)."""

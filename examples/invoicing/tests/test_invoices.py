@@ -86,3 +86,29 @@ async def test_the_same_number_in_two_organizations_is_no_conflict(
     second = await _invoice(db, tenant_b, number="INV-9")
 
     assert first != second
+
+
+async def test_invoices_are_listed_by_number_prefix_through_a_prepared_specification(
+    db: InvoicingDatabase, tenant_a: Tenant
+) -> None:
+    for number in ("2026-002", "2026-001", "2025-009"):
+        await _invoice(db, tenant_a, number)
+
+    async with db.unit_of_work(tenant_a.org_id) as uow:
+        this_year = await uow.invoices.numbered("2026-")
+        last_year = await uow.invoices.numbered("2025-")
+
+    assert [s.number for s in this_year] == ["2026-001", "2026-002"]
+    assert [s.number for s in last_year] == ["2025-009"]
+
+
+async def test_a_number_prefix_lists_only_the_organizations_invoices(
+    db: InvoicingDatabase, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    await _invoice(db, tenant_a, "SHARED-1")
+    await _invoice(db, tenant_b, "SHARED-2")
+
+    async with db.unit_of_work(tenant_b.org_id) as uow:
+        listed = await uow.invoices.numbered("SHARED-")
+
+    assert [s.number for s in listed] == ["SHARED-2"]
