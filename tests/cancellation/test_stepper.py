@@ -11,8 +11,14 @@ from tests.cancellation.stepper import Landing, drive
 
 async def _reply_soon(value: str) -> str:
     future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    asyncio.get_running_loop().call_soon(future.set_result, value)
+    asyncio.get_running_loop().call_soon(_reply, future, value)
     return await future
+
+
+def _reply(future: asyncio.Future[str], value: str) -> None:
+    # As a driver's protocol does: a waiter cancelled meanwhile gets no reply.
+    if not future.done():
+        future.set_result(value)
 
 
 async def _three_awaits(seen: list[str]) -> None:
