@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenancy.db.connection import TenantConnection
 from tenancy.db.json_codec import decode_json, setup_jsonb_codec
 from tenancy.errors import InvalidData, UnsafeDatabaseRole, translated
-from tenancy.internals import connect_only_in_greenlet, install_jsonb_codec
+from tenancy.internals import (
+    connect_only_in_greenlet,
+    install_jsonb_codec,
+    quiet_cancelled_tls_negotiation,
+)
 from tenancy.settings import APP_ROLE, TenancySettings
 
 _ROLE_CHECK = text(
@@ -68,6 +72,8 @@ def create_engine(settings: TenancySettings, url: URL | None = None) -> AsyncEng
     # partitioned), where statement_timeout, enforced by the server, cannot.
     connect_args["timeout"] = settings.connect_timeout
     connect_args["command_timeout"] = settings.command_timeout
+    # A connect cancelled mid-handshake (a client gone, a timeout) must not log an error.
+    quiet_cancelled_tls_negotiation()
     engine = create_async_engine(
         url or settings.app_url(),
         pool_size=settings.pool_size,

@@ -32,6 +32,10 @@ from tenancy.internals.events import (
     has_instance_listeners,
     has_mapper_listeners,
 )
+from tenancy.internals.handshake import (
+    quiet_cancelled_tls_negotiation,
+    tls_negotiation_is_quiet,
+)
 from tenancy.internals.identity import (
     adopt_unchanged,
     commit_loaded,
@@ -57,8 +61,10 @@ __all__ = [
     "needs_post_compile",
     "positional_names",
     "positional_parameters",
+    "quiet_cancelled_tls_negotiation",
     "room_to_check_in",
     "run_pool_step",
     "set_identity_key",
     "state_factory",
+    "tls_negotiation_is_quiet",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from tenancy.internals import quiet_cancelled_tls_negotiation
 from tenancy.log import get_logger
 
 logger = get_logger(__name__)
@@ -47,6 +48,8 @@ class Listener:
     async def run(self, on_notify: Callable[[], None]) -> None:
         """Listen until cancelled, reconnecting with back-off when the connection drops."""
         delay = 1.0
+        # Stopping the relay while it connects must not log an error (see the function).
+        quiet_cancelled_tls_negotiation()
         while True:
             try:
                 connection = await asyncpg.connect(

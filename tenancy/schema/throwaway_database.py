@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from tenancy.errors import ConfigurationError, DatabaseUnavailable
+from tenancy.internals import quiet_cancelled_tls_negotiation
 from tenancy.schema.migration import upgrade
 from tenancy.settings import APP_ROLE, TenancySettings
 
@@ -82,6 +83,8 @@ def app_settings(admin_url: URL, **options: object) -> TenancySettings:
 
 async def _connect(server: URL) -> asyncpg.Connection:
     maintenance = server.set(drivername="postgresql", database=server.database or "postgres")
+    # Ctrl-C while the demo connects must not print an error after its own message.
+    quiet_cancelled_tls_negotiation()
     try:
         return await asyncpg.connect(maintenance.render_as_string(hide_password=False))
     except (OSError, asyncpg.PostgresError) as exc:

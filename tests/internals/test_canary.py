@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect as pyinspect
+import ssl
 import uuid
 from typing import Any
 
@@ -266,3 +267,35 @@ async def test_asyncpg_transaction_start_sends_begin_through_execute(
     finally:
         await connection.close()
     assert sent[0].startswith("BEGIN")
+
+
+def test_asyncpg_negotiates_tls_with_a_protocol_looked_up_by_module_name_on_each_connect() -> None:
+    # quiet_cancelled_tls_negotiation replaces the module attribute; the function
+    # that builds the protocol must read it when it runs, not hold its own reference.
+    from asyncpg import connect_utils
+
+    code = connect_utils._create_ssl_connection.__code__
+    nested = [const for const in code.co_consts if isinstance(const, type(code))]
+    assert any("TLSUpgradeProto" in each.co_names for each in [code, *nested])
+    assert _parameters(connect_utils.TLSUpgradeProto.__init__) == [
+        "self",
+        "loop",
+        "host",
+        "port",
+        "ssl_context",
+        "ssl_is_advisory",
+    ]
+    assert _parameters(connect_utils.TLSUpgradeProto.connection_lost) == ["self", "exc"]
+
+
+async def test_asyncpg_tls_negotiation_keeps_the_answer_in_its_on_data_future() -> None:
+    from asyncpg import connect_utils
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # what sslmode=prefer builds
+    loop = asyncio.get_running_loop()
+    negotiation = connect_utils.TLSUpgradeProto(loop, "127.0.0.1", 5432, context, True)
+    assert isinstance(negotiation.on_data, asyncio.Future)
+    negotiation.data_received(b"N")  # the server declines TLS; advisory, so plain text goes on
+    assert negotiation.on_data.result() is False
