@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
@@ -27,6 +29,40 @@ def pytest_report_header() -> str:
     import sqlalchemy
 
     return f"sqlalchemy {sqlalchemy.__version__}, asyncpg {asyncpg.__version__}"
+
+
+#: What the session's event loop reported to its exception handler, not yet claimed by a test.
+_LOOP_REPORTS: list[dict[str, Any]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _loop_reports_collected() -> AsyncIterator[None]:
+    """Collect what the session's event loop would only have logged."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: _LOOP_REPORTS.append(context))
+    yield
+    loop.set_exception_handler(previous)
+
+
+@pytest.fixture(autouse=True)
+def loop_reports_nothing(_loop_reports_collected: None) -> Iterator[None]:
+    """Fail a test during which the event loop reported an error nobody handled.
+
+    asyncio only logs an exception no one retrieved, or a task destroyed while
+    pending; in a service that is an ERROR line in its logs on every occurrence.
+    """
+    _LOOP_REPORTS.clear()
+    yield
+    reports = [_describe(context) for context in _LOOP_REPORTS]
+    _LOOP_REPORTS.clear()
+    assert not reports, "the event loop reported:\n" + "\n".join(reports)
+
+
+def _describe(context: dict[str, Any]) -> str:
+    exception = context.get("exception")
+    detail = f": {type(exception).__name__}: {exception}" if exception is not None else ""
+    return f"{context.get('message')}{detail}"
 
 
 def superuser_url(dbname: str) -> URL:
