@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import URL, make_url
@@ -62,13 +63,40 @@ async def scratch_database(server_url: str, name: str) -> AsyncIterator[URL]:
         await asyncio.to_thread(upgrade, url)
         yield url
     finally:
-        # A fresh connection: the cleanup must not depend on one held since the start.
-        # FORCE ends sessions a cancelled step may have left behind.
-        admin = await _connect(server)
+        # Ctrl-C or a timeout often lands during the cleanup itself (DROP DATABASE
+        # takes a checkpoint); the drop runs to its end regardless.
+        await _despite_cancellation(_drop(server, name))
+
+
+async def _drop(server: URL, name: str) -> None:
+    # A fresh connection: the cleanup must not depend on one held since the start.
+    # FORCE ends sessions a cancelled step may have left behind.
+    admin = await _connect(server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _despite_cancellation(step: Coroutine[Any, Any, None]) -> None:
+    """Run ``step`` to its end even if the caller is cancelled meanwhile, then pass that on.
+
+    A failure of ``step`` wins over the cancellation: a cleanup that did not happen
+    must not be reported as an interruption that cleaned up. Only the cancellation
+    of ``step`` itself (the event loop shutting down) stops it.
+    """
+    task = asyncio.ensure_future(step)
+    interrupted: asyncio.CancelledError | None = None
+    while not task.done():
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+            await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.cancelled():
+                raise
+            interrupted = exc
+    task.result()
+    if interrupted is not None:
+        raise interrupted
 
 
 def app_settings(admin_url: URL, **options: object) -> TenancySettings:
