@@ -59,6 +59,12 @@ def loop_reports_nothing(_loop_reports_collected: None) -> Iterator[None]:
     assert not reports, "the event loop reported:\n" + "\n".join(reports)
 
 
+@pytest.fixture
+def loop_reports(loop_reports_nothing: None) -> list[dict[str, Any]]:
+    """What the session's event loop has reported so far during this test (live)."""
+    return _LOOP_REPORTS
+
+
 def _describe(context: dict[str, Any]) -> str:
     exception = context.get("exception")
     detail = f": {type(exception).__name__}: {exception}" if exception is not None else ""

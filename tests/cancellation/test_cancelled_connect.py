@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ssl
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from repositories import PlatformDatabase
-from tenancy import TenancySettings
+from tenancy import Database
 from tenancy.internals import quiet_cancelled_tls_negotiation, tls_negotiation_is_quiet
-from tests.cancellation.campaign import interrupt_tasks, one_connection
+from tests.cancellation.campaign import interrupt_tasks
 from tests.cancellation.tenants import Tenant, Witness
 from tests.cancellation.workloads import two_reads
+from tests.internals.test_canary import tls_negotiation
 
 pytestmark = pytest.mark.security
 
@@ -34,60 +32,41 @@ pytestmark = pytest.mark.security
 DELAYS_S = [step * 0.000_05 for step in range(40)]
 
 
-@pytest.fixture
-async def loop_reports() -> AsyncIterator[list[dict[str, Any]]]:
-    """What the running loop reports to its exception handler during the test."""
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-    reports: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _, context: reports.append(context))
-    yield reports
-    loop.set_exception_handler(previous)
-
-
 async def test_units_of_work_cancelled_while_connecting_leave_nothing_for_the_loop_to_log(
-    settings: TenancySettings, loop_reports: list[dict[str, Any]]
+    one_connection_db: Database, loop_reports: list[dict[str, Any]]
 ) -> None:
-    database = await PlatformDatabase.connect(one_connection(settings))
     cancelled = 0
-    try:
-        for _ in range(3):
-            for delay in DELAYS_S:
-                await database.engine.dispose()  # so the unit of work opens its connection
-                task = asyncio.create_task(_read_nothing(database))
-                asyncio.get_running_loop().call_later(delay, task.cancel)
-                await asyncio.wait([task])
-                cancelled += task.cancelled()
-                gc.collect()  # a future no one retrieved is reported when it is collected
-    finally:
-        await database.dispose()
+    for _ in range(3):
+        for delay in DELAYS_S:
+            await one_connection_db.engine.dispose()  # so the unit of work opens its connection
+            task = asyncio.create_task(_read_nothing(one_connection_db))
+            asyncio.get_running_loop().call_later(delay, task.cancel)
+            await asyncio.wait([task])
+            cancelled += task.cancelled()
+            gc.collect()  # a future no one retrieved is reported when it is collected
 
     assert cancelled > len(DELAYS_S), "the sweep must cancel connects, not finished work"
     assert [context["message"] for context in loop_reports] == []
 
 
 async def test_a_sees_only_its_rows_after_b_is_cancelled_by_a_timeout_while_connecting(
-    settings: TenancySettings, witness: Witness, tenant_b: Tenant
+    one_connection_db: Database, witness: Witness, tenant_b: Tenant
 ) -> None:
-    database = await PlatformDatabase.connect(one_connection(settings))
     delays = iter(DELAYS_S * 2)
 
     async def within_a_timeout(work: Any) -> None:
-        await database.engine.dispose()
+        await one_connection_db.engine.dispose()
         async with asyncio.timeout(next(delays)):
             await work
 
-    try:
-        tally = await interrupt_tasks(
-            database,
-            witness,
-            tenant_b,
-            two_reads,
-            attempts=len(DELAYS_S) * 2,
-            wrap=within_a_timeout,
-        )
-    finally:
-        await database.dispose()
+    tally = await interrupt_tasks(
+        one_connection_db,
+        witness,
+        tenant_b,
+        two_reads,
+        attempts=len(DELAYS_S) * 2,
+        wrap=within_a_timeout,
+    )
 
     assert tally.clean, tally.report()
 
@@ -120,7 +99,7 @@ def test_installing_the_quiet_negotiation_twice_keeps_it_installed() -> None:
     assert tls_negotiation_is_quiet()
 
 
-async def _read_nothing(database: PlatformDatabase) -> None:
+async def _read_nothing(database: Database) -> None:
     async with database.unit_of_work(uuid.uuid4()) as uow:
         await uow.customers.count()
 
@@ -128,9 +107,4 @@ async def _read_nothing(database: PlatformDatabase) -> None:
 def _negotiation() -> Any:
     from asyncpg import connect_utils
 
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return connect_utils.TLSUpgradeProto(
-        asyncio.get_running_loop(), "127.0.0.1", 5432, context, True
-    )
+    return tls_negotiation(connect_utils.TLSUpgradeProto)
