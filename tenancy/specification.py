@@ -78,7 +78,11 @@ class Specification(Generic[ModelT]):
             raise ConfigurationError(
                 f"{unknown} are not parameters of this specification (it has {sorted(names)})"
             )
-        return Specification(self._clause, parameters={**self._values, **values})
+        bound: Specification[ModelT] = Specification(
+            self._clause, parameters={**self._values, **values}
+        )
+        bound._names = names  # the same expression: binding again need not walk it
+        return bound
 
     @property
     def parameters(self) -> Mapping[str, Any]:
